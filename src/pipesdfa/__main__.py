@@ -1,0 +1,5 @@
+import sys
+
+from pipesdfa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""The ``pipesdfa`` command line: a thin dispatcher over :mod:`pipesdfa.commands`.
+
+Every subcommand lives in its own module under ``pipesdfa.commands`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+A :class:`~pipesdfa.errors.UserError` (bad input) prints one line ``pipesdfa: error: ...``
+on stderr and exits with code 2; nothing else is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from pipesdfa import __version__
+from pipesdfa.errors import UserError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pipesdfa",
+        description="SDFA training of spiking neural networks and the PipeSDFA accelerator simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"pipesdfa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"pipesdfa: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("pipesdfa: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

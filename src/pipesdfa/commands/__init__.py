@@ -1,0 +1,1 @@
+"""One module per ``pipesdfa`` subcommand; each exposes ``register(subparsers)``."""

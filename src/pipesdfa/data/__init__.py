@@ -1,0 +1,1 @@
+"""Event data: readers for the official formats, event -> frame binning, datasets, caching."""

@@ -1,0 +1,1 @@
+"""Hardware engine: RRAM device, crossbar mapping, PipeLayer/PipeSDFA dataflows, schedule, cost."""
