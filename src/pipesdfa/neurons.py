@@ -135,12 +135,19 @@ class SpikingNeuron(nn.Module):
 
     def __init__(self, params: NeuronParams | None = None, backend: str = "torch") -> None:
         super().__init__()
+        from pipesdfa.kernels import check_backend  # late: kernels imports this module
+
         self.params = params or NeuronParams()
-        self.backend = backend
+        self.backend = check_backend(backend)
         self.recurrent_grad = True
 
     def run(self, x_seq: torch.Tensor, v0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return multistep(x_seq, self.params, v0, self.recurrent_grad)
+        """``(spikes, V[T-1])`` via the backend named by ``self.backend`` (see :mod:`pipesdfa.kernels`)."""
+        if self.backend == "torch":
+            return multistep(x_seq, self.params, v0, self.recurrent_grad)
+        from pipesdfa.kernels import run_multistep
+
+        return run_multistep(x_seq, self.params, v0, self.recurrent_grad, self.backend)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         return self.run(x_seq)[0]

@@ -1,0 +1,62 @@
+"""Neuron dynamics as affine coefficients, shared by the hand-written backends.
+
+Every charge rule of :mod:`pipesdfa.neurons` is affine in ``(V[t-1], X[t])``::
+
+    H[t] = k V[t-1] + c X[t] + b
+
+==================================  ===========  ========  ===============
+rule                                 k            c         b
+==================================  ===========  ========  ===============
+LIF, ``decay_input=True``            1 - 1/tau    1/tau     V_rest / tau
+LIF, ``decay_input=False``           1 - 1/tau    1         V_rest / tau
+IF                                   1            1         0
+==================================  ===========  ========  ===============
+
+and the reset is ``V[t] = H[t] (1 - S[t]) + V_reset S[t]`` (hard) or
+``V[t] = H[t] - V_th S[t]`` (soft). The backward pass of one step therefore needs only
+``H[t]`` (the spike is ``H[t] >= V_th``):
+
+* ``dV/dH = 1 - S`` (hard) or ``1`` (soft);
+* ``dV/dS = V_reset - H`` (hard) or ``-V_th`` (soft), and ``0`` with ``detach_reset``;
+* ``dS/dH = g'(H - V_th)`` (the surrogate);
+* ``dH/dV[t-1] = k`` (``0`` with ``recurrent_grad=False``), ``dH/dX = c``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipesdfa.neurons import NeuronParams
+from pipesdfa.surrogates import SURROGATE_IDS
+
+__all__ = ["Coeffs", "coeffs"]
+
+
+@dataclass(frozen=True)
+class Coeffs:
+    """Scalars of one neuron configuration, in the form the kernels consume."""
+
+    k: float  # dH/dV[t-1]
+    c: float  # dH/dX[t]
+    b: float  # constant term of H
+    v_th: float
+    hard: bool
+    v_reset: float  # 0.0 for a soft reset (unused)
+    detach_reset: bool
+    surrogate_id: int
+    alpha: float
+
+
+def coeffs(p: NeuronParams) -> Coeffs:
+    """The affine charge coefficients and reset constants of ``p`` (table above)."""
+    if p.kind == "if":
+        k, c, b = 1.0, 1.0, 0.0
+    else:
+        k = 1.0 - 1.0 / p.tau
+        c = 1.0 / p.tau if p.decay_input else 1.0
+        b = p.v_rest / p.tau
+    return Coeffs(
+        k=k, c=c, b=b, v_th=float(p.v_threshold), hard=p.v_reset is not None,
+        v_reset=0.0 if p.v_reset is None else float(p.v_reset), detach_reset=p.detach_reset,
+        surrogate_id=SURROGATE_IDS[p.surrogate], alpha=p.alpha_value,
+    )

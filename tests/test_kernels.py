@@ -1,0 +1,126 @@
+"""Parity of every neuron backend with the reference ``neurons.multistep``.
+
+Forward spikes must be equal; gradients (w.r.t. the input, the initial potential, through
+both the spike train and the final potential) within tolerance; over every option of
+:class:`NeuronParams` and ``recurrent_grad``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from pipesdfa.errors import UserError
+from pipesdfa.kernels import BACKENDS, backend_available, check_backend, resolve_backend, run_multistep
+from pipesdfa.neurons import NeuronParams, SpikingNeuron, multistep
+from pipesdfa.surrogates import SURROGATES
+
+OPTIONS = list(itertools.product(
+    ["lif", "if"],  # kind
+    [0.0, None, -0.5],  # v_reset (None = soft)
+    [False, True],  # detach_reset
+    [True, False],  # decay_input
+    list(SURROGATES),
+    [True, False],  # recurrent_grad
+))
+
+
+def _params(kind, v_reset, detach, decay, surrogate) -> NeuronParams:
+    return NeuronParams(kind=kind, tau=2.5, v_threshold=1.0, v_reset=v_reset, detach_reset=detach,
+                        decay_input=decay, surrogate=surrogate)
+
+
+def _device_for(backend: str) -> str:
+    if backend == "triton":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def _grads(fn, x, v0, ws, wv):
+    x = x.clone().requires_grad_(True)
+    v0 = v0.clone().requires_grad_(True) if v0 is not None else None
+    s, v = fn(x, v0)
+    loss = (s * ws).sum() + (v * wv).sum()
+    inputs = [x] + ([v0] if v0 is not None else [])
+    g = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return s.detach(), v.detach(), g
+
+
+def _check(backend: str, p: NeuronParams, recurrent: bool, with_v0: bool, dtype=torch.float64, T=7, seed=0):
+    dev = _device_for(backend)
+    gen = torch.Generator().manual_seed(seed)
+    shape = (T, 3, 5, 4)
+    x = (torch.randn(shape, generator=gen, dtype=dtype) * 1.2 + 0.7).to(dev)
+    v0 = (torch.rand(shape[1:], generator=gen, dtype=dtype) * 0.8).to(dev) if with_v0 else None
+    ws = torch.randn(shape, generator=gen, dtype=dtype).to(dev)
+    wv = torch.randn(shape[1:], generator=gen, dtype=dtype).to(dev)
+    ref = _grads(lambda a, b: multistep(a, p, b, recurrent), x, v0, ws, wv)
+    out = _grads(lambda a, b: run_multistep(a, p, b, recurrent, backend), x, v0, ws, wv)
+    assert torch.equal(out[0], ref[0]), "forward spikes differ"
+    assert out[0].sum() > 0 and out[0].sum() < out[0].numel(), "test input should fire sometimes"
+    torch.testing.assert_close(out[1], ref[1], rtol=1e-6, atol=1e-6)
+    for a, b in zip(out[2], ref[2]):
+        if b is None:
+            assert a is None or torch.count_nonzero(a) == 0
+        else:
+            assert a is not None
+            tol = 1e-9 if dtype == torch.float64 else 1e-4
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kind,v_reset,detach,decay,surrogate,recurrent", OPTIONS)
+def test_fused_matches_reference(kind, v_reset, detach, decay, surrogate, recurrent):
+    _check("fused", _params(kind, v_reset, detach, decay, surrogate), recurrent, with_v0=recurrent)
+
+
+@pytest.mark.parametrize("with_v0", [False, True])
+def test_fused_float32_spikes_identical_long_sequence(with_v0):
+    p = NeuronParams()
+    _check("fused", p, True, with_v0, dtype=torch.float32, T=50, seed=3)
+
+
+triton_ok = backend_available("triton", "cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(not triton_ok, reason="triton not importable or no CUDA (set TRITON_INTERPRET=1 to run)")
+@pytest.mark.parametrize("kind,v_reset,detach,decay,surrogate,recurrent", OPTIONS[::3] + OPTIONS[1::7])
+def test_triton_matches_reference(kind, v_reset, detach, decay, surrogate, recurrent):
+    # Triton computes in float32.
+    _check("triton", _params(kind, v_reset, detach, decay, surrogate), recurrent, with_v0=recurrent,
+           dtype=torch.float32)
+
+
+def test_backward_is_not_a_per_step_graph():
+    """The fused backend leaves one autograd node for the whole sequence."""
+    x = torch.randn(20, 4, 8, requires_grad=True)
+    s, _ = run_multistep(x, NeuronParams(), backend="fused")
+    assert type(s.grad_fn).__name__.startswith("_FusedMultistep")
+    assert not any(fn is not None and "Stack" in type(fn).__name__ for fn, _ in s.grad_fn.next_functions)
+
+
+def test_no_grad_path_returns_same_spikes():
+    x = torch.randn(9, 2, 16) + 0.5
+    ref, vref = multistep(x, NeuronParams())
+    out, v = run_multistep(x, NeuronParams(), backend="fused")
+    assert torch.equal(out, ref) and torch.equal(v, vref)
+
+
+def test_spiking_neuron_dispatches_to_backend():
+    x = torch.randn(6, 3, 10, requires_grad=True)
+    ref = SpikingNeuron(NeuronParams(), backend="torch")
+    fast = SpikingNeuron(NeuronParams(), backend="fused")
+    fast.recurrent_grad = ref.recurrent_grad = False
+    a, b = ref(x), fast(x)
+    assert torch.equal(a, b)
+    assert type(b.grad_fn).__name__.startswith("_FusedMultistep")
+
+
+def test_backend_names():
+    assert set(BACKENDS) >= {"torch", "fused", "triton", "auto"}
+    assert resolve_backend("auto", "cpu") == "fused"
+    with pytest.raises(UserError, match="neuron backend 'cuda-magic' unknown"):
+        check_backend("cuda-magic")
+    with pytest.raises(UserError, match="unknown"):
+        SpikingNeuron(NeuronParams(), backend="nope")
