@@ -31,7 +31,8 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
                           h_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes ``[T, ...]`` (bool) and ``V[T-1]``, without autograd; ``H`` written to ``h_out``.
 
-    Same arithmetic, in the same order, as :func:`pipesdfa.neurons.neuron_step`.
+    Same arithmetic, in the same order, as :func:`pipesdfa.neurons.neuron_step`. ``h_out``
+    may be ``x_seq`` itself (``X[t]`` is read before ``H[t]`` is written).
     """
     T = x_seq.shape[0]
     v = torch.full_like(x_seq[0], p.v_rest) if v0 is None else v0.detach().clone()
@@ -50,8 +51,8 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
         else:  # v - (v - v_rest) / tau + x
             torch.sub(v, vr, out=tmp)
             tmp.div_(p.tau)
-            torch.sub(v, tmp, out=h)
-            h.add_(x_seq[t])
+            torch.sub(v, tmp, out=tmp)
+            torch.add(tmp, x_seq[t], out=h)
         s = spikes[t]
         torch.ge(h, p.v_threshold, out=s)
         if p.v_reset is None:  # h - v_th * s  (exact for s in {0, 1})

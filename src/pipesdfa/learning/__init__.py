@@ -15,7 +15,7 @@ from pipesdfa.learning.sdfa import SDFA
 __all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule"]
 
 RULES: dict[str, type[Rule]] = {"bptt": BPTT, "sdfa": SDFA, "output": OutputOnly}
-SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed")
+SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store")
 
 
 def make_rule(name: str, model: nn.Module, **options: Any) -> Rule:

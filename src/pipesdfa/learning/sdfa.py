@@ -30,18 +30,26 @@ class SDFA(Rule):
     name = "sdfa"
 
     def __init__(self, model, feedback: str = "shared", distribution: str = "gaussian",
-                 temporal: str = "local", feedback_seed: int = 0) -> None:
+                 temporal: str = "local", feedback_seed: int = 0, fast: bool = True, store: str = "float") -> None:
         super().__init__(model)
         if temporal not in TEMPORAL_MODES:
             raise UserError(f"sdfa temporal {temporal!r} unknown; expected one of: {', '.join(TEMPORAL_MODES)}")
         self.temporal = temporal
+        # Fast path (pipesdfa.learning.sdfa_fast): graph-free hidden blocks, same gradients;
+        # ``store`` = precision of the saved surrogate derivatives ("half" or "float", exact).
+        from pipesdfa.learning.sdfa_fast import STORES
+
+        if store not in STORES:
+            raise UserError(f"sdfa store {store!r} unknown; expected one of: {', '.join(STORES)}")
+        self.fast = bool(fast)
+        self.store = store
         widths = [blk.layer.n_out for blk in model.hidden_blocks]
         self.feedback = FeedbackMatrices(model.spec.num_classes, widths, feedback, distribution, feedback_seed)
 
     def options(self) -> dict:
         fb = self.feedback
         return {"feedback": fb.mode, "distribution": fb.distribution, "temporal": self.temporal,
-                "feedback_seed": fb.seed}
+                "feedback_seed": fb.seed, "fast": self.fast, "store": self.store}
 
     def hidden_forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Run the hidden blocks, each on the detached output of the previous one.
@@ -71,6 +79,10 @@ class SDFA(Rule):
         return grads
 
     def compute_grads(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
+        if self.fast:
+            from pipesdfa.learning.sdfa_fast import compute_grads_fast
+
+            return compute_grads_fast(self, x, y, loss_fn)
         outs, h = self.hidden_forward(x)
         rates = self.model.readout(self.model.output_block(h))
         probe = rates.detach().requires_grad_(True)

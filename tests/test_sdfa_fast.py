@@ -1,0 +1,124 @@
+"""SDFA's fast path (graph-free hidden blocks) against the rule's autograd reference."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from pipesdfa.errors import UserError
+from pipesdfa.learning import make_rule
+from pipesdfa.learning.sdfa_fast import hidden_forward
+from pipesdfa.models import build_model
+from pipesdfa.neurons import NeuronParams
+from pipesdfa.train import make_loss
+from pipesdfa.workloads import Conv, Dense, ModelSpec, mlp_spec
+
+NEURONS = {
+    "lif-hard": NeuronParams(),
+    "if-soft": NeuronParams(kind="if", v_reset=None, surrogate="sigmoid"),
+    "lif-detach-nodecay": NeuronParams(tau=3.0, detach_reset=True, decay_input=False, surrogate="triangular"),
+    "lif-hard-rect": NeuronParams(v_reset=-0.2, surrogate="rectangular", alpha=0.5),
+}
+
+
+def conv_spec() -> ModelSpec:
+    layers = (Conv(4, 3, 1, 1, True, 2), Conv(6, 3, 1, 1, True, 1), Conv(5, 3, 2, 1, False, 1),
+              Dense(12), Dense(3 * 2))
+    return ModelSpec("tinyconv", (2, 8, 8), layers, 3, vote=2)
+
+
+def _setup(spec, neuron, seed=0, T=5, B=4, gain=1.5, backend="fused"):
+    torch.manual_seed(seed)
+    model = build_model(spec, neuron, backend=backend)
+    with torch.no_grad():
+        for blk in model.blocks:
+            if blk.bn is None:  # positive mean: deep blocks fire
+                blk.weight.mul_(gain).add_(gain * 0.5 / blk.layer.fan_in ** 0.5)
+            if blk.bn is not None:
+                blk.bn.bias.fill_(0.6)  # enough activity below the conv blocks
+    x = (torch.rand(T, B, *spec.input_shape) < 0.4).float()
+    y = torch.arange(B) % spec.num_classes
+    return model, x, y
+
+
+def _grads(model, x, y, loss, **opts):
+    rule = make_rule("sdfa", model, **opts)
+    model.zero_grad(set_to_none=True)
+    lval, rates = rule.compute_grads(x, y, make_loss(loss))
+    return lval, rates, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", **kw):
+    model, x, y = _setup(spec, neuron, backend=backend, **kw)
+    ref_model = copy.deepcopy(model)
+    ref_model.blocks.apply(lambda m: setattr(m, "backend", "torch") if hasattr(m, "recurrent_grad") else None)
+    l0, r0, g0 = _grads(ref_model, x, y, loss, temporal=temporal, fast=False)
+    l1, r1, g1 = _grads(model, x, y, loss, temporal=temporal, fast=True, store=store)
+    assert l0 == pytest.approx(l1, rel=1e-6)
+    assert torch.equal(r0, r1)
+    assert set(g0) == set(g1) == {n for n, _ in model.named_parameters()}
+    tol = dict(rtol=1e-4, atol=1e-6) if store == "float" else dict(rtol=2e-2, atol=2e-4)
+    nonzero = 0
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], **tol, msg=lambda m: f"{n}: {m}")
+        nonzero += int(torch.count_nonzero(g0[n]) > 0)
+    assert nonzero >= 0.6 * len(g0), "test network too silent to test gradients"
+    for (n, a), (_, b) in zip(model.named_buffers(), ref_model.named_buffers()):
+        assert torch.equal(a, b), f"buffer {n} differs"
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+@pytest.mark.parametrize("store", ["float", "half"])
+def test_mlp_fast_matches_reference(neuron, temporal, store):
+    _compare(mlp_spec((30,), (20, 16), 4), NEURONS[neuron], temporal, store, loss="ce")
+
+
+@pytest.mark.parametrize("neuron", ["lif-hard", "if-soft", "lif-detach-nodecay"])
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+@pytest.mark.parametrize("store", ["float", "half"])
+def test_conv_bn_pool_fast_matches_reference(neuron, temporal, store):
+    _compare(conv_spec(), NEURONS[neuron], temporal, store, gain=2.5)
+
+
+def test_conv_bn_eval_mode_matches_reference():
+    model, x, y = _setup(conv_spec(), NeuronParams(), gain=2.5)
+    model.eval()
+    ref = copy.deepcopy(model)
+    _, _, g0 = _grads(ref, x, y, "mse", temporal="instantaneous", fast=False)
+    _, _, g1 = _grads(model, x, y, "mse", temporal="instantaneous", fast=True, store="float")
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-4, atol=1e-6)
+
+
+def test_gradients_accumulate_like_backward():
+    model, x, y = _setup(mlp_spec((30,), (20,), 4), NeuronParams())
+    rule = make_rule("sdfa", model, temporal="instantaneous", store="float")
+    rule.compute_grads(x, y, make_loss("ce"))
+    once = model.blocks[0].weight.grad.clone()
+    rule.compute_grads(x, y, make_loss("ce"))
+    torch.testing.assert_close(model.blocks[0].weight.grad, 2 * once)
+
+
+def test_state_is_compact():
+    """Hidden inputs are kept as bool spikes, surrogate derivatives in float16, no graph."""
+    model, x, _ = _setup(conv_spec(), NeuronParams(), gain=1.5)
+    states, out = hidden_forward(model, x, "instantaneous", "half")
+    assert states[0].s_in is x  # the network input is not copied
+    for st in states[1:]:
+        assert st.s_in.dtype == torch.bool
+    for st in states:
+        assert st.sg.dtype == torch.float16 and not st.sg.requires_grad
+        assert st.ka is None
+    assert states[0].xhat is not None and states[0].xhat.dtype == torch.float16
+    assert out.grad_fn is None
+
+
+def test_fast_is_default_and_options_validated():
+    model, _, _ = _setup(mlp_spec((30,), (20,), 4), NeuronParams())
+    rule = make_rule("sdfa", model)
+    assert rule.fast and rule.options()["fast"] is True and rule.options()["store"] == "float"
+    with pytest.raises(UserError, match="sdfa store 'bits' unknown"):
+        make_rule("sdfa", model, store="bits")
