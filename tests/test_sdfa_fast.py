@@ -59,11 +59,15 @@ def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", **kw):
     assert l0 == pytest.approx(l1, rel=1e-6)
     assert torch.equal(r0, r1)
     assert set(g0) == set(g1) == {n for n, _ in model.named_parameters()}
-    tol = dict(rtol=1e-4, atol=1e-6) if store == "float" else dict(rtol=2e-2, atol=2e-4)
     nonzero = 0
     for n in g0:
-        torch.testing.assert_close(g1[n], g0[n], **tol, msg=lambda m: f"{n}: {m}")
+        if store == "float":
+            torch.testing.assert_close(g1[n], g0[n], rtol=1e-4, atol=1e-6, msg=lambda m: f"{n}: {m}")
+        else:  # float16 g', bfloat16 products: small relative error of the whole gradient
+            err = float((g1[n] - g0[n]).norm() / g0[n].norm().clamp_min(1e-12))
+            assert err < 1e-2 or float(g0[n].abs().max()) < 1e-6, f"{n}: relative error {err:.2e}"
         nonzero += int(torch.count_nonzero(g0[n]) > 0)
+        assert not g1[n].requires_grad
     assert nonzero >= 0.6 * len(g0), "test network too silent to test gradients"
     for (n, a), (_, b) in zip(model.named_buffers(), ref_model.named_buffers()):
         assert torch.equal(a, b), f"buffer {n} differs"
@@ -122,3 +126,29 @@ def test_fast_is_default_and_options_validated():
     assert rule.fast and rule.options()["fast"] is True and rule.options()["store"] == "float"
     with pytest.raises(UserError, match="sdfa store 'bits' unknown"):
         make_rule("sdfa", model, store="bits")
+
+
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
+    """Several chunks of time steps (the membrane potential and G carried across them)."""
+    import pipesdfa.learning.sdfa_fast as fast
+
+    monkeypatch.setattr(fast, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
+    _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+def test_cuda_fast_path_matches_reference(temporal):
+    """On CUDA the fast path runs the Triton forward (backend auto) against the torch reference."""
+    for spec, gain in ((mlp_spec((30,), (20, 16), 4), 1.5), (conv_spec(), 2.5)):
+        model, x, y = _setup(spec, NeuronParams(), gain=gain, backend="auto")
+        model.cuda()
+        x, y = x.cuda(), y.cuda()
+        ref = copy.deepcopy(model)
+        ref.blocks.apply(lambda m: setattr(m, "backend", "torch") if hasattr(m, "recurrent_grad") else None)
+        _, r0, g0 = _grads(ref, x, y, "mse", temporal=temporal, fast=False)
+        _, r1, g1 = _grads(model, x, y, "mse", temporal=temporal, fast=True, store="float")
+        assert torch.equal(r0, r1)
+        for n in g0:
+            torch.testing.assert_close(g1[n], g0[n], rtol=1e-3, atol=1e-5)

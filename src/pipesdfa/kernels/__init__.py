@@ -92,25 +92,27 @@ def _interpreted() -> bool:
 
 @torch.no_grad()
 def forward_with_potential(x_seq: torch.Tensor, p: NeuronParams, backend: str = "auto",
-                           h_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Graph-free forward: ``(spikes [T, ...] as 0/1 (bool or float), H [T, ...])``.
+                           h_out: torch.Tensor | None = None, v0: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Graph-free forward: ``(spikes [T, ...] as 0/1 (bool or float), H [T, ...], V[T-1])``.
 
     For rules that form gradients themselves (SDFA's fast path): ``H[t]`` is the membrane
     potential before firing, from which the surrogate derivative ``g'(H - V_th)`` follows.
-    ``h_out`` (may be ``x_seq`` itself) receives ``H``; the reference backend is the same
-    arithmetic as the fused one, so ``torch`` and ``fused`` share this path.
+    ``h_out`` (may be ``x_seq`` itself) receives ``H``; ``v0`` continues a sequence run in
+    chunks. The reference backend is the same arithmetic as the fused one, so ``torch`` and
+    ``fused`` share this path.
     """
     name = resolve_backend(backend, x_seq.device)
     if name == "triton" and (x_seq.device.type == "cuda" or _interpreted()):
         from pipesdfa.kernels.triton_backend import _launch_fwd
 
-        s, h, _ = _launch_fwd(x_seq, p, None, save_h=True)
+        s, h, v = _launch_fwd(x_seq, p, v0, save_h=True)
         if h_out is not None:
             h_out.copy_(h)
             h = h_out
-        return s, h
+        return s, h, v
     from pipesdfa.kernels.fused import neuron_forward_nograd
 
     h = torch.empty_like(x_seq) if h_out is None else h_out
-    s, _ = neuron_forward_nograd(x_seq, p, None, h_out=h)
-    return s, h
+    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h)
+    return s, h, v

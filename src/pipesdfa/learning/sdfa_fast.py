@@ -18,7 +18,18 @@ form:
   ``1/sigma`` per channel.
 
 No error is ever formed for a block's input (SDFA never uses it), and nothing of the
-autograd machinery is kept between the forward pass and the gradient.
+autograd machinery is kept between the forward pass and the gradient. The output block is
+handled the same way with its true gradient: the readout's ``dLoss/dS_out[t] =
+e / (T vote)`` (per vote neuron), injected at every step, with the full membrane
+recurrence (``local``).
+
+Dense blocks run forward and backward in chunks of time steps (about ``CHUNK_ROWS`` rows of
+``T*B`` each, the membrane potential carried across chunks), so that the temporaries of a
+block never exceed one chunk; conv blocks run whole (batch-norm needs the statistics of all
+``T*B`` images).
+
+``store="half"`` also forms the weight-gradient products with bfloat16 operands (spikes are
+exact in bfloat16; ``dL/dX`` is rounded to 8 bits of mantissa; products accumulate in float32).
 
 Once the global error ``e = dLoss/dfr`` is known, hidden block ``l`` (projected error
 ``r_l = e B_l / sqrt(n_max)``, injected at every ``t``) forms, with ``c = dH/dX``::
@@ -44,18 +55,20 @@ import torch
 from torch import nn
 
 from pipesdfa.kernels import forward_with_potential
-from pipesdfa.kernels.common import coeffs
+from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad
 
-__all__ = ["STORES", "HiddenState", "hidden_forward", "hidden_weight_grads", "compute_grads_fast"]
+__all__ = ["STORES", "CHUNK_ROWS", "HiddenState", "hidden_forward", "block_weight_grads", "compute_grads_fast"]
 
-STORES = ("half", "float")
+STORES = ("float", "half")
+#: Rows of ``T*B`` per chunk of a dense block (forward and weight gradient).
+CHUNK_ROWS = 4096
 
 
 @dataclass
 class HiddenState:
-    """What one hidden block keeps between its forward pass and its weight gradient."""
+    """What one block keeps between its forward pass and its weight gradient."""
 
     s_in: torch.Tensor  # [T, B, ...] block input (bool spikes, or the network input as given)
     sg: torch.Tensor  # [T, B, ...neurons] g'(H - V_th)
@@ -64,6 +77,7 @@ class HiddenState:
     xhat: torch.Tensor | None  # [T*B, C, H, W] batch-norm only
     invstd: torch.Tensor | None  # [C]
     out_shape: tuple[int, ...]  # pooled output shape [T, B, ...]
+    half: bool  # weight-gradient products in bfloat16
 
 
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
@@ -80,17 +94,51 @@ def _bn_xhat(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return (y - mean[:, None, None]) * invstd[:, None, None], invstd
 
 
+def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch.Tensor | None,
+                     t0: int, T: int) -> None:
+    """Write ``g'`` (and ``k A`` for ``t < T-1``) of the steps ``t0 .. t0+len(h)`` into ``sg``/``ka``."""
+    for i in range(h.shape[0]):  # per step: temporaries stay one time step large
+        t = t0 + i
+        g = surrogate_grad(h[i] - cf.v_th, p.surrogate, cf.alpha)
+        sg[t] = g
+        if ka is not None and t < T - 1:
+            if cf.hard:
+                a = (h[i] < cf.v_th).to(h.dtype)
+                if not cf.detach_reset:
+                    a.addcmul_(cf.v_reset - h[i], g)
+            else:
+                a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
+            ka[t] = a.mul_(cf.k)
+
+
+def _chunk_steps(B: int) -> int:
+    return max(1, CHUNK_ROWS // max(B, 1))
+
+
 @torch.no_grad()
 def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_input: bool
                    ) -> tuple[torch.Tensor, HiddenState]:
-    """Run one block without a graph; returns its (pooled, float) output and its state."""
+    """Run one block without a graph; returns its (pooled) 0/1 output in ``x``'s dtype and its state."""
     T, B = x.shape[:2]
     p = blk.neuron.params
     cf = coeffs(p)
     xhat = invstd = None
     if blk.kind == "dense":
         x_in = x.reshape(T, B, -1)
-        pre = blk.weight_op(x_in)  # [T, B, n_out], fresh: reused as the H buffer
+        n_out = blk.weight_op.out_features
+        sd = _store_dtype(store, x)
+        sg = torch.empty((T, B, n_out), dtype=sd, device=x.device)
+        ka = torch.empty((T - 1, B, n_out), dtype=sd, device=x.device) if temporal == "local" and T > 1 else None
+        out = torch.empty((T, B, n_out), dtype=x.dtype, device=x.device)
+        v = None
+        step = _chunk_steps(B)
+        for t0 in range(0, T, step):
+            pre = blk.weight_op(x_in[t0:t0 + step])  # fresh: reused as the H buffer
+            spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v)
+            _surrogate_state(h, p, cf, sg, ka, t0, T)
+            out[t0:t0 + step] = spikes
+            del pre, h, spikes
+        s_bool = None
     else:
         x_in = x
         y = blk.weight_op(x.reshape(T * B, *x.shape[2:]))
@@ -100,32 +148,23 @@ def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_inpu
             del xh
             y = blk.bn(y)  # the module itself: identical output and running statistics
         pre = y.reshape(T, B, *y.shape[1:])
-    spikes, h = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre)
-    sd = _store_dtype(store, h)
-    sg = torch.empty(h.shape, dtype=sd, device=h.device)
-    ka = torch.empty((T - 1,) + tuple(h.shape[1:]), dtype=sd, device=h.device) if temporal == "local" and T > 1 else None
-    for t in range(T):  # per step: temporaries stay one time step large
-        g = surrogate_grad(h[t] - cf.v_th, p.surrogate, cf.alpha)
-        sg[t] = g
-        if ka is not None and t < T - 1:
-            if cf.hard:
-                a = (h[t] < cf.v_th).to(h.dtype)
-                if not cf.detach_reset:
-                    a.addcmul_(cf.v_reset - h[t], g)
-            else:
-                a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
-            ka[t] = a.mul_(cf.k)
-    del h, pre
-    s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
-    s_float = spikes.to(x.dtype) if spikes.dtype == torch.bool else spikes
-    out = blk.post(s_float)
+        del y
+        spikes, h, _ = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre)
+        sd = _store_dtype(store, h)
+        sg = torch.empty(h.shape, dtype=sd, device=h.device)
+        ka = torch.empty((T - 1,) + tuple(h.shape[1:]), dtype=sd, device=h.device) if temporal == "local" and T > 1 else None
+        _surrogate_state(h, p, cf, sg, ka, 0, T)
+        del h, pre
+        s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
+        out = blk.post(spikes.to(x.dtype))
+        del spikes
     s_in = (x_in != 0) if compact_input else x_in
     st = HiddenState(s_in=s_in, sg=sg, spikes=s_bool if blk.pool is not None else None, ka=ka,
-                     xhat=xhat, invstd=invstd, out_shape=tuple(out.shape))
+                     xhat=xhat, invstd=invstd, out_shape=tuple(out.shape), half=store == "half")
     return out, st
 
 
-def hidden_forward(model, x: torch.Tensor, temporal: str, store: str = "half"
+def hidden_forward(model, x: torch.Tensor, temporal: str, store: str = "float"
                    ) -> tuple[list[HiddenState], torch.Tensor]:
     """Run every hidden block graph-free; returns their states and the output block's input."""
     states = []
@@ -139,10 +178,42 @@ def _accumulate(param: torch.Tensor, grad: torch.Tensor) -> None:
     param.grad = grad if param.grad is None else param.grad + grad
 
 
-def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
-    """Form and accumulate ``dW`` (and BN's ``dgamma``, ``dbeta``) of one hidden block from ``r [B, n_out]``."""
+def _product_dtype(st: HiddenState, dtype: torch.dtype) -> torch.dtype:
+    return torch.bfloat16 if st.half else dtype
+
+
+@torch.no_grad()
+def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
+    """``dW = sum_t (c G[t])^T S_in[t]`` for a dense block, chunk by chunk (backwards in time)."""
     T, B = st.out_shape[:2]
-    cf = coeffs(blk.neuron.params)
+    dtype = blk.weight.dtype
+    pd = _product_dtype(st, dtype)
+    r = r.to(dtype).reshape(1, B, -1)
+    s_in = st.s_in.reshape(T, B, -1)
+    dw = torch.zeros_like(blk.weight)
+    step = _chunk_steps(B)
+    g_next = None
+    for t0 in reversed(range(0, T, step)):
+        t1 = min(T, t0 + step)
+        g = st.sg[t0:t1].to(dtype).mul_(r)
+        if st.ka is not None:
+            for i in range(t1 - t0 - 1, -1, -1):
+                nxt = g[i + 1] if i + 1 < t1 - t0 else g_next
+                if nxt is not None:
+                    g[i].addcmul_(st.ka[t0 + i], nxt)
+            g_next = g[0].clone()
+        rows = (t1 - t0) * B
+        dw.add_((g.reshape(rows, -1).to(pd).t() @ s_in[t0:t1].reshape(rows, -1).to(pd)).to(dtype))
+        del g
+    if cf.c != 1.0:
+        dw.mul_(cf.c)
+    _accumulate(blk.weight, dw)
+
+
+@torch.no_grad()
+def _conv_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
+    """Pool transpose, surrogate, recurrence, batch-norm backward, one weight-gradient convolution."""
+    T, B = st.out_shape[:2]
     dtype = blk.weight.dtype
     g_post = r.to(dtype).reshape(1, *st.out_shape[1:])
     if blk.pool is not None:
@@ -152,6 +223,7 @@ def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
             pooled = blk.pool(s)
             (g_s,) = torch.autograd.grad(pooled, s, g_post.expand(T, *st.out_shape[1:]).reshape(pooled.shape))
         g = g_s.reshape(st.sg.shape).mul_(st.sg)
+        del s, pooled, g_s
     else:
         g = st.sg.to(dtype).mul_(g_post)
     if st.ka is not None:
@@ -159,10 +231,6 @@ def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
             g[t].addcmul_(st.ka[t], g[t + 1])
     if cf.c != 1.0:
         g.mul_(cf.c)  # dL/dX
-    if blk.kind == "dense":
-        x_in = st.s_in.reshape(T * B, -1).to(dtype)
-        _accumulate(blk.weight, g.reshape(T * B, -1).t() @ x_in)
-        return
     g = g.reshape(T * B, *g.shape[2:])
     if blk.bn is not None:
         bn = blk.bn
@@ -175,29 +243,44 @@ def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
         scale = (bn.weight if bn.affine else torch.ones_like(dbeta)) * st.invstd  # type: ignore[operator]
         if bn.training or bn.running_mean is None:
             n = g.numel() // g.shape[1]
-            g = g - (dbeta / n)[:, None, None] - xhat * (dgamma / n)[:, None, None]
-        g = g * scale[:, None, None]
+            g.sub_((dbeta / n)[:, None, None]).sub_(xhat.mul_((dgamma / n)[:, None, None]))
+        g.mul_(scale[:, None, None])
+        del xhat
     conv: nn.Conv2d = blk.weight_op
-    x_in = st.s_in.reshape(T * B, *st.s_in.shape[2:]).to(dtype)
-    dw = torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g, conv.stride, conv.padding, conv.dilation, conv.groups)
-    _accumulate(conv.weight, dw)
+    pd = _product_dtype(st, dtype)
+    x_in = st.s_in.reshape(T * B, *st.s_in.shape[2:]).to(pd)
+    dw = torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
+                                     conv.dilation, conv.groups)
+    _accumulate(conv.weight, dw.to(dtype))
 
 
-def hidden_weight_grads(rule, states: list[HiddenState], e: torch.Tensor) -> None:
-    """Every hidden block's gradient from the global error ``e [B, C]``; frees each state after use."""
-    for l, blk in enumerate(rule.model.hidden_blocks):
-        r = rule.feedback.project(e, l)
-        block_weight_grads(blk, states[l], r)
-        states[l] = None  # type: ignore[call-overload]
+def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
+    """Form and accumulate ``dW`` (and BN's ``dgamma``, ``dbeta``) of one block from ``r [B, n_out]``.
+
+    ``r`` is ``dLoss/dS_out[t]`` (after pooling), the same at every ``t``.
+    """
+    cf = coeffs(blk.neuron.params)
+    if blk.kind == "dense":
+        _dense_grads(blk, st, r, cf)
+    else:
+        _conv_grads(blk, st, r, cf)
 
 
 def compute_grads_fast(rule, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
-    """:meth:`SDFA.compute_grads` with graph-free hidden blocks (same gradients)."""
-    states, h = hidden_forward(rule.model, x, rule.temporal, rule.store)
-    rates = rule.model.readout(rule.model.output_block(h))
+    """:meth:`SDFA.compute_grads` with graph-free blocks (same gradients)."""
+    model = rule.model
+    states, h = hidden_forward(model, x, rule.temporal, rule.store)
+    s_out, out_state = _block_forward(model.output_block, h, "local", rule.store, compact_input=True)
+    del h
+    rates = model.readout(s_out)
     probe = rates.detach().requires_grad_(True)
     loss = loss_fn(probe, y)
     (e,) = torch.autograd.grad(loss, probe)
-    rates.backward(e)
-    hidden_weight_grads(rule, states, e)
+    T, vote = s_out.shape[0], model.spec.vote
+    # fr[b, c] = mean over t and the c-th vote group: dfr/dS_out[t, b, c*vote + j] = 1 / (T vote)
+    block_weight_grads(model.output_block, out_state, e.repeat_interleave(vote, dim=1) / (T * vote))
+    del out_state
+    for l, blk in enumerate(model.hidden_blocks):
+        block_weight_grads(blk, states[l], rule.feedback.project(e, l))
+        states[l] = None  # type: ignore[call-overload]
     return float(loss.detach()), rates.detach()
