@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from pipesdfa.atomic import atomic_write_json
+from pipesdfa.kernels import resolve_backend
 from pipesdfa.learning import make_rule
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
@@ -205,7 +206,7 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_
         rows.append({
             "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
-            "backend": j.model.blocks[0].neuron.backend, "device": str(device),
+            "backend": resolve_backend(j.model.blocks[0].neuron.backend, device), "device": str(device),
             "ms_per_step": statistics.median(times[v.label]), "ms_all": [round(t, 3) for t in times[v.label]],
             "peak_mib": None if peak is None else round(peak, 2),
         })
@@ -297,9 +298,24 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in CASES if not args.only or c[0] in args.only]
     if not cases:
         ap.error(f"--only matches no case; cases: {', '.join(sorted({c[0] for c in CASES}))}")
-    reduced = {}
+    reduced: dict[str, Any] = {}
     rows: list[dict] = []
     t_start = time.time()
+
+    def result() -> dict[str, Any]:
+        return {
+            "command": "python benchmarks/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "machine": machine_info(device),
+            "settings": {"warmup": args.warmup, "repeats": args.repeats, "input_rate": args.input_rate,
+                         "seed": args.seed, "reduced": reduced,
+                         "step": "zero_grad + rule.compute_grads + Adam step",
+                         "peak_mib": "peak allocated during one step above the level before it",
+                         "reference_column": "spikingjelly not importable: reference rows are our plain-torch "
+                                             "formulation (impl=reference)"},
+            "rows": rows,
+            "wall_seconds": round(time.time() - t_start, 1),
+        }
+
     for workload, T, batch in cases:
         hw = None
         if device.type == "cpu" and not args.full_size and workload in CPU_REDUCED:
@@ -307,20 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             T, batch, hw = red["T"], red["batch"], red.get("hw")
             reduced[workload] = red
         rows += run_case(workload, T, batch, device, args, cpu_peak, hw)
-    result = {
-        "command": "python benchmarks/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine_info(device),
-        "settings": {"warmup": args.warmup, "repeats": args.repeats, "input_rate": args.input_rate,
-                     "seed": args.seed, "reduced": reduced,
-                     "step": "zero_grad + rule.compute_grads + Adam step",
-                     "peak_mib": "peak allocated during one step above the level before it",
-                     "reference_column": "spikingjelly not importable: reference rows are our plain-torch "
-                                         "formulation (impl=reference)"},
-        "rows": rows,
-        "wall_seconds": round(time.time() - t_start, 1),
-    }
-    atomic_write_json(args.out, result)
-    print(table(result))
+        atomic_write_json(args.out, result())  # partial results survive an interrupted run
+    print(table(result()))
     print(f"wrote {args.out}")
     return 0
 

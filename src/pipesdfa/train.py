@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pipesdfa.atomic import atomic_write_json, atomic_write_with, ensure_writable_dir
 from pipesdfa.data.registry import DatasetBundle, FrameTensorDataset, load_dataset
+from pipesdfa.distributed import context as dist_context
 from pipesdfa.errors import UserError
 from pipesdfa.learning import Rule, make_rule
 from pipesdfa.learning.alignment import alignment
@@ -366,8 +367,10 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     if cfg is None:
         raise ValueError("train() needs a config or a checkpoint to resume")
     cfg.validate()
-    out = ensure_writable_dir(cfg.out)
+    dctx = dist_context()  # multi-process data parallel (pipesdfa.distributed); world 1 = plain run
+    out = ensure_writable_dir(cfg.out) if dctx.is_main else Path(cfg.out)
     run = build_run(cfg)
+    dctx.broadcast_state(run.model, run.rule)
     history: list[dict] = []
     start_epoch = 0
     if state is not None:
@@ -386,13 +389,19 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
         loss_sum = correct = 0.0
         seen = 0
         bar = tqdm(total=n_train, desc=f"epoch {epoch + 1}/{cfg.epochs} {cfg.method}", unit="sample",
-                   disable=not progress, leave=False)
+                   disable=not progress or not dctx.is_main, leave=False)
         for xb, yb in batches(run.data.train, order, cfg.batch, cfg.num_workers):
+            xb, yb = dctx.shard(xb, yb)
             x = _to_time_first(xb, run.device)
             y = yb.to(run.device)
             run.optimizer.zero_grad(set_to_none=True)
-            loss, rates = run.rule.compute_grads(x, y, loss_fn)
+            if y.shape[0] > 0:
+                loss, rates = run.rule.compute_grads(x, y, loss_fn)
+            else:  # more ranks than samples in this global batch
+                loss, rates = 0.0, torch.zeros(0, run.model.spec.num_classes, device=run.device)
+            dctx.reduce_grads(run.model, y.shape[0])
             run.optimizer.step()
+            dctx.sync_buffers(run.model)
             b = y.shape[0]
             seen += b
             loss_sum += loss * b
@@ -400,6 +409,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
             bar.update(b)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        seen, loss_sum, correct = dctx.sum([seen, loss_sum, correct])
         run.scheduler.step()
         train_seconds = time.perf_counter() - t0
         ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers)
@@ -411,14 +421,17 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
                "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
                "activity": ev["activity"]}
         history.append(rec)
-        save_checkpoint(out / CHECKPOINT, run, epoch + 1, history)
-        if log:
+        if dctx.is_main:
+            save_checkpoint(out / CHECKPOINT, run, epoch + 1, history)
+        if log and dctx.is_main:
             log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f}"
                 f"  test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f}  {seconds:.1f}s")
     metrics = _metrics(run, history, loss_fn)
-    atomic_write_json(out / METRICS, metrics)
-    if history:
-        plot_learning_curve(history, out / "learning_curve.png", title)
+    metrics["nproc"] = dctx.world
+    if dctx.is_main:
+        atomic_write_json(out / METRICS, metrics)
+        if history:
+            plot_learning_curve(history, out / "learning_curve.png", title)
     return metrics
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
+
+from pipesdfa.errors import UserError
 
 from pipesdfa.learning import RULES
 from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
@@ -111,18 +115,38 @@ def register(sub) -> None:
                    "(its saved config is used; the result is bit-identical to an uninterrupted run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel worker processes on this machine (gloo on CPU, NCCL on CUDA); "
+                        "the global batch --batch is split across them (default 1)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _train_worker(cfg, resume, progress) -> None:
+    """One rank of ``--nproc N`` (module level: started by spawn)."""
     from pipesdfa.train import train
 
-    if args.resume:
-        metrics = train(resume=args.resume, progress=not args.no_progress)
-    else:
+    train(cfg, resume=resume, progress=progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipesdfa.distributed import init_from_env, launch
+    from pipesdfa.train import METRICS, load_checkpoint, train
+
+    cfg = None
+    if not args.resume:
         if args.out is None:
             args.out = f"runs/{args.workload or args.dataset}-{args.method}"
-        metrics = train(config_from_args(args), progress=not args.no_progress)
+        cfg = config_from_args(args)
+    if args.nproc > 1:
+        if os.environ.get("WORLD_SIZE", "1") != "1":
+            raise UserError("--nproc starts its own workers; do not combine it with torchrun")
+        device = cfg.device if cfg is not None else load_checkpoint(args.resume)["config"].get("device", "cpu")
+        launch(args.nproc, _train_worker, cfg, args.resume, not args.no_progress, device=device)
+        out = Path(cfg.out) if cfg is not None else Path(load_checkpoint(args.resume)["path"]).parent
+        metrics = json.loads((out / METRICS).read_text())
+    else:
+        init_from_env(cfg.device if cfg is not None else "cpu")  # under torchrun: join the group
+        metrics = train(cfg, resume=args.resume, progress=not args.no_progress)
     fin = metrics["final"]
     if args.json:
         print(json.dumps(fin, indent=2))
