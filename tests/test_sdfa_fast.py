@@ -44,7 +44,7 @@ def _setup(spec, neuron, seed=0, T=5, B=4, gain=1.5, backend="fused"):
 
 
 def _grads(model, x, y, loss, **opts):
-    rule = make_rule("sdfa", model, **opts)
+    rule = make_rule("sdfa", model, **opts).to(x.device)
     model.zero_grad(set_to_none=True)
     lval, rates = rule.compute_grads(x, y, make_loss(loss))
     return lval, rates, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -134,6 +134,7 @@ def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
     import pipesdfa.learning.sdfa_fast as fast
 
     monkeypatch.setattr(fast, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
+    monkeypatch.setattr(fast, "GROUP_ELEMENTS", 1)  # and one step per surrogate group
     _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
 
 

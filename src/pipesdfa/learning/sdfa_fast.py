@@ -94,21 +94,36 @@ def _bn_xhat(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return (y - mean[:, None, None]) * invstd[:, None, None], invstd
 
 
+#: Elements per group of time steps whose surrogate derivatives are formed at once.
+GROUP_ELEMENTS = 1 << 22
+
+
 def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch.Tensor | None,
                      t0: int, T: int) -> None:
-    """Write ``g'`` (and ``k A`` for ``t < T-1``) of the steps ``t0 .. t0+len(h)`` into ``sg``/``ka``."""
-    for i in range(h.shape[0]):  # per step: temporaries stay one time step large
-        t = t0 + i
-        g = surrogate_grad(h[i] - cf.v_th, p.surrogate, cf.alpha)
-        sg[t] = g
-        if ka is not None and t < T - 1:
+    """Write ``g'`` (and ``k A`` for ``t < T-1``) of the steps ``t0 .. t0+len(h)`` into ``sg``/``ka``.
+
+    Steps are taken in groups of about ``GROUP_ELEMENTS`` elements: few kernel launches,
+    temporaries of bounded size.
+    """
+    n = h.shape[0]
+    per = max(1, GROUP_ELEMENTS // max(1, h[0].numel()))
+    for i in range(0, n, per):
+        j = min(n, i + per)
+        hh = h[i:j]
+        g = surrogate_grad(hh - cf.v_th, p.surrogate, cf.alpha)
+        sg[t0 + i:t0 + j] = g
+        if ka is not None:
+            jj = min(j, T - 1 - t0)  # A[t] only for t < T-1
+            if jj <= i:
+                continue
+            hh, g = hh[: jj - i], g[: jj - i]
             if cf.hard:
-                a = (h[i] < cf.v_th).to(h.dtype)
+                a = (hh < cf.v_th).to(h.dtype)
                 if not cf.detach_reset:
-                    a.addcmul_(cf.v_reset - h[i], g)
+                    a.addcmul_(cf.v_reset - hh, g)
             else:
                 a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
-            ka[t] = a.mul_(cf.k)
+            ka[t0 + i:t0 + jj] = a.mul_(cf.k)
 
 
 def _chunk_steps(B: int) -> int:
