@@ -224,19 +224,29 @@ def _key(r: dict) -> tuple:
 
 
 def table(result: dict) -> str:
-    """Markdown: one line per case and variant, with ratios to the case's fast BPTT row."""
+    """Markdown: one line per case and variant, with ratios to the case's fast BPTT row and
+    to its reference SDFA row (``sdfa``/``local``/``reference``: the authors' formulation)."""
     rows = result["rows"]
     dev = result["machine"].get("device_name") or result["machine"].get("processor") or "?"
-    out = [f"Device: {dev}; threads: {result['machine'].get('threads')}; command: `{result['command']}`", "",
-           "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | peak MiB | x BPTT |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; "
+           f"command: `{result['command']}`", "",
+           "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x ref "
+           "| peak MiB | x BPTT | x ref |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
+    ref = {_key(r): r for r in rows if r["method"] == "sdfa" and r["impl"] == "reference"}
+
+    def ratio(r: dict, b: dict | None, field: str) -> str:
+        if not b or r[field] is None or not b[field]:
+            return ""
+        return f"{r[field] / b[field]:.2f}"
+
     for r in rows:
-        b = base.get(_key(r))
-        tr = f"{r['ms_per_step'] / b['ms_per_step']:.2f}" if b else ""
-        mr = (f"{r['peak_mib'] / b['peak_mib']:.2f}" if b and r["peak_mib"] is not None and b["peak_mib"] else "")
+        b, f = base.get(_key(r)), ref.get(_key(r))
         out.append(f"| {r['workload']} | {r['T']} | {r['batch']} | {r['method']} | {r['temporal'] or ''} | "
-                   f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | {tr} | {r['peak_mib']} | {mr} |")
+                   f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | "
+                   f"{ratio(r, b, 'ms_per_step')} | {ratio(r, f, 'ms_per_step')} | {r['peak_mib']} | "
+                   f"{ratio(r, b, 'peak_mib')} | {ratio(r, f, 'peak_mib')} |")
     return "\n".join(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -111,8 +112,9 @@ def test_state_is_compact():
     model, x, _ = _setup(conv_spec(), NeuronParams(), gain=1.5)
     states, out = hidden_forward(model, x, "instantaneous", "half")
     assert states[0].s_in is x  # the network input is not copied
-    for st in states[1:]:
-        assert st.s_in.dtype == torch.bool
+    for st in states[1:]:  # spikes packed 8 to a byte
+        assert st.packed and st.s_in.dtype == torch.uint8
+        assert st.s_in.shape[-1] == -(-math.prod(st.in_shape[2:]) // 8)
     for st in states:
         assert st.sg.dtype == torch.float16 and not st.sg.requires_grad
         assert st.ka is None
@@ -134,7 +136,7 @@ def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
     import pipesdfa.learning.sdfa_fast as fast
 
     monkeypatch.setattr(fast, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
-    monkeypatch.setattr(fast, "GROUP_ELEMENTS", 1)  # and one step per surrogate group
+    monkeypatch.setattr(fast, "GROUP_ELEMENTS", {"cpu": 1, "cuda": 1})  # and one step per surrogate group
     _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
 
 
@@ -153,3 +155,14 @@ def test_cuda_fast_path_matches_reference(temporal):
         assert torch.equal(r0, r1)
         for n in g0:
             torch.testing.assert_close(g1[n], g0[n], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 1000])
+def test_pack_bits_round_trip(n):
+    from pipesdfa.learning.sdfa_fast import pack_bits, unpack_bits
+
+    b = torch.rand(3, 2, n) < 0.3
+    p = pack_bits(b)
+    assert p.dtype == torch.uint8 and p.shape == (3, 2, (n + 7) // 8)
+    assert torch.equal(unpack_bits(p, n), b)
+    assert int(pack_bits(torch.tensor([True, False, True] + [False] * 5))[0]) == 0b101

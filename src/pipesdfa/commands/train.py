@@ -145,8 +145,10 @@ def run(args: argparse.Namespace) -> int:
         out = Path(cfg.out) if cfg is not None else Path(load_checkpoint(args.resume)["path"]).parent
         metrics = json.loads((out / METRICS).read_text())
     else:
-        init_from_env(cfg.device if cfg is not None else "cpu")  # under torchrun: join the group
+        ctx = init_from_env(cfg.device if cfg is not None else "cpu")  # under torchrun: join the group
         metrics = train(cfg, resume=args.resume, progress=not args.no_progress)
+        if not ctx.is_main:
+            return 0
     fin = metrics["final"]
     if args.json:
         print(json.dumps(fin, indent=2))

@@ -6,8 +6,8 @@ autograd graph and back-propagates the injected error through it. Here each hidd
 runs forward **without** a graph and keeps only what its weight gradient needs, in compact
 form:
 
-* its input ``S_in`` (spikes of the block below: ``bool``, 1 byte; the network input is the
-  caller's own tensor and is not copied);
+* its input ``S_in`` (spikes of the block below, packed 8 to a byte; the network input is
+  the caller's own tensor and is not copied);
 * the surrogate derivative ``g'[t] = g'(H[t] - V_th)`` in ``store`` precision (``float`` = the
   model's dtype, the default, the reference's gradients up to summation order; ``half`` =
   float16, 2 bytes, relative error ~1e-3);
@@ -59,7 +59,7 @@ from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad
 
-__all__ = ["STORES", "CHUNK_ROWS", "HiddenState", "hidden_forward", "block_weight_grads", "compute_grads_fast"]
+__all__ = ["STORES", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "hidden_forward", "block_weight_grads", "compute_grads_fast"]
 
 STORES = ("float", "half")
 #: Rows of ``T*B`` per chunk of a dense block (forward and weight gradient).
@@ -70,7 +70,7 @@ CHUNK_ROWS = 4096
 class HiddenState:
     """What one block keeps between its forward pass and its weight gradient."""
 
-    s_in: torch.Tensor  # [T, B, ...] block input (bool spikes, or the network input as given)
+    s_in: torch.Tensor  # [T, B, ...] network input as given, or [T, B, ceil(n_in/8)] packed input spikes
     sg: torch.Tensor  # [T, B, ...neurons] g'(H - V_th)
     spikes: torch.Tensor | None  # [T, B, ...neurons] bool, pooled blocks only
     ka: torch.Tensor | None  # [T-1, B, ...neurons] k A[t], temporal="local" only
@@ -78,6 +78,18 @@ class HiddenState:
     invstd: torch.Tensor | None  # [C]
     out_shape: tuple[int, ...]  # pooled output shape [T, B, ...]
     half: bool  # weight-gradient products in bfloat16
+    in_shape: tuple[int, ...] = ()  # [T, B, ...] of the block input (to unpack s_in)
+    packed: bool = False
+
+    def input(self, t0: int = 0, t1: int | None = None) -> torch.Tensor:
+        """Block input of steps ``t0 .. t1`` as stored (bool if packed, else as given)."""
+        x = self.s_in[t0:t1]
+        if not self.packed:
+            return x
+        n = 1
+        for d in self.in_shape[2:]:
+            n *= d
+        return unpack_bits(x, n).reshape(x.shape[0], *self.in_shape[1:])
 
 
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
@@ -94,8 +106,30 @@ def _bn_xhat(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return (y - mean[:, None, None]) * invstd[:, None, None], invstd
 
 
-#: Elements per group of time steps whose surrogate derivatives are formed at once.
-GROUP_ELEMENTS = 1 << 22
+#: Elements per group of time steps whose surrogate derivatives are formed at once
+#: (CUDA: few kernel launches; CPU: temporaries that stay in cache).
+GROUP_ELEMENTS = {"cuda": 1 << 22, "cpu": 1 << 18}
+
+
+def pack_bits(b: torch.Tensor) -> torch.Tensor:
+    """``bool [..., n] -> uint8 [..., ceil(n / 8)]``, bit ``j`` of byte ``i`` = element ``8 i + j``."""
+    n = b.shape[-1]
+    pad = (-n) % 8
+    u = b.to(torch.uint8)
+    if pad:
+        u = torch.nn.functional.pad(u, (0, pad))
+    u = u.reshape(*u.shape[:-1], -1, 8)
+    out = u[..., 0].clone()
+    for j in range(1, 8):
+        out |= u[..., j] << j
+    return out
+
+
+def unpack_bits(p: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse of :func:`pack_bits`: ``uint8 [..., m] -> bool [..., n]``."""
+    shifts = torch.arange(8, dtype=torch.uint8, device=p.device)
+    bits = (p.unsqueeze(-1) >> shifts) & 1
+    return bits.reshape(*p.shape[:-1], -1)[..., :n].bool()
 
 
 def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch.Tensor | None,
@@ -106,7 +140,8 @@ def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch
     temporaries of bounded size.
     """
     n = h.shape[0]
-    per = max(1, GROUP_ELEMENTS // max(1, h[0].numel()))
+    group = GROUP_ELEMENTS["cuda" if h.is_cuda else "cpu"]
+    per = max(1, group // max(1, h[0].numel()))
     for i in range(0, n, per):
         j = min(n, i + per)
         hh = h[i:j]
@@ -173,9 +208,10 @@ def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_inpu
         s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
         out = blk.post(spikes.to(x.dtype))
         del spikes
-    s_in = (x_in != 0) if compact_input else x_in
+    s_in = pack_bits((x != 0).reshape(T, B, -1)) if compact_input else x_in
     st = HiddenState(s_in=s_in, sg=sg, spikes=s_bool if blk.pool is not None else None, ka=ka,
-                     xhat=xhat, invstd=invstd, out_shape=tuple(out.shape), half=store == "half")
+                     xhat=xhat, invstd=invstd, out_shape=tuple(out.shape), half=store == "half",
+                     in_shape=tuple(x.shape), packed=compact_input)
     return out, st
 
 
@@ -204,7 +240,6 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
     dtype = blk.weight.dtype
     pd = _product_dtype(st, dtype)
     r = r.to(dtype).reshape(1, B, -1)
-    s_in = st.s_in.reshape(T, B, -1)
     dw = torch.zeros_like(blk.weight)
     step = _chunk_steps(B)
     g_next = None
@@ -218,7 +253,8 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
                     g[i].addcmul_(st.ka[t0 + i], nxt)
             g_next = g[0].clone()
         rows = (t1 - t0) * B
-        dw.add_((g.reshape(rows, -1).to(pd).t() @ s_in[t0:t1].reshape(rows, -1).to(pd)).to(dtype))
+        x_in = st.input(t0, t1).reshape(rows, -1).to(pd)
+        dw.add_((g.reshape(rows, -1).to(pd).t() @ x_in).to(dtype))
         del g
     if cf.c != 1.0:
         dw.mul_(cf.c)
@@ -263,7 +299,8 @@ def _conv_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
         del xhat
     conv: nn.Conv2d = blk.weight_op
     pd = _product_dtype(st, dtype)
-    x_in = st.s_in.reshape(T * B, *st.s_in.shape[2:]).to(pd)
+    x_in = st.input()
+    x_in = x_in.reshape(T * B, *x_in.shape[2:]).to(pd)
     dw = torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
                                      conv.dilation, conv.groups)
     _accumulate(conv.weight, dw.to(dtype))
