@@ -42,9 +42,11 @@ Once the global error ``e = dLoss/dfr`` is known, hidden block ``l`` (projected 
     dW = sum over the T*B rows of dL/dY (x) S_in    -- one matrix product
          (conv: torch.nn.grad.conv2d_weight, the weight-gradient convolution over T*B images)
 
-Batch-norm: the forward runs the block's own ``nn.BatchNorm2d`` (so outputs and running
-statistics are exactly the reference's); ``x_hat`` for the backward is recomputed from the
-batch statistics of the same ``Y`` (``eval`` mode: the running ones) and stored compactly.
+Batch-norm: the forward computes exactly what the block's ``nn.BatchNorm2d`` computes
+(outputs and running statistics; on CPU by calling ``aten.native_batch_norm``, the kernel
+``F.batch_norm`` runs there, which also returns the batch statistics; elsewhere through the
+module, with the statistics recomputed); ``x_hat`` for the backward is formed in place from
+``Y`` and those statistics and stored compactly.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad
 
-__all__ = ["STORES", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "hidden_forward", "block_weight_grads", "compute_grads_fast"]
+__all__ = ["STORES", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
+           "block_weight_grads", "compute_grads_fast"]
 
 STORES = ("float", "half")
 #: Rows of ``T*B`` per chunk of a dense block (forward and weight gradient).
@@ -96,14 +99,23 @@ def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
     return torch.float16 if store == "half" else like.dtype
 
 
-def _bn_xhat(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x_hat, 1/sigma)`` that ``bn`` used on ``y [N, C, H, W]`` (batch or running statistics)."""
-    if bn.training or bn.running_mean is None:
+def _bn_forward(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(BN(y), mean, 1/sigma)``: the module's output and running-statistics update, plus the
+    statistics it normalised with (batch ones in training, running ones in eval mode)."""
+    use_batch = bn.training or bn.running_mean is None
+    if use_batch and y.device.type == "cpu" and bn.track_running_stats and bn.affine:
+        # On CPU F.batch_norm is aten.native_batch_norm: call it directly to get its statistics too
+        bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        out, mean, invstd = torch.native_batch_norm(y, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                                    True, momentum, bn.eps)
+        return out, mean, invstd
+    if use_batch:
         var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
     else:
         mean, var = bn.running_mean, bn.running_var
     invstd = torch.rsqrt(var + bn.eps)
-    return (y - mean[:, None, None]) * invstd[:, None, None], invstd
+    return bn(y), mean, invstd
 
 
 #: Elements per group of time steps whose surrogate derivatives are formed at once
@@ -174,40 +186,26 @@ def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_inpu
     cf = coeffs(p)
     xhat = invstd = None
     if blk.kind == "dense":
-        x_in = x.reshape(T, B, -1)
-        n_out = blk.weight_op.out_features
-        sd = _store_dtype(store, x)
-        sg = torch.empty((T, B, n_out), dtype=sd, device=x.device)
-        ka = torch.empty((T - 1, B, n_out), dtype=sd, device=x.device) if temporal == "local" and T > 1 else None
-        out = torch.empty((T, B, n_out), dtype=x.dtype, device=x.device)
-        v = None
-        step = _chunk_steps(B)
-        for t0 in range(0, T, step):
-            pre = blk.weight_op(x_in[t0:t0 + step])  # fresh: reused as the H buffer
-            spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v)
-            _surrogate_state(h, p, cf, sg, ka, t0, T)
-            out[t0:t0 + step] = spikes
-            del pre, h, spikes
-        s_bool = None
-    else:
-        x_in = x
-        y = blk.weight_op(x.reshape(T * B, *x.shape[2:]))
-        if blk.bn is not None:
-            xh, invstd = _bn_xhat(blk.bn, y)
-            xhat = xh.to(_store_dtype(store, y))
-            del xh
-            y = blk.bn(y)  # the module itself: identical output and running statistics
-        pre = y.reshape(T, B, *y.shape[1:])
-        del y
-        spikes, h, _ = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre)
-        sd = _store_dtype(store, h)
-        sg = torch.empty(h.shape, dtype=sd, device=h.device)
-        ka = torch.empty((T - 1,) + tuple(h.shape[1:]), dtype=sd, device=h.device) if temporal == "local" and T > 1 else None
-        _surrogate_state(h, p, cf, sg, ka, 0, T)
-        del h, pre
-        s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
-        out = blk.post(spikes.to(x.dtype))
-        del spikes
+        states, out = _dense_stream([blk], x, [temporal], store, [compact_input])
+        return out, states[0]
+    x_in = x
+    y = blk.weight_op(x.reshape(T * B, *x.shape[2:]))
+    if blk.bn is not None:
+        out_bn, mean, invstd = _bn_forward(blk.bn, y)
+        xhat = y.sub_(mean[:, None, None]).mul_(invstd[:, None, None]).to(_store_dtype(store, y))
+        y = out_bn
+        del out_bn
+    pre = y.reshape(T, B, *y.shape[1:])
+    del y
+    spikes, h, _ = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre)
+    sd = _store_dtype(store, h)
+    sg = torch.empty(h.shape, dtype=sd, device=h.device)
+    ka = torch.empty((T - 1,) + tuple(h.shape[1:]), dtype=sd, device=h.device) if temporal == "local" and T > 1 else None
+    _surrogate_state(h, p, cf, sg, ka, 0, T)
+    del h, pre
+    s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
+    out = blk.post(spikes.to(x.dtype))
+    del spikes
     s_in = pack_bits((x != 0).reshape(T, B, -1)) if compact_input else x_in
     st = HiddenState(s_in=s_in, sg=sg, spikes=s_bool if blk.pool is not None else None, ka=ka,
                      xhat=xhat, invstd=invstd, out_shape=tuple(out.shape), half=store == "half",
@@ -215,9 +213,77 @@ def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_inpu
     return out, st
 
 
+@torch.no_grad()
+def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, compact: list[bool]
+                  ) -> tuple[list[HiddenState], torch.Tensor]:
+    """A run of consecutive dense blocks, streamed over chunks of time steps.
+
+    Chunk ``[t0, t1)`` passes through every block of the run (each block's membrane potential
+    carried to the next chunk) before the next chunk starts -- the time-step pipeline of the
+    hardware -- so no block's whole ``[T, B, n]`` output or pre-activation ever exists; only
+    the compact states and the last block's spikes (``[T, B, n_last]``) are kept.
+    """
+    T, B = x.shape[:2]
+    dev, dtype = x.device, x.dtype
+    x = x.reshape(T, B, -1)
+    sd = _store_dtype(store, x)
+    states: list[HiddenState] = []
+    n_in = x.shape[2]
+    for blk, temporal, comp in zip(blocks, temporals, compact):
+        n_out = blk.weight_op.out_features
+        states.append(HiddenState(
+            s_in=torch.empty((T, B, (n_in + 7) // 8), dtype=torch.uint8, device=dev) if comp else x,
+            sg=torch.empty((T, B, n_out), dtype=sd, device=dev),
+            spikes=None,
+            ka=torch.empty((T - 1, B, n_out), dtype=sd, device=dev) if temporal == "local" and T > 1 else None,
+            xhat=None, invstd=None, out_shape=(T, B, n_out), half=store == "half",
+            in_shape=(T, B, n_in), packed=comp))
+        n_in = n_out
+    out = torch.empty((T, B, n_in), dtype=dtype, device=dev)
+    v: list[torch.Tensor | None] = [None] * len(blocks)
+    step = _chunk_steps(B)
+    for t0 in range(0, T, step):
+        t1 = min(T, t0 + step)
+        h = x[t0:t1]
+        for i, (blk, st) in enumerate(zip(blocks, states)):
+            if st.packed:
+                st.s_in[t0:t1] = pack_bits(h != 0)
+            p = blk.neuron.params
+            pre = blk.weight_op(h)  # fresh: reused as the H buffer
+            spikes, hh, v[i] = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v[i])
+            _surrogate_state(hh, p, coeffs(p), st.sg, st.ka, t0, T)
+            h = spikes.to(dtype)
+            del pre, hh, spikes
+        out[t0:t1] = h
+    return states, out
+
+
+def forward_blocks(model, x: torch.Tensor, temporal: str, store: str = "float"
+                   ) -> tuple[list[HiddenState], torch.Tensor]:
+    """Run every block graph-free: ``(states of all blocks, output spikes [T, B, C*vote])``.
+
+    Hidden blocks use ``temporal``; the output block (true gradient) the full recurrence.
+    Conv blocks run one by one; the trailing run of dense blocks (the output block among
+    them) is streamed over time (:func:`_dense_stream`).
+    """
+    blocks = list(model.blocks)
+    n = len(blocks)
+    temporals = [temporal] * (n - 1) + ["local"]
+    first_dense = n
+    while first_dense > 0 and blocks[first_dense - 1].kind == "dense":
+        first_dense -= 1
+    states: list[HiddenState] = []
+    for i in range(first_dense):
+        x, st = _block_forward(blocks[i], x, temporals[i], store, compact_input=i > 0)
+        states.append(st)
+    tail, out = _dense_stream(blocks[first_dense:], x, temporals[first_dense:], store,
+                              [i > 0 for i in range(first_dense, n)])
+    return states + tail, out
+
+
 def hidden_forward(model, x: torch.Tensor, temporal: str, store: str = "float"
                    ) -> tuple[list[HiddenState], torch.Tensor]:
-    """Run every hidden block graph-free; returns their states and the output block's input."""
+    """The hidden blocks' states and the output block's input (blocks run one by one)."""
     states = []
     for i, blk in enumerate(model.hidden_blocks):
         x, st = _block_forward(blk, x, temporal, store, compact_input=i > 0)
@@ -321,9 +387,8 @@ def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
 def compute_grads_fast(rule, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
     """:meth:`SDFA.compute_grads` with graph-free blocks (same gradients)."""
     model = rule.model
-    states, h = hidden_forward(model, x, rule.temporal, rule.store)
-    s_out, out_state = _block_forward(model.output_block, h, "local", rule.store, compact_input=True)
-    del h
+    states, s_out = forward_blocks(model, x, rule.temporal, rule.store)
+    out_state = states.pop()
     rates = model.readout(s_out)
     probe = rates.detach().requires_grad_(True)
     loss = loss_fn(probe, y)
