@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--workload", default="digits-mlp")
     ap.add_argument("--out", default="benchmarks/results/digits_accuracy.json")
+    ap.add_argument("--backend", default=None, help="neuron backend (default: the config's)")
     args = ap.parse_args(argv)
     rows = []
     t_start = time.time()
@@ -38,6 +39,7 @@ def main(argv=None) -> int:
             accs, secs = [], []
             for seed in args.seeds:
                 cfg = config_from_workload(args.workload, method=method, temporal=temporal, seed=seed,
+                                           backend=args.backend,
                                            out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
                 m = train(cfg, progress=False, log=None)
                 accs.append(m["final"]["test_acc"])

@@ -1,6 +1,6 @@
 """Time and peak memory of one training step, every rule side by side, on one machine.
 
-    python benchmarks/train_step.py [--only WORKLOAD] [--device cpu|cuda] --out FILE.json
+    python benchmarks/train_step.py [--only WORKLOAD[:T]] [--device cpu|cuda] --out FILE.json
     python benchmarks/train_step.py --table FILE.json      # Markdown table of a result file
 
 Cases (the issue's): nmnist-mlp2 T=10 B=128, nmnist-mlp5 T=10 and T=100 B=128, dvs-convnet
@@ -282,7 +282,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", action="append", help="run only this workload (repeatable)")
+    ap.add_argument("--only", action="append",
+                    help="run only this workload, or WORKLOAD:T for one case (repeatable)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ap.add_argument("--out", help="result JSON file")
     ap.add_argument("--table", metavar="JSON", help="print the Markdown table of a result file and exit")
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cpu_peak = CpuPeak() if device.type == "cpu" else None  # fixes malloc's behaviour before any step
-    cases = [c for c in CASES if not args.only or c[0] in args.only]
+    cases = [c for c in CASES if not args.only or c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
     if not cases:
         ap.error(f"--only matches no case; cases: {', '.join(sorted({c[0] for c in CASES}))}")
     reduced: dict[str, Any] = {}
