@@ -15,7 +15,8 @@ block -- our re-implementation of the authors' formulation without SpikingJelly)
 
 Timing: ``--warmup`` steps, then ``--repeats`` rounds; each round times one step of every
 variant in turn (round-robin, so that load on a shared machine hits all alike); the row's
-``ms_per_step`` is the median. A step = ``zero_grad`` + ``rule.compute_grads`` + Adam step.
+``ms_per_step`` is the median wall time, ``cpu_ms_per_step`` (CPU only) the median CPU time
+of the process, which other jobs on a shared machine disturb much less. A step = ``zero_grad`` + ``rule.compute_grads`` + Adam step.
 
 Memory (``peak_mib``): peak bytes allocated during one step above the level just before it
 (model, optimiser state and input excluded). CUDA: ``torch.cuda.max_memory_allocated``.
@@ -175,16 +176,18 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_
     variants = [v for v in VARIANTS if args.reference or v.impl == "fast"]
     jobs = [make_job(v, workload, shape, device, args.seed) for v in variants]
     times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
+    cpu_times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
     for _ in range(args.warmup):
         for j in jobs:
             step(j, x, y, loss_fn)
     for _ in range(args.repeats):
         for j in jobs:
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step(j, x, y, loss_fn)
             _sync(device)
             times[j.variant.label].append(1e3 * (time.perf_counter() - t0))
+            cpu_times[j.variant.label].append(1e3 * (time.process_time() - c0))
     rows = []
     for j in jobs:
         peak: float | None
@@ -208,6 +211,8 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
             "backend": resolve_backend(j.model.blocks[0].neuron.backend, device), "device": str(device),
             "ms_per_step": statistics.median(times[v.label]), "ms_all": [round(t, 3) for t in times[v.label]],
+            # CPU time of this process (all threads): robust to other jobs on a shared CPU
+            "cpu_ms_per_step": round(statistics.median(cpu_times[v.label]), 3) if device.type == "cpu" else None,
             "peak_mib": None if peak is None else round(peak, 2),
         })
         print(f"{workload:12s} T={T:<3d} B={batch:<3d} {v.label:28s} {rows[-1]['ms_per_step']:10.2f} ms  "
@@ -231,13 +236,13 @@ def table(result: dict) -> str:
     out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; "
            f"command: `{result['command']}`", "",
            "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x ref "
-           "| peak MiB | x BPTT | x ref |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| CPU-time ms | x BPTT | peak MiB | x BPTT | x ref |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
     ref = {_key(r): r for r in rows if r["method"] == "sdfa" and r["impl"] == "reference"}
 
     def ratio(r: dict, b: dict | None, field: str) -> str:
-        if not b or r[field] is None or not b[field]:
+        if not b or r.get(field) is None or not b.get(field):
             return ""
         return f"{r[field] / b[field]:.2f}"
 
@@ -245,7 +250,8 @@ def table(result: dict) -> str:
         b, f = base.get(_key(r)), ref.get(_key(r))
         out.append(f"| {r['workload']} | {r['T']} | {r['batch']} | {r['method']} | {r['temporal'] or ''} | "
                    f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | "
-                   f"{ratio(r, b, 'ms_per_step')} | {ratio(r, f, 'ms_per_step')} | {r['peak_mib']} | "
+                   f"{ratio(r, b, 'ms_per_step')} | {ratio(r, f, 'ms_per_step')} | "
+                   f"{r.get('cpu_ms_per_step') or ''} | {ratio(r, b, 'cpu_ms_per_step')} | {r['peak_mib']} | "
                    f"{ratio(r, b, 'peak_mib')} | {ratio(r, f, 'peak_mib')} |")
     return "\n".join(out)
 

@@ -84,15 +84,15 @@ class HiddenState:
     in_shape: tuple[int, ...] = ()  # [T, B, ...] of the block input (to unpack s_in)
     packed: bool = False
 
-    def input(self, t0: int = 0, t1: int | None = None) -> torch.Tensor:
-        """Block input of steps ``t0 .. t1`` as stored (bool if packed, else as given)."""
+    def input(self, dtype: torch.dtype, t0: int = 0, t1: int | None = None) -> torch.Tensor:
+        """Block input of steps ``t0 .. t1`` in ``dtype`` (unpacked if packed)."""
         x = self.s_in[t0:t1]
         if not self.packed:
-            return x
+            return x.to(dtype)
         n = 1
         for d in self.in_shape[2:]:
             n *= d
-        return unpack_bits(x, n).reshape(x.shape[0], *self.in_shape[1:])
+        return unpack_bits(x, n, dtype).reshape(x.shape[0], *self.in_shape[1:])
 
 
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
@@ -137,11 +137,11 @@ def pack_bits(b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def unpack_bits(p: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse of :func:`pack_bits`: ``uint8 [..., m] -> bool [..., n]``."""
+def unpack_bits(p: torch.Tensor, n: int, dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """Inverse of :func:`pack_bits`: ``uint8 [..., m] -> [..., n]`` of 0/1 in ``dtype``."""
     shifts = torch.arange(8, dtype=torch.uint8, device=p.device)
     bits = (p.unsqueeze(-1) >> shifts) & 1
-    return bits.reshape(*p.shape[:-1], -1)[..., :n].bool()
+    return bits.reshape(*p.shape[:-1], -1)[..., :n].to(dtype)
 
 
 def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch.Tensor | None,
@@ -245,14 +245,16 @@ def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, com
     for t0 in range(0, T, step):
         t1 = min(T, t0 + step)
         h = x[t0:t1]
+        h_bool: torch.Tensor | None = None  # the same spikes as bool, when known
         for i, (blk, st) in enumerate(zip(blocks, states)):
             if st.packed:
-                st.s_in[t0:t1] = pack_bits(h != 0)
+                st.s_in[t0:t1] = pack_bits(h_bool if h_bool is not None else h != 0)
             p = blk.neuron.params
             pre = blk.weight_op(h)  # fresh: reused as the H buffer
             spikes, hh, v[i] = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v[i])
             _surrogate_state(hh, p, coeffs(p), st.sg, st.ka, t0, T)
             h = spikes.to(dtype)
+            h_bool = spikes if spikes.dtype == torch.bool else None
             del pre, hh, spikes
         out[t0:t1] = h
     return states, out
@@ -319,7 +321,7 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
                     g[i].addcmul_(st.ka[t0 + i], nxt)
             g_next = g[0].clone()
         rows = (t1 - t0) * B
-        x_in = st.input(t0, t1).reshape(rows, -1).to(pd)
+        x_in = st.input(pd, t0, t1).reshape(rows, -1)
         dw.add_((g.reshape(rows, -1).to(pd).t() @ x_in).to(dtype))
         del g
     if cf.c != 1.0:
@@ -365,8 +367,8 @@ def _conv_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
         del xhat
     conv: nn.Conv2d = blk.weight_op
     pd = _product_dtype(st, dtype)
-    x_in = st.input()
-    x_in = x_in.reshape(T * B, *x_in.shape[2:]).to(pd)
+    x_in = st.input(pd)
+    x_in = x_in.reshape(T * B, *x_in.shape[2:])
     dw = torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
                                      conv.dilation, conv.groups)
     _accumulate(conv.weight, dw.to(dtype))
