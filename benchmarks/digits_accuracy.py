@@ -48,7 +48,7 @@ def main(argv=None) -> int:
             rows.append({"method": method, "temporal": temporal, "seeds": args.seeds, "test_acc": accs,
                          "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                          "seconds_mean": statistics.mean(secs)})
-    cfg = config_from_workload(args.workload)
+    cfg = config_from_workload(args.workload, backend=args.backend)
     result = {
         "command": "python benchmarks/digits_accuracy.py " + " ".join(sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
