@@ -38,7 +38,7 @@ from pipesdfa.data.writers import GESTURE_NAMES
 from pipesdfa.errors import UserError
 
 __all__ = ["load_nmnist", "load_ncaltech101", "load_shd", "load_dvsgesture", "load_braille", "REAL_LOADERS",
-           "NCALTECH_EXTENT", "NCALTECH_GRID", "NCALTECH_FACTOR", "split_sources"]
+           "NCALTECH_EXTENT", "NCALTECH_GRID", "NCALTECH_FACTOR", "event_sources"]
 
 #: N-Caltech101 framing: raw (x, y) cropped to 240x180, halved, centred in 128x128.
 NCALTECH_EXTENT = (240, 180)
@@ -93,10 +93,14 @@ def _read_nmnist(path: Path) -> np.ndarray:
     return read_atis_bin(path, sensor=(34, 34))
 
 
-def split_sources(name: str, data_dir, **kw) -> dict[str, ListSource]:
-    """The per-split event sources of a dataset (for ``pipesdfa data info``)."""
-    return {"nmnist": _nmnist_sources, "ncaltech101": _ncaltech_sources, "shd": _shd_sources,
-            "dvsgesture": _gesture_sources, "braille": _braille_sources}[name](data_dir, **kw)[0]
+def event_sources(name: str, data_dir, **options) -> tuple[dict[str, ListSource], list[str], dict]:
+    """``({split: event source}, class_names, meta)`` of a dataset (for ``pipesdfa data info``);
+    ``options`` are the loader's layout / split options (others are ignored)."""
+    table = {"nmnist": _nmnist_sources, "ncaltech101": _ncaltech_sources, "shd": _shd_sources,
+             "dvsgesture": _gesture_sources, "braille": _braille_sources}
+    if name not in table:
+        raise UserError(f"dataset {name!r} has no event files; expected one of: {', '.join(table)}")
+    return table[name](data_dir, **options)
 
 
 def _nmnist_sources(data_dir, layout: str = "auto", **_):

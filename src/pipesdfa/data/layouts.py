@@ -23,7 +23,7 @@ __all__ = ["NmnistLayout", "NcaltechLayout", "ShdLayout", "GestureLayout", "Brai
 #: Sub-folders of ROOT searched, in order ("" = ROOT itself).
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "nmnist": ("", "NMNIST", "N-MNIST", "nmnist", "nmnist/slayerPytorch_NMNISTsmall"),
-    "ncaltech101": ("", "Caltech101", "N-Caltech101", "ncaltech101", "ncaltech101/Caltech101"),
+    "ncaltech101": ("", "Caltech101", "N-Caltech101", "N-Caltech101/Caltech101", "ncaltech101", "ncaltech101/Caltech101"),
     "shd": ("", "shd", "SHD", "hdspikes"),
     "dvsgesture": ("", "DvsGesture", "dvsgesture", "dvs_gesture", "dvsgesture/DvsGesture"),
     "braille": ("", "braille", "reading_braille_data", "braille/spytorch_notebooks_data"),
