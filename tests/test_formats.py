@@ -215,3 +215,41 @@ def test_braille_wrong_shape(tmp_path):
     p.write_bytes(pickle.dumps([{"letter": "A", "taxel_data": np.zeros((5, 11))}]))
     with pytest.raises(UserError, match=r"sample 0: field 'taxel_data' has shape \(5, 11\)"):
         read_braille_raw(p)
+
+
+# ------------------------------------------------------------- property tests (fuzzing)
+
+_AEDAT = aedat31_bytes(random_events(300, (128, 128, 2), 10_000, 3), packet_events=64, extra_packet=True)
+_ATIS = encode_atis_bytes(random_events(50, (34, 34, 2), 2 * OVERFLOW_US, 4))
+
+
+@settings(max_examples=80, deadline=None)
+@given(cut=st.integers(0, len(_AEDAT)))
+def test_aedat_any_truncation_is_clean(cut):
+    """Cutting a file anywhere either still parses (at a packet boundary: a prefix of the
+    events) or raises one UserError -- never another exception."""
+    full = parse_aedat31(_AEDAT)
+    try:
+        ev = parse_aedat31(_AEDAT[:cut])
+    except UserError:
+        return
+    assert np.array_equal(ev, full[: ev.shape[0]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, len(_ATIS)), junk=st.binary(max_size=7))
+def test_atis_any_truncation_is_clean(cut, junk):
+    raw = _ATIS[:cut] + junk
+    try:
+        ev = decode_atis_bytes(raw)
+    except UserError as exc:
+        assert "byte offset" in str(exc)
+        return
+    assert ev.dtype == EVENT_DTYPE and len(raw) % 5 == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 400), packet=st.integers(1, 200), seed=st.integers(0, 99))
+def test_aedat_round_trip_any_packetisation(n, packet, seed):
+    ev = random_events(n, (128, 128, 2), 5_000_000, seed)
+    assert np.array_equal(parse_aedat31(aedat31_bytes(ev, packet_events=packet)), ev)
