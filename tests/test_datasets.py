@@ -213,3 +213,34 @@ def test_braille_raw_and_events(tmp_path):
 def test_braille_not_found(tmp_path):
     with pytest.raises(UserError, match=r"data_braille_letters_th_1\.pkl.*tutorial5"):
         load_braille(T=5, data_dir=tmp_path)
+
+
+def test_registry_and_materialized_equals_lazy(nmnist_root, tmp_path):
+    from pipesdfa.data.registry import FrameTensorDataset, dataset_names, load_dataset
+
+    assert {"nmnist", "ncaltech101", "shd", "dvsgesture", "braille", "digits"} <= set(dataset_names())
+    fast = load_dataset("nmnist", T=4, data_dir=str(nmnist_root), cache_dir=tmp_path / "c")
+    lazy = load_dataset("nmnist", T=4, data_dir=str(nmnist_root), cache_dir=tmp_path / "c", materialize=False)
+    assert isinstance(fast.train, FrameTensorDataset) and not isinstance(lazy.train, FrameTensorDataset)
+    assert fast.train.frames.dtype == torch.uint8
+    for i in range(len(lazy.train)):
+        assert torch.equal(fast.train[i][0], lazy.train[i][0]) and fast.train[i][1] == lazy.train[i][1]
+    assert fast.meta["layout"] == "official" and "GridFramer" in fast.meta["framing"]
+
+
+def test_train_command_on_nmnist_tree(nmnist_root, tmp_path, monkeypatch):
+    """`pipesdfa train --workload nmnist-mlp2 --data-dir ROOT` finds the files (1 tiny epoch)."""
+    from pipesdfa.cli import main
+
+    monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    rc = main(["train", "--workload", "nmnist-mlp2", "--data-dir", str(nmnist_root), "--epochs", "1",
+               "--hidden", "16", "--batch", "4", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    import json
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dataset"]["train"] == 12 and m["dataset"]["input_shape"] == [2, 34, 34]
+    rc = main(["train", "--workload", "nmnist-mlp2", "--data-dir", str(tmp_path / "nowhere"), "--epochs", "1",
+               "--out", str(tmp_path / "r2"), "--no-progress"])
+    assert rc == 2

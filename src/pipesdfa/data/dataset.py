@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from pipesdfa.data.cache import FrameCache
 from pipesdfa.errors import UserError
 
-__all__ = ["EventSource", "ListSource", "FrameDataset", "make_loader"]
+__all__ = ["EventSource", "ListSource", "FrameDataset", "make_loader", "materialize"]
 
 
 class EventSource(Protocol):
@@ -125,3 +125,29 @@ def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, work
     g.manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=workers,
                       drop_last=drop_last, persistent_workers=workers > 0)
+
+
+def materialize(ds: FrameDataset, desc: str | None = None):
+    """Frame every sample (through the cache) and return one in-memory
+    :class:`~pipesdfa.data.registry.FrameTensorDataset` (uint8 counts when they fit, else
+    float32), which the trainer batches by indexing instead of a DataLoader."""
+    from pipesdfa.data.registry import FrameTensorDataset
+
+    keep = ds.in_memory
+    ds.in_memory = False
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() and len(ds) >= 200
+    frames = [ds.frames(i) for i in tqdm(range(len(ds)), desc=desc or f"framing {ds.split}", disable=not show,
+                                         leave=False)]
+    ds.in_memory = keep
+    if frames:
+        stack = np.stack(frames)
+    else:
+        stack = np.zeros((0,), np.float32)
+    exact_u8 = stack.size == 0 or (stack.min() >= 0 and stack.max() <= 255 and np.all(stack == np.round(stack)))
+    t = torch.from_numpy(stack.astype(np.uint8) if exact_u8 else stack.astype(np.float32))
+    out = FrameTensorDataset(t, torch.as_tensor(ds.labels, dtype=torch.long))
+    out.source = ds.source  # type: ignore[attr-defined]  (for inspection)
+    out.cache = ds.cache  # type: ignore[attr-defined]
+    return out

@@ -9,7 +9,9 @@ and caches frames on disk (:class:`~pipesdfa.data.cache.FrameCache`).
 Common options: ``split_by`` (``number`` / ``time`` / ``window``), ``binary`` (clip counts
 to 1), ``cache_dir`` (``None`` = :func:`~pipesdfa.data.cache.default_cache_root`, ``False`` =
 no disk cache), ``in_memory`` (keep frames in RAM; ``None`` = when the split is under
-1 GiB), ``max_train`` / ``max_test`` (keep the first N samples of a split, for quick runs).
+1 GiB), ``max_train`` / ``max_test`` (keep the first N samples of a split, for quick runs),
+``materialize`` (hand a split over as one in-memory ``FrameTensorDataset``; ``None`` = when
+it is kept in memory).
 ``seed`` does not change the data; the splits of N-Caltech101 and Braille (which have no
 official split) use ``split_seed`` (default 0) so every training seed sees the same split.
 """
@@ -25,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pipesdfa.data.cache import FrameCache, default_cache_root
-from pipesdfa.data.dataset import FrameDataset, ListSource
+from pipesdfa.data.dataset import FrameDataset, ListSource, materialize
 from pipesdfa.data.formats.aedat31 import read_aedat31, read_gesture_labels
 from pipesdfa.data.formats.atis_bin import read_atis_bin
 from pipesdfa.data.formats.braille_pkl import (LETTERS, TAXELS, load_pickle, read_braille_events,
@@ -34,6 +36,7 @@ from pipesdfa.data.formats.shd_h5 import SHD_CHANNELS, ShdFile
 from pipesdfa.data.framing import ChannelFramer, GridFramer
 from pipesdfa.data.layouts import (find_braille, find_dvsgesture, find_ncaltech101, find_nmnist, find_shd,
                                    file_identity, stratified_split)
+from pipesdfa.data.registry import DatasetBundle, register
 from pipesdfa.data.writers import GESTURE_NAMES
 from pipesdfa.errors import UserError
 
@@ -45,14 +48,6 @@ NCALTECH_EXTENT = (240, 180)
 NCALTECH_FACTOR = 2
 NCALTECH_GRID = (128, 128)
 IN_MEMORY_LIMIT_BYTES = 1 << 30
-
-
-def _bundle(**fields):
-    try:
-        from pipesdfa.data.registry import DatasetBundle
-    except ImportError:  # until the registry lands on main: same fields, plain namespace
-        from types import SimpleNamespace as DatasetBundle
-    return DatasetBundle(**fields)
 
 
 def _cache(name: str, cache_dir, params: dict) -> FrameCache | None:
@@ -71,20 +66,30 @@ def _head(src: ListSource, n: int | None) -> ListSource:
 
 
 def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names: list[str], cache_dir,
-          in_memory, cache_params: dict, max_train=None, max_test=None):
+          in_memory, cache_params: dict, max_train=None, max_test=None, materialize_splits=None) -> DatasetBundle:
+    """Wrap the sources in cached :class:`FrameDataset` s. A split that fits in RAM
+    (``in_memory``; by default when under 1 GiB as float32) is by default framed at once
+    and handed over as one tensor (``materialize_splits``), the trainer's fast path."""
     if T <= 0:
         raise UserError(f"T must be positive, got {T}")
     sources = {"train": _head(sources["train"], max_train), "test": _head(sources["test"], max_test)}
     shape = tuple(framer.shape)
-    out = {}
+    out: dict[str, Any] = {}
+    cache_dirs = []
     for split, src in sources.items():
         params = {**cache_params, "framer": repr(framer), "split": split, "source": src.identity()}
         mem = in_memory
         if mem is None:
             mem = len(src) * T * int(np.prod(shape)) * 4 <= IN_MEMORY_LIMIT_BYTES
-        out[split] = FrameDataset(src, framer, split, _cache(name, cache_dir, params), in_memory=mem)
-    return _bundle(name=name, train=out["train"], test=out["test"], input_shape=shape,
-                   num_classes=len(class_names), class_names=list(class_names))
+        cache = _cache(name, cache_dir, params)
+        cache_dirs.append(str(cache.dir) if cache else "")
+        ds = FrameDataset(src, framer, split, cache, in_memory=mem)
+        mat = mem if materialize_splits is None else materialize_splits
+        out[split] = materialize(ds, desc=f"{name} {split}") if mat else ds
+    meta = {**{k: v for k, v in cache_params.items() if isinstance(v, (str, int, float))},
+            "framing": repr(framer), "cache": cache_dirs}
+    return DatasetBundle(name=name, train=out["train"], test=out["test"], input_shape=shape,
+                         num_classes=len(class_names), class_names=list(class_names), meta=meta)
 
 
 # ------------------------------------------------------------------------------- N-MNIST
@@ -112,12 +117,12 @@ def _nmnist_sources(data_dir, layout: str = "auto", **_):
 
 def load_nmnist(T: int, data_dir=None, seed: int = 0, *, layout: str = "auto", split_by: str = "number",
                 spatial_factor: int = 1, binary: bool = False, cache_dir=None, in_memory=None,
-                max_train: int | None = None, max_test: int | None = None):
+                max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None):
     """N-MNIST as ``[T, 2, 34/f, 34/f]`` (``layout``: ``auto``, ``official`` or ``slayer``)."""
     sources, classes, meta = _nmnist_sources(data_dir, layout)
     side = -(-34 // spatial_factor) if spatial_factor >= 1 else 34
     framer = GridFramer(T, (34, 34), (side, side), spatial_factor, 2, split_by, binary=binary)
-    return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test)
+    return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
 
 
 # -------------------------------------------------------------------------- N-Caltech101
@@ -136,12 +141,14 @@ def _ncaltech_sources(data_dir, split_seed: int = 0, test_fraction: float = 0.2,
 
 def load_ncaltech101(T: int, data_dir=None, seed: int = 0, *, split_by: str = "number", split_seed: int = 0,
                      test_fraction: float = 0.2, background: bool = True, binary: bool = False, cache_dir=None,
-                     in_memory=None, max_train: int | None = None, max_test: int | None = None):
+                     in_memory=None, max_train: int | None = None, max_test: int | None = None,
+                     materialize: bool | None = None):
     """N-Caltech101 on the fixed 2x128x128 grid (see :data:`NCALTECH_EXTENT`), seeded
     stratified ``1 - test_fraction`` / ``test_fraction`` split."""
     sources, classes, meta = _ncaltech_sources(data_dir, split_seed, test_fraction, background)
     framer = GridFramer(T, NCALTECH_EXTENT, NCALTECH_GRID, NCALTECH_FACTOR, 2, split_by, binary=binary)
-    return _make("ncaltech101", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test)
+    return _make("ncaltech101", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test,
+                 materialize)
 
 
 # ----------------------------------------------------------------------------------- SHD
@@ -168,11 +175,11 @@ def _shd_sources(data_dir, **_):
 
 def load_shd(T: int, data_dir=None, seed: int = 0, *, duration_ms: float = 1400.0, split_by: str = "window",
              binary: bool = False, cache_dir=None, in_memory=None, max_train: int | None = None,
-             max_test: int | None = None):
+             max_test: int | None = None, materialize: bool | None = None):
     """SHD as ``[T, 700]``: ``T`` fixed bins over the first ``duration_ms`` (default 1.4 s)."""
     sources, classes, meta = _shd_sources(data_dir)
     framer = ChannelFramer(T, SHD_CHANNELS, 1, split_by, int(round(duration_ms * 1000)), binary)
-    return _make("shd", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test)
+    return _make("shd", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
 
 
 # --------------------------------------------------------------------------- DVS Gesture
@@ -220,13 +227,13 @@ def _gesture_sources(data_dir, **_):
 
 def load_dvsgesture(T: int, data_dir=None, seed: int = 0, *, split_by: str = "number", spatial_factor: int = 1,
                     binary: bool = False, cache_dir=None, in_memory=None, max_train: int | None = None,
-                    max_test: int | None = None):
+                    max_test: int | None = None, materialize: bool | None = None):
     """DVS128 Gesture as ``[T, 2, 128/f, 128/f]``; every ``labels.csv`` row is one sample."""
     sources, classes, meta = _gesture_sources(data_dir)
     side = -(-128 // spatial_factor) if spatial_factor >= 1 else 128
     framer = GridFramer(T, (128, 128), (side, side), spatial_factor, 2, split_by, binary=binary)
-    ds = _make("dvsgesture", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test)
-    return ds
+    return _make("dvsgesture", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test,
+                 materialize)
 
 
 # ------------------------------------------------------------------------------- Braille
@@ -285,12 +292,12 @@ def _identity_read(ev: np.ndarray) -> np.ndarray:
 def load_braille(T: int, data_dir=None, seed: int = 0, *, threshold: float = 1.0, source: str = "auto",
                  file=None, bin_ms: float = 25.0, split_by: str = "window", binary: bool = False,
                  split_seed: int = 0, test_fraction: float = 0.2, cache_dir=None, in_memory=None,
-                 max_train: int | None = None, max_test: int | None = None):
+                 max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None):
     """Braille letters as ``[T, 24]`` (12 taxels x ON/OFF): ``T`` bins of ``bin_ms`` from t = 0
     (the authors' 25 ms x 51), 27 classes, seeded stratified split."""
     sources, classes, meta = _braille_sources(data_dir, threshold, source, file, split_seed, test_fraction)
     framer = ChannelFramer(T, TAXELS, 2, split_by, int(round(T * bin_ms * 1000)), binary)
-    return _make("braille", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test)
+    return _make("braille", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
 
 
 REAL_LOADERS: dict[str, Callable[..., Any]] = {
@@ -300,3 +307,6 @@ REAL_LOADERS: dict[str, Callable[..., Any]] = {
     "dvsgesture": load_dvsgesture,
     "braille": load_braille,
 }
+
+for _name, _fn in REAL_LOADERS.items():
+    register(_name)(_fn)
