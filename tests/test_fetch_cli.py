@@ -205,3 +205,16 @@ def test_fetch_without_checksum_prints_digest(server, tmp_path):
     lines = []
     fetch([Resource("r.bin", base + "/r.bin", None, extract=False)], tmp_path, progress=False, log=lines.append)
     assert lines == [f"r.bin: md5 {hashlib.md5(b'abc').hexdigest()} (no published checksum to compare)"]
+
+
+def test_info_digits_embedded(capsys):
+    assert main(["data", "info", "digits", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sensor_size"] == [12, 12, 2] and info["root"] is None
+    assert info["splits"]["train"]["samples"] == 1437 and info["splits"]["test"]["samples"] == 360
+    assert sum(info["splits"]["test"]["classes"].values()) == 360 and info["splits"]["train"]["events"] > 0
+
+
+def test_info_real_needs_data_dir(capsys):
+    assert main(["data", "info", "braille"]) == 2
+    assert "--data-dir" in capsys.readouterr().err

@@ -20,8 +20,9 @@ def register(subparsers) -> None:
 
     info = sub.add_parser("info", help="per-split sample, event and class counts of a dataset",
                           description="Read every sample once and print per-split statistics.")
-    info.add_argument("name", choices=REAL, help="dataset")
-    info.add_argument("--data-dir", required=True, help="folder holding the dataset's official files")
+    info.add_argument("name", choices=REAL + ("digits",), help="dataset")
+    info.add_argument("--data-dir", default=None, help="folder holding the dataset's official files "
+                      "(required for all but the embedded digits)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.add_argument("--layout", default=None, help="N-MNIST: auto, official or slayer")
     info.add_argument("--threshold", type=float, default=None, help="Braille: sigma-delta threshold (raw units)")
@@ -55,7 +56,9 @@ def _options(args) -> dict:
 def run_info(args) -> int:
     from pipesdfa.data.info import dataset_info
 
-    info = dataset_info(args.name, Path(args.data_dir), progress=not args.json and sys.stderr.isatty(),
+    if args.data_dir is None and args.name != "digits":
+        raise UserError(f"dataset {args.name!r} reads real files: give --data-dir ROOT")
+    info = dataset_info(args.name, Path(args.data_dir) if args.data_dir else None, progress=not args.json and sys.stderr.isatty(),
                         **_options(args))
     if args.json:
         print(json.dumps(info, indent=2))

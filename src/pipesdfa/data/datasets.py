@@ -102,7 +102,7 @@ def event_sources(name: str, data_dir, **options) -> tuple[dict[str, ListSource]
     """``({split: event source}, class_names, meta)`` of a dataset (for ``pipesdfa data info``);
     ``options`` are the loader's layout / split options (others are ignored)."""
     table = {"nmnist": _nmnist_sources, "ncaltech101": _ncaltech_sources, "shd": _shd_sources,
-             "dvsgesture": _gesture_sources, "braille": _braille_sources}
+             "dvsgesture": _gesture_sources, "braille": _braille_sources, "digits": _digits_sources}
     if name not in table:
         raise UserError(f"dataset {name!r} has no event files; expected one of: {', '.join(table)}")
     return table[name](data_dir, **options)
@@ -123,6 +123,17 @@ def load_nmnist(T: int, data_dir=None, seed: int = 0, *, layout: str = "auto", s
     side = -(-34 // spatial_factor) if spatial_factor >= 1 else 34
     framer = GridFramer(T, (34, 34), (side, side), spatial_factor, 2, split_by, binary=binary)
     return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
+
+
+def _digits_sources(data_dir=None, data_seed: int = 0, **_):
+    """The embedded digits' events (``data/digits.py``), split as its loader splits them."""
+    from pipesdfa.data.digits import digits_events, split_indices
+
+    events, labels, size = digits_events(data_seed)
+    tr, te = split_indices(labels)
+    src = {s: ListSource([events[i] for i in idx], labels[idx], _identity_read, {"digits": data_seed, "split": s})
+           for s, idx in (("train", tr), ("test", te))}
+    return src, [str(d) for d in range(10)], {"sensor_size_events": list(size)}
 
 
 # -------------------------------------------------------------------------- N-Caltech101

@@ -18,6 +18,7 @@ SENSOR_SIZES: dict[str, tuple[int, int, int]] = {
     "shd": (700, 1, 1),
     "dvsgesture": (128, 128, 2),
     "braille": (12, 1, 2),
+    "digits": (12, 12, 2),  # 8x8 images + a 2-pixel saccade margin (data/digits.py)
 }
 
 
@@ -27,6 +28,7 @@ def dataset_info(name: str, data_dir, progress: bool = False, **options) -> dict
     from tqdm import tqdm
 
     sources, class_names, meta = event_sources(name, data_dir, **options)
+    sensor = meta.pop("sensor_size_events", SENSOR_SIZES[name])
     splits = {}
     for split, src in sources.items():
         n_ev, t_max = 0, 0
@@ -38,6 +40,6 @@ def dataset_info(name: str, data_dir, progress: bool = False, **options) -> dict
         counts = np.bincount(src.labels, minlength=len(class_names)) if len(src) else np.zeros(len(class_names), int)
         splits[split] = {"samples": len(src), "events": n_ev, "t_max_us": t_max,
                          "classes": {class_names[k]: int(c) for k, c in enumerate(counts) if c}}
-    return {"dataset": name, "root": str(data_dir), "sensor_size": list(SENSOR_SIZES[name]), **meta,
-            "source": SOURCES[name], "splits": splits}
+    return {"dataset": name, "root": str(data_dir) if data_dir is not None else None, "sensor_size": list(sensor), **meta,
+            "source": SOURCES.get(name, "embedded (scikit-learn digits + saccade simulation)"), "splits": splits}
 
