@@ -14,6 +14,7 @@ Results are written after every run, so an interrupted benchmark keeps what it m
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -31,7 +32,7 @@ from pipesdfa.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.train import config_from_workload, train  # noqa: E402
 from pipesdfa.workloads import get_workload  # noqa: E402
 
-DEFAULT_EPOCHS = {"braille-mlp": 20, "nmnist-mlp2": 3, "nmnist-mlp5": 3}
+DEFAULT_EPOCHS = {"braille-mlp": 12, "nmnist-mlp2": 2, "nmnist-mlp5": 2}
 DATA_NOTE = {"braille-mlp": "Braille, all 1,350 (seeded stratified 1,080 / 270), raw taxels -> sigma-delta theta=1",
              "nmnist-mlp2": "N-MNIST subset 1,000 / 100 (../shared/data)",
              "nmnist-mlp5": "N-MNIST subset 1,000 / 100 (../shared/data)"}
@@ -64,14 +65,26 @@ def markdown(res: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--shared", default=os.environ.get("PIPESDFA_SHARED_DATA", str(REPO.parent / "shared" / "data")),
+                    help="the real data (default $PIPESDFA_SHARED_DATA, else ../shared/data)")
     ap.add_argument("--workloads", nargs="+", default=list(DEFAULT_EPOCHS))
     ap.add_argument("--epochs", nargs="*", default=[], help="WORKLOAD=E overrides")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "accuracy.json"))
-    ap.add_argument("--update-doc", default=None)
+    ap.add_argument("--update-doc", default=None, help="write the table into this Markdown file")
+    ap.add_argument("--render-only", action="store_true", help="only render --out's JSON into --update-doc")
     args = ap.parse_args()
+    if args.render_only:
+        import json
+
+        res = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        print(markdown(res))
+        if args.update_doc:
+            from _report import replace_block
+
+            replace_block(args.update_doc, "accuracy", markdown(res))
+        return 0
     torch.set_num_threads(args.threads)
     shared = Path(args.shared)
     if not shared.is_dir():
@@ -102,7 +115,8 @@ def main() -> int:
                     run = {"method": method, "seed": seed, "test_acc": fin["test_acc"], "best_test_acc": fin["best_test_acc"],
                            "train_acc": fin["train_acc"], "seconds": fin["seconds"],
                            "test_acc_curve": [h["test_acc"] for h in m["epochs"]],
-                           "dataset": m["dataset"], "config": m["config"]}
+                           "dataset": {k: v for k, v in m["dataset"].items() if k != "cache"},
+                           "config": {**m["config"], "data_dir": "../shared/data", "out": None}}
                     entry["runs"].append(run)
                     print(f"{wl:12s} {method:5s} seed {seed}: test {100 * fin['test_acc']:.2f}%  "
                           f"train {100 * fin['train_acc']:.2f}%  {fin['seconds']:.0f}s", flush=True)

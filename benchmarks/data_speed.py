@@ -11,6 +11,7 @@ is the best of ``--repeat`` runs (wall clock, one process).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import platform
 import sys
@@ -69,7 +70,8 @@ def markdown(out: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--shared", default=os.environ.get("PIPESDFA_SHARED_DATA", str(REPO.parent / "shared" / "data")),
+                    help="the real data (default $PIPESDFA_SHARED_DATA, else ../shared/data)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_speed.json"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--update-doc", default=None, help="write the table into this Markdown file (docs/datasets.md)")
