@@ -244,3 +244,15 @@ def test_train_command_on_nmnist_tree(nmnist_root, tmp_path, monkeypatch):
     rc = main(["train", "--workload", "nmnist-mlp2", "--data-dir", str(tmp_path / "nowhere"), "--epochs", "1",
                "--out", str(tmp_path / "r2"), "--no-progress"])
     assert rc == 2
+
+
+def test_dvsgesture_lazy_split_is_cached_in_file_order(tmp_path, monkeypatch):
+    import pipesdfa.data.datasets as d
+
+    _gesture_tree(tmp_path / "DvsGesture")
+    calls = []
+    real = d.read_aedat31
+    monkeypatch.setattr(d, "read_aedat31", lambda path: calls.append(path) or real(path))
+    b = load_dvsgesture(T=3, data_dir=tmp_path, cache_dir=tmp_path / "c", in_memory=False)
+    assert len(calls) == 2  # one parse per trial for 4 samples
+    assert all(b.train.cache.path("train", i).is_file() for i in range(3))

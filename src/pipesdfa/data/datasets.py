@@ -66,10 +66,13 @@ def _head(src: ListSource, n: int | None) -> ListSource:
 
 
 def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names: list[str], cache_dir,
-          in_memory, cache_params: dict, max_train=None, max_test=None, materialize_splits=None) -> DatasetBundle:
+          in_memory, cache_params: dict, max_train=None, max_test=None, materialize_splits=None,
+          warm: bool = False) -> DatasetBundle:
     """Wrap the sources in cached :class:`FrameDataset` s. A split that fits in RAM
     (``in_memory``; by default when under 1 GiB as float32) is by default framed at once
-    and handed over as one tensor (``materialize_splits``), the trainer's fast path."""
+    and handed over as one tensor (``materialize_splits``), the trainer's fast path. Other
+    splits are framed lazily; with ``warm`` (DVS Gesture, whose samples are cut from long
+    recordings) the cache is first filled in file order so each recording is parsed once."""
     if T <= 0:
         raise UserError(f"T must be positive, got {T}")
     sources = {"train": _head(sources["train"], max_train), "test": _head(sources["test"], max_test)}
@@ -85,7 +88,12 @@ def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names
         cache_dirs.append(str(cache.dir) if cache else "")
         ds = FrameDataset(src, framer, split, cache, in_memory=mem)
         mat = mem if materialize_splits is None else materialize_splits
-        out[split] = materialize(ds, desc=f"{name} {split}") if mat else ds
+        if mat:
+            out[split] = materialize(ds, desc=f"{name} {split}")
+        else:
+            if warm and cache is not None:  # fill the cache in file order (each recording parsed once)
+                ds.warm(desc=f"caching {name} {split}")
+            out[split] = ds
     meta = {**{k: v for k, v in cache_params.items() if isinstance(v, (str, int, float))},
             "framing": repr(framer), "cache": cache_dirs}
     return DatasetBundle(name=name, train=out["train"], test=out["test"], input_shape=shape,
@@ -244,7 +252,7 @@ def load_dvsgesture(T: int, data_dir=None, seed: int = 0, *, split_by: str = "nu
     side = -(-128 // spatial_factor) if spatial_factor >= 1 else 128
     framer = GridFramer(T, (128, 128), (side, side), spatial_factor, 2, split_by, binary=binary)
     return _make("dvsgesture", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test,
-                 materialize)
+                 materialize, warm=True)
 
 
 # ------------------------------------------------------------------------------- Braille
