@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=None, help="samples per workload (default: one epoch)")
     p.add_argument("--gantt-workload", default="dvs-convnet", metavar="NAME",
                    help="workload of the Gantt chart (two batches, default dvs-convnet)")
-    p.add_argument("--sweep-workload", default="dvs-convnet", metavar="NAME",
-                   help="workload of the sensitivity sweep (default dvs-convnet)")
+    p.add_argument("--sweep-workload", default="nmnist-mlp3", metavar="NAME",
+                   help="workload of the sensitivity sweep (default nmnist-mlp3)")
     p.add_argument("--no-sweeps", action="store_true", help="skip the T and sensitivity sweeps (faster)")
     p.set_defaults(func=run)
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     sweeps = {}
     if not args.no_sweeps:
         for w in tqdm(args.workloads, desc="T sweep", leave=False):
-            t_series[w] = report.ratio_vs_T(w, cfg)
+            t_series[w] = report.ratio_vs_T(w, cfg, samples=args.samples)
         sweeps = report.sensitivity(args.sweep_workload, cfg, samples=args.samples)
     doc = {
         "preset": cfg.preset,

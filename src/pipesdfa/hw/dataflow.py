@@ -92,18 +92,26 @@ def build_batches(m: ModelMap, p: HwParams, st: StageTimes, batch_sizes: list[in
     return _pipesdfa(m, p, st, batch_sizes, max_in_flight)
 
 
+class _Graph:
+    """A growing task list; ``add`` returns the new task's index."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+
+    def add(self, t: Task) -> int:
+        self.tasks.append(t)
+        return len(self.tasks) - 1
+
+
 def _pipelayer(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int) -> list[Task]:
     L, T = len(m.layers), st.T
     shared = p.pipeline.pipelayer_shared_transpose
-    tasks: list[Task] = []
+    gr = _Graph()
+    add, tasks = gr.add, gr.tasks
     release: list[int] = []  # per sample: task whose end frees its buffers
     prev_updates: list[int] = []
     sample = 0
     last_issue = -1  # samples enter layer 0 in order
-
-    def add(t: Task) -> int:
-        tasks.append(t)
-        return len(tasks) - 1
 
     for k, bsz in enumerate(sizes):
         grads: list[list[int]] = [[] for _ in range(L)]
@@ -147,15 +155,12 @@ def _pipesdfa(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int
     L, T = len(m.layers), st.T
     strict = p.pipeline.batch_dependency == "strict"
     tsp = p.pipeline.timestep_pipeline
-    tasks: list[Task] = []
+    gr = _Graph()
+    add, tasks = gr.add, gr.tasks
     release: list[list[int]] = []
     prev_updates: list[int] = []
     sample = 0
     last_issue = -1  # samples enter layer 0 in order
-
-    def add(t: Task) -> int:
-        tasks.append(t)
-        return len(tasks) - 1
 
     for k, bsz in enumerate(sizes):
         grads: list[list[int]] = [[] for _ in range(L)]

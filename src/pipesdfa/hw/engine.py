@@ -112,6 +112,10 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
             "max_in_flight": tr.max_in_flight,
             "peak_buffer_bytes": tr.peak_buffer_bits / 8,
             "buffer_bytes_per_sample": sum(stored_bits(m, p, T)) / 8,
+            "buffer_capacity_bytes": p.buffer.capacity_bytes * chips,
+            # False: even one sample's training state exceeds the on-chip buffers (it would
+            # spill off chip, which we do not cost); the schedule then runs one sample at a time
+            "buffer_fits_one_sample": sum(stored_bits(m, p, T)) / 8 <= p.buffer.capacity_bytes * chips,
             "utilization": util,
             "stage_s": {"forward_step": [x * TICK_S for x in st.f], "backward_step": [x * TICK_S for x in st.b],
                         "gradient_step": [x * TICK_S for x in st.g], "update": [x * TICK_S for x in st.u],

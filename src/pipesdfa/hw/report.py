@@ -60,13 +60,14 @@ def comparison_rows(workloads: Sequence[str], cfg: HwConfig, progress: Callable[
     return rows
 
 
-def ratio_vs_T(workload: str, cfg: HwConfig, factors: Sequence[float] = (0.5, 1.0, 2.0), batches: int = 8) -> list[dict[str, float]]:
-    """Time ratio at ``T = factor * T_workload`` over ``batches`` batches."""
+def ratio_vs_T(workload: str, cfg: HwConfig, factors: Sequence[float] = (0.5, 1.0, 2.0),
+               samples: int | None = None) -> list[dict[str, float]]:
+    """Ratios at ``T = factor * T_workload`` over ``samples`` samples (default 8 batches)."""
     w = get_workload(workload)
     out = []
     for f in factors:
         T = max(1, int(round(w.T * f)))
-        r = compare(workload, cfg, T=T, samples=batches * w.batch)
+        r = compare(workload, cfg, T=T, samples=samples if samples is not None else 8 * w.batch)
         out.append({"T": T, "time_ratio": r["time_ratio"], "energy_ratio": r["energy_ratio"]})
     return out
 
@@ -146,7 +147,7 @@ def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None) -> dic
         "ADC bits": [point(b, {"adc.bits": b, "adc.energy_j": -1.0}) for b in (4, 6, 8)],
         "T": [point(max(1, int(w.T * f)), T=max(1, int(w.T * f))) for f in (0.5, 1, 2)],
         "batch": [point(max(1, int(w.batch * f)), batch=max(1, int(w.batch * f))) for f in (0.5, 1, 2)],
-        "depth (N-MNIST MLP layers)": [point(i + 2, wl=name, samples=None if samples is None else 8 * 128)
+        "depth (N-MNIST MLP layers)": [point(i + 2, wl=name, samples=samples)
                                        for i, name in enumerate(DEPTH_SERIES)],
     }
     return out

@@ -31,7 +31,7 @@ def to_ticks(seconds: float) -> int:
     return int(round(seconds / TICK_S))
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """One stage of the dataflow: ``phase`` of ``layer`` for ``sample`` (time step ``t``, -1 = all)."""
 

@@ -96,7 +96,7 @@ def _cycle(inc: np.ndarray, max_c: int = 4) -> int:
 
 
 def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch: int, *,
-                  chips: int = 1, fast: bool = True, prefix_batches: int = 6) -> TimingResult:
+                  chips: int = 1, fast: bool = True, prefix_batches: int = 4) -> TimingResult:
     """Time to train ``samples`` samples in batches of ``batch`` on mapping ``m``."""
     sizes = batch_sizes(samples, batch)
     K = max_in_flight(m, p, st.T, chips)
