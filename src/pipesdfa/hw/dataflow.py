@@ -85,11 +85,15 @@ def stored_bits(m: ModelMap, p: HwParams, T: int) -> list[int]:
 
 
 def build_batches(m: ModelMap, p: HwParams, st: StageTimes, batch_sizes: list[int],
-                  max_in_flight: int = 0) -> list[Task]:
-    """Task graph for consecutive batches of the given sizes (``max_in_flight`` 0 = unlimited)."""
+                  max_in_flight: int = 0, fine: bool = False) -> list[Task]:
+    """Task graph for consecutive batches of the given sizes (``max_in_flight`` 0 = unlimited).
+
+    PipeSDFA's time-step pipeline is built as one chain task per layer and sample; ``fine``
+    builds the reference form instead (one task per layer, sample and time step).
+    """
     if m.arch == "pipelayer":
         return _pipelayer(m, p, st, batch_sizes, max_in_flight)
-    return _pipesdfa(m, p, st, batch_sizes, max_in_flight)
+    return _pipesdfa(m, p, st, batch_sizes, max_in_flight, fine)
 
 
 class _Graph:
@@ -151,25 +155,29 @@ def _pipelayer(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: in
     return tasks
 
 
-def _pipesdfa(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int) -> list[Task]:
+def _pipesdfa(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int, fine: bool) -> list[Task]:
     L, T = len(m.layers), st.T
     strict = p.pipeline.batch_dependency == "strict"
     tsp = p.pipeline.timestep_pipeline
     gr = _Graph()
     add, tasks = gr.add, gr.tasks
     release: list[list[int]] = []
-    prev_updates: list[int] = []
+    prev_updates: list[int] = []  # batch k-1's update tasks, per layer
+    older_updates: list[int] = []  # batch k-2's
     sample = 0
     last_issue = -1  # samples enter layer 0 in order
 
     for k, bsz in enumerate(sizes):
         grads: list[list[int]] = [[] for _ in range(L)]
+        # strict: batch k waits for batch k-1's update of each layer; stale-1: for batch k-2's
+        wait = prev_updates if strict else older_updates
         for j in range(bsz):
             i = sample
             gate: list[int] = [last_issue] if last_issue >= 0 else []
             if K and i - K >= 0:
                 gate.extend(release[i - K])
-            if tsp:
+            if tsp and fine:
+                # reference form: one task per layer and time step, the layer reserved for the sample
                 prev_layer: list[int] = []
                 for l in range(L):
                     row: list[int] = []
@@ -181,21 +189,33 @@ def _pipesdfa(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int
                             deps.extend(gate)
                         if t > 0:
                             deps.append(row[t - 1])
-                        elif strict and j == 0 and prev_updates:
-                            deps.append(prev_updates[l])
-                        # in-progress steps (t > 0) outrank updates, which outrank new samples
-                        key = (0, i, t) if t > 0 else (2, i, 0)
-                        row.append(add(Task(f"xbar{l}", st.f[l], tuple(deps), key, "forward", l, i, k, t)))
+                        elif j == 0 and wait:
+                            deps.append(wait[l])
+                        row.append(add(Task(f"xbar{l}", st.f[l], tuple(deps), (2, i, t), "forward", l, i, k, t)))
+                        if t > 0:
+                            tasks[row[t - 1]].reserve_next = row[t]
                     prev_layer = row
                     if l == 0:
                         last_issue = row[-1]
                 last_fwd = prev_layer[-1]
+            elif tsp:
+                # the same schedule as chains: layer l's step t after its step t-1 and layer l-1's step t
+                up = -1
+                for l in range(L):
+                    deps = list(gate) if l == 0 else []
+                    if j == 0 and wait:
+                        deps.append(wait[l])
+                    up = add(Task(f"xbar{l}", T * st.f[l], tuple(deps), (2, i, 0), "forward", l, i, k,
+                                  steps=T, step=st.f[l], up=up))
+                    if l == 0:
+                        last_issue = up
+                last_fwd = up
             else:
                 prev = -1
                 for l in range(L):
                     deps = list(gate) if l == 0 else [prev]
-                    if strict and j == 0 and prev_updates:
-                        deps.append(prev_updates[l])
+                    if j == 0 and wait:
+                        deps.append(wait[l])
                     prev = add(Task(f"xbar{l}", T * st.f[l], tuple(deps), (2, i, 0), "forward", l, i, k))
                     if l == 0:
                         last_issue = prev
@@ -213,6 +233,7 @@ def _pipesdfa(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int
                 mine.append(g)
             release.append(mine)
             sample += 1
+        older_updates = prev_updates
         prev_updates = []
         for l in range(L):
             prev_updates.append(add(Task(f"xbar{l}", st.u[l], tuple(grads[l]), (1, sample, l), "update", l, -1, k)))

@@ -194,13 +194,14 @@ class MappingParams:
 class PipelineParams:
     """Scheduling assumptions.
 
-    ``batch_dependency`` (PipeSDFA): ``"stale-1"`` -- batch k+1 is issued without waiting;
-    the update of layer l for batch k is inserted into layer l's crossbar queue at the first
-    sample boundary after batch k's last gradient of layer l (a sample never sees a
-    half-written layer, but samples of batch k+1 that passed layer l earlier used the
-    weights before batch k's update: at most one batch stale); ``"strict"`` -- the first
-    sample of batch k+1 enters layer l only after layer l's batch-k update (sequential SGD
-    semantics). PipeLayer always waits for the whole update before the next batch.
+    ``batch_dependency`` (PipeSDFA): ``"stale-1"`` -- batch k+1 is issued without waiting for
+    batch k's update; its first sample enters layer l once layer l's update of batch k-1 is
+    done. The update of layer l for batch k is inserted into layer l's crossbar queue at the
+    first sample boundary after batch k's last gradient of layer l, so a sample never sees a
+    half-written layer, and a sample of batch k+1 misses at most batch k's update (one batch
+    stale, per layer); ``"strict"`` -- the first sample of batch k+1 enters layer l only after
+    layer l's batch-k update (sequential SGD semantics). PipeLayer always waits for the whole
+    update before the next batch.
     ``pipelayer_shared_transpose``: PipeLayer's backward reads the *same* crossbars
     transposed (so forward and backward of a layer share them), else a separate copy.
     ``timestep_pipeline``: PipeSDFA's layer l on step t while layer l+1 on step t-1.

@@ -53,7 +53,7 @@ def plot_gantt(schedules: Mapping[str, Schedule], path: Path, title: str) -> Non
             if t.duration == 0:
                 continue
             k = (t.resource, t.phase, t.batch % 2 == 1)
-            bars.setdefault(k, []).append((s.start[idx] * TICK_S * 1e3, t.duration * TICK_S * 1e3))
+            bars.setdefault(k, []).extend((a * TICK_S * 1e3, d * TICK_S * 1e3) for a, d in s.spans(idx))
         for (r, phase, odd), spans in bars.items():
             ax.broken_barh(spans, (ypos[r] - 0.4, 0.8), facecolors=PHASE_COLORS.get(phase, "k"),
                            alpha=0.45 if odd else 0.95, linewidth=0)

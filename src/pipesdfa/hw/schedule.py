@@ -33,7 +33,20 @@ def to_ticks(seconds: float) -> int:
 
 @dataclass(slots=True)
 class Task:
-    """One stage of the dataflow: ``phase`` of ``layer`` for ``sample`` (time step ``t``, -1 = all)."""
+    """One stage of the dataflow: ``phase`` of ``layer`` for ``sample`` (time step ``t``, -1 = all).
+
+    Two extensions of a plain task (both optional):
+
+    * ``reserve_next``: when this task ends, its resource is reserved for that task (it waits
+      idle for it rather than start anything else) -- a sample's time steps on one layer are
+      never interleaved with other work;
+    * a *chain* (``steps > 0``): ``steps`` consecutive steps of ``step`` ticks on one resource,
+      step ``t`` starting at ``max(end of step t-1, end of step t of chain `up`)``; the chain
+      holds its resource from its first step to its last. ``deps`` gate the first step, and the
+      chain becomes ready when step 0 of ``up`` has ended. ``duration`` must be
+      ``steps * step`` (the work). A chain is exactly the same schedule as ``steps`` tasks
+      linked by ``reserve_next`` (tests check this), with ``steps`` times fewer events.
+    """
 
     resource: str
     duration: int
@@ -44,6 +57,10 @@ class Task:
     sample: int = -1
     batch: int = -1
     t: int = -1
+    reserve_next: int = -1
+    steps: int = 0
+    step: int = 0
+    up: int = -1
 
 
 @dataclass
@@ -51,6 +68,7 @@ class Schedule:
     tasks: list[Task]
     start: np.ndarray  # int64 ticks
     end: np.ndarray
+    step_ends: dict[int, list[int]] = field(default_factory=dict)  # chains: end of every step
 
     @property
     def makespan(self) -> int:
@@ -62,35 +80,81 @@ class Schedule:
             out[task.resource] = out.get(task.resource, 0) + task.duration
         return out
 
+    def spans(self, i: int) -> list[tuple[int, int]]:
+        """``(start, duration)`` of the work of task ``i`` (every step of a chain)."""
+        t = self.tasks[i]
+        if t.steps:
+            return [(e - t.step, t.step) for e in self.step_ends[i]]
+        return [(int(self.start[i]), t.duration)]
+
 
 def run_des(tasks: Sequence[Task]) -> Schedule:
     """Event-driven list scheduling of ``tasks`` (see module docstring). Raises on a cycle."""
     n = len(tasks)
-    remaining = [len(t.deps) for t in tasks]
+    remaining = [len(t.deps) + (1 if t.up >= 0 else 0) for t in tasks]
     dependents: list[list[int]] = [[] for _ in range(n)]
+    up_dependents: list[list[int]] = [[] for _ in range(n)]
     for i, t in enumerate(tasks):
         for d in t.deps:
             dependents[d].append(i)
+        if t.up >= 0:
+            up_dependents[t.up].append(i)
     start = np.full(n, -1, dtype=np.int64)
     end = np.full(n, -1, dtype=np.int64)
+    step_ends: dict[int, list[int]] = {}
     ready: dict[str, list] = {}
+    is_ready = [False] * n
+    started = [False] * n
     busy: dict[str, bool] = {}
-    events: list[tuple[int, int]] = []  # (time, task id) completions
+    reserved: dict[str, int] = {}
+    events: list[tuple[int, int, int]] = []  # (time, kind 0 = completion / 1 = chain step 0 done, task)
 
     def make_ready(i: int) -> None:
+        is_ready[i] = True
         heapq.heappush(ready.setdefault(tasks[i].resource, []), (tasks[i].key, i))
+
+    def begin(i: int, now: int) -> None:
+        t = tasks[i]
+        started[i] = True
+        start[i] = now
+        if t.steps:
+            up = step_ends[t.up] if t.up >= 0 else None
+            e = now
+            ends = []
+            for k in range(t.steps):
+                if up is not None and up[k] > e:
+                    e = up[k]
+                e += t.step
+                ends.append(e)
+            step_ends[i] = ends
+            end[i] = e
+            if up_dependents[i]:
+                heapq.heappush(events, (ends[0], 1, i))
+        else:
+            end[i] = now + t.duration
+        busy[t.resource] = True
+        heapq.heappush(events, (int(end[i]), 0, i))
 
     def dispatch(res: str, now: int) -> None:
         if busy.get(res):
             return
-        q = ready.get(res)
-        if not q:
+        if res in reserved:
+            j = reserved[res]
+            if is_ready[j]:
+                del reserved[res]
+                begin(j, now)
             return
-        _, i = heapq.heappop(q)
-        start[i] = now
-        end[i] = now + tasks[i].duration
-        busy[res] = True
-        heapq.heappush(events, (int(end[i]), i))
+        q = ready.get(res)
+        while q and started[q[0][1]]:
+            heapq.heappop(q)  # started through a reservation
+        if q:
+            begin(heapq.heappop(q)[1], now)
+
+    def satisfy(j: int, touched: set[str]) -> None:
+        remaining[j] -= 1
+        if remaining[j] == 0:
+            make_ready(j)
+            touched.add(tasks[j].resource)
 
     for i in range(n):
         if remaining[i] == 0:
@@ -102,21 +166,24 @@ def run_des(tasks: Sequence[Task]) -> Schedule:
         now = events[0][0]
         touched: set[str] = set()
         while events and events[0][0] == now:
-            _, i = heapq.heappop(events)
+            _, kind, i = heapq.heappop(events)
+            if kind == 1:
+                for j in up_dependents[i]:
+                    satisfy(j, touched)
+                continue
             done += 1
             res = tasks[i].resource
             busy[res] = False
+            if tasks[i].reserve_next >= 0:
+                reserved[res] = tasks[i].reserve_next
             touched.add(res)
             for j in dependents[i]:
-                remaining[j] -= 1
-                if remaining[j] == 0:
-                    make_ready(j)
-                    touched.add(tasks[j].resource)
+                satisfy(j, touched)
         for res in sorted(touched):
             dispatch(res, now)
     if done != n:
         raise RuntimeError(f"schedule has a dependency cycle: {n - done} of {n} tasks never ran")
-    return Schedule(list(tasks), start, end)
+    return Schedule(list(tasks), start, end, step_ends)
 
 
 # ------------------------------------------------------------------------- closed forms

@@ -2,10 +2,16 @@
 
 Fast path: the stage graph is a max-plus linear system driven by identical batches, so after a
 transient every batch adds the same increment ``D`` to the finishing time. We simulate a prefix
-of ``m`` full batches (plus the final partial batch, if any), check that the last per-batch
-increments repeat with a cycle ``c <= 4`` (three times, in integer ticks; usually ``c = 1``),
-and extrapolate ``makespan(n) = makespan(prefix) + `` the increments of the remaining
-``n_full - m_full`` batches continued cyclically. If no steady state shows within
+of ``m`` full batches (plus the final partial batch, if any) and look at the *start* times of
+the batches (which, the scheduler being causal and samples issued in order, are the same in the
+prefix and in the full run). Once their increments repeat with a cycle ``c <= 4`` (three
+times, in integer ticks; usually ``c = 1``) the state at a batch start is periodic, so the tail
+after the last batch starts is the same in the prefix and in the full run, and
+``makespan(n) = makespan(prefix) + (n_full - m) / c * (one cycle of increments)``, with ``m``
+chosen so that ``c`` divides ``n_full - m``. Periodic starts alone do not prove a periodic state
+(a queue may still grow behind them), so the rule is accepted only when it also predicts,
+exactly, the makespan of a second prefix two cycles longer; otherwise prefixes keep doubling
+and in the end the full run is used. If no steady state shows within
 the prefix, the prefix is doubled, and in the end the full run is used. Tests check the fast
 path against the full run.
 """
@@ -79,18 +85,20 @@ def buffer_profile(s: Schedule, m: ModelMap, p: HwParams, T: int) -> tuple[np.nd
     return times, occ
 
 
-def _batch_ends(s: Schedule, n_batches: int) -> list[int]:
-    ends = [0] * n_batches
+def _batch_starts(s: Schedule, n_batches: int) -> list[int]:
+    """Start of each batch's first task. The scheduler is causal and samples are issued in
+    order, so these do not depend on how many batches follow (unlike batch end times)."""
+    starts = [1 << 62] * n_batches
     for idx, task in enumerate(s.tasks):
-        if task.batch >= 0:
-            ends[task.batch] = max(ends[task.batch], int(s.end[idx]))
-    return ends
+        if 0 <= task.batch < n_batches:
+            starts[task.batch] = min(starts[task.batch], int(s.start[idx]))
+    return starts
 
 
 def _cycle(inc: np.ndarray, max_c: int = 4) -> int:
     """Smallest ``c <= max_c`` with the last ``3c`` increments ``c``-periodic (0: none)."""
     for c in range(1, max_c + 1):
-        if len(inc) >= 3 * c + 1 and all(inc[-1 - j] == inc[-1 - j - c] == inc[-1 - j - 2 * c] for j in range(c)):
+        if len(inc) >= 3 * c and all(inc[-1 - j] == inc[-1 - j - c] == inc[-1 - j - 2 * c] for j in range(c)):
             return c
     return 0
 
@@ -111,19 +119,27 @@ def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch:
     if not fast or n_full <= prefix_batches + 1:
         return full_run()
     mfull = prefix_batches
+    prev: tuple[int, int, list[int], int] | None = None  # (m, c, cycle, makespan) of a smaller prefix
     while mfull < n_full:
         pre_sizes = [batch] * mfull + ([sizes[-1]] if partial else [])
         s = run_des(build_batches(m, p, st, pre_sizes, K))
-        ends = _batch_ends(s, len(pre_sizes))
-        inc = np.diff(np.array([0] + ends[:mfull], dtype=np.int64))
+        inc = np.diff(np.array(_batch_starts(s, len(pre_sizes)), dtype=np.int64))
         c = _cycle(inc)
-        if c:
+        if not c:
+            prev = None
+            mfull *= 2
+            continue
+        if (n_full - mfull) % c:
+            mfull += (n_full - mfull) % c  # align the prefix with the cycle
+            continue
+        cyc = [int(x) for x in inc[-c:]]
+        if (prev is not None and prev[1] == c and prev[2] == cyc and (mfull - prev[0]) % c == 0
+                and s.makespan == prev[3] + (mfull - prev[0]) // c * sum(cyc)):
             extra = n_full - mfull
-            cyc = [int(x) for x in inc[-c:]]
+            shift = (extra // c) * sum(cyc)
             D = sum(cyc) // c if sum(cyc) % c == 0 else None
-            shift = (extra // c) * sum(cyc) + sum(cyc[: extra % c])
             busy = s.busy()
-            # each extra batch repeats the steady-state batch's work on every resource
+            # each extra batch repeats a steady-state full batch's work on every resource
             per_batch: dict[str, int] = {}
             for task in s.tasks:
                 if task.batch == mfull - 1:
@@ -132,5 +148,6 @@ def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch:
                 busy[r] = busy.get(r, 0) + extra * v
             times, occ = buffer_profile(s, m, p, st.T)
             return TimingResult(s.makespan + shift, len(sizes), D, True, busy, int(occ.max(initial=0)), K, s)
-        mfull *= 2
+        prev = (mfull, c, cyc, s.makespan)
+        mfull += 2 * c  # a second, longer prefix, aligned with the cycle
     return full_run()
