@@ -55,6 +55,7 @@ def test_reproduce_hardware_writes_every_artifact(tmp_path, capsys):
         assert r["time_ratio"] == pytest.approx(r["pipelayer"]["time_s"] / r["pipesdfa"]["time_s"])
     assert doc["sources"]["crossbar.read_latency_s"].startswith("PipeLayer")
     assert "time_ratio_grows_with_T" in doc["checks"]
+    assert "| `crossbar.read_latency_s` |" in (out / "constants.md").read_text()
     table = (out / "hardware.md").read_text()
     assert "| digits-mlp |" in table and "time ratio" in table
     for png in ("gantt.png", "energy_breakdown.png", "sensitivity.png"):

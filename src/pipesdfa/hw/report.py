@@ -12,7 +12,7 @@ from pipesdfa.hw.params import HwConfig
 from pipesdfa.workloads import get_workload, resolve
 
 __all__ = ["compare", "comparison_rows", "markdown_table", "checks", "PAPER_TIME_RANGE", "PAPER_ENERGY_RANGE",
-           "ratio_vs_T", "sensitivity"]
+           "ratio_vs_T", "sensitivity", "constants_markdown"]
 
 #: The paper's reported ranges over its workloads (PAPER.md section 1).
 PAPER_TIME_RANGE = (1.1, 10.5)
@@ -151,3 +151,14 @@ def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None) -> dic
                                        for i, name in enumerate(DEPTH_SERIES)],
     }
     return out
+
+
+def constants_markdown(cfg: HwConfig) -> str:
+    """Every parameter of ``cfg`` with its value and its source, as a Markdown table."""
+    from pipesdfa.hw.params import flatten
+
+    lines = [f"Preset `{cfg.preset}`.\n", "| key | value | source |", "|---|---|---|"]
+    for key, v in flatten(cfg.params).items():
+        val = f"{v:.4g}" if isinstance(v, float) else str(v)
+        lines.append(f"| `{key}` | {val} | {cfg.sources.get(key, '')} |")
+    return "\n".join(lines) + "\n"
