@@ -78,7 +78,7 @@ class Ledger:
         }
 
 
-def _buffer(led: Ledger, phase: str, layer: int, bits: float, p: HwParams) -> None:
+def _buffer(led: Ledger, layer: int, bits: float, p: HwParams) -> None:
     led.add("buffer", "buffer", layer, bits / p.buffer.access_bits * p.buffer.access_energy_j)
 
 
@@ -103,7 +103,7 @@ def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int) -> Ledger
         led.add("forward", "adc", i, tf * conv * adc_j)
         led.add("forward", "shift_add", i, tf * conv * per.shift_add_energy_j)
         led.add("forward", "neuron", i, T * l.n_neurons * per.neuron_energy_j)
-        _buffer(led, "forward", i, T * (l.n_in + l.n_out + l.n_neurons * mb), p)
+        _buffer(led, i, T * (l.n_in + l.n_out + l.n_neurons * mb), p)
         _noc(led, i, T * l.n_out, p)
         # gradient: an E-bit pass over gradient arrays shaped like the layer
         g_rows = T * l.positions * E * d * l.fan_in * l.col_tiles
@@ -112,9 +112,9 @@ def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int) -> Ledger
         led.add("gradient", "adc", i, tf * conv * E * adc_j)
         led.add("gradient", "shift_add", i, tf * conv * E * per.shift_add_energy_j)
         led.add("gradient", "digital", i, T * l.n_neurons * p.digital.op_energy_j)
-        _buffer(led, "gradient", i, T * (l.n_in + l.n_neurons * mb), p)
+        _buffer(led, i, T * (l.n_in + l.n_neurons * mb), p)
         if m.arch == "pipelayer":
-            _buffer(led, "backward", i, 2 * T * l.n_neurons * E, p)  # errors written, read back
+            _buffer(led, i, 2 * T * l.n_neurons * E, p)  # errors written, read back
             if i > 0:
                 b_cols = T * l.positions * E * d * l.out_channels * l.cells_per_weight * l.row_tiles
                 b_conv = T * l.positions * E * l.transpose_conversions_per_read
@@ -133,7 +133,7 @@ def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int) -> Ledger
         led.add("feedback", "adc", -1, E * fbm.conversions * adc_j)
         led.add("feedback", "shift_add", -1, E * fbm.conversions * per.shift_add_energy_j)
         for l in m.layers[:-1]:
-            _buffer(led, "feedback", l.index, 2 * l.n_out * E, p)
+            _buffer(led, l.index, 2 * l.n_out * E, p)
             _noc(led, l.index, l.n_out * E, p)
     return led
 

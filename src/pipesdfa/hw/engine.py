@@ -121,7 +121,9 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
                         "gradient_step": [x * TICK_S for x in st.g], "update": [x * TICK_S for x in st.u],
                         "error": st.e * TICK_S, "feedback": st.fb * TICK_S},
         },
-        "layers": [l.to_dict() for l in m.layers],
+        "layers": [{**l.to_dict(), "stored_bytes_per_sample": b / 8,
+                    "adc_conversions_per_sample_forward": T * l.positions * l.conversions_per_read}
+                   for l, b in zip(m.layers, stored_bits(m, p, T))],
         "activity": {"source": act.source, "input_rate": act.input_rate, "layer_rates": list(act.layer_rates),
                      "pulses_per_weight_per_epoch": act.pulses_per_weight_per_epoch},
     }
