@@ -122,7 +122,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], preset: str) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None) -> dict[str, list[dict[str, Any]]]:
+def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None,
+                progress: Callable[[], None] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Time/energy ratios of ``workload`` while one assumption at a time is varied.
 
     Sweeps: update scheme, write energy and latency (x0.1, x1, x10 on both schemes), ADC bits,
@@ -135,6 +136,8 @@ def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None) -> dic
         c = cfg.with_overrides(dict(changes or {}), "sensitivity sweep")
         n = kw.pop("samples", samples)
         r = compare(wl, c, samples=n, **kw)
+        if progress:
+            progress()
         return {"value": value, "time_ratio": r["time_ratio"], "energy_ratio": r["energy_ratio"]}
 
     u = p.update
