@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_sweeps:
         for w in tqdm(args.workloads, desc="T sweep", leave=False):
             t_series[w] = report.ratio_vs_T(w, cfg, samples=args.samples)
-        with tqdm(total=19, desc="sensitivity sweep", leave=False) as sbar:
+        with tqdm(total=21, desc="sensitivity sweep", leave=False) as sbar:
             sweeps = report.sensitivity(args.sweep_workload, cfg, samples=args.samples, progress=lambda: sbar.update())
     doc = {
         "preset": cfg.preset,
