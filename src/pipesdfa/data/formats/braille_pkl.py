@@ -75,37 +75,37 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
         raise UserError(f"cannot read {path} as a pickle: {exc}") from None
 
 
-def _records(obj: Any, source: str) -> list[dict]:
+def _records(path: str | os.PathLike[str], field: str) -> list[tuple[int, Any, str]]:
+    """``(index, record[field], letter)`` per sample of a pickled list of dicts (or DataFrame)."""
+    obj = load_pickle(path)
     if hasattr(obj, "to_dict") and hasattr(obj, "columns"):  # pandas DataFrame
         obj = obj.to_dict("records")
     if not isinstance(obj, (list, tuple)) or not all(isinstance(r, dict) for r in obj):
-        raise UserError(f"{source}: expected a list of dicts (one per sample), got {type(obj).__name__}")
-    return list(obj)
+        raise UserError(f"{path}: expected a list of dicts (one per sample), got {type(obj).__name__}")
+    out = []
+    for i, r in enumerate(obj):
+        if field not in r or "letter" not in r:
+            raise UserError(f"{path}: sample {i}: missing field {field!r} or 'letter'")
+        out.append((i, r[field], str(r["letter"])))
+    return out
 
 
 def read_braille_raw(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], list[str]]:
     """``(taxel_data arrays (T_i, 12) float64, letters)`` of a raw Braille pickle."""
-    recs = _records(load_pickle(path), str(path))
     data, letters = [], []
-    for i, r in enumerate(recs):
-        if "taxel_data" not in r or "letter" not in r:
-            raise UserError(f"{path}: sample {i}: missing field 'taxel_data' or 'letter'")
-        a = np.asarray(r["taxel_data"], dtype=np.float64)
+    for i, value, letter in _records(path, "taxel_data"):
+        a = np.asarray(value, dtype=np.float64)
         if a.ndim != 2 or a.shape[1] != TAXELS:
             raise UserError(f"{path}: sample {i}: field 'taxel_data' has shape {a.shape}, expected (T, {TAXELS})")
         data.append(a)
-        letters.append(str(r["letter"]))
+        letters.append(letter)
     return data, letters
 
 
 def read_braille_events(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], list[str]]:
     """``(events, letters)`` of an authors' event pickle (times in seconds -> us)."""
-    recs = _records(load_pickle(path), str(path))
     out, letters = [], []
-    for i, r in enumerate(recs):
-        if "events" not in r or "letter" not in r:
-            raise UserError(f"{path}: sample {i}: missing field 'events' or 'letter'")
-        taxels = r["events"]
+    for i, taxels, letter in _records(path, "events"):
         if len(taxels) != TAXELS:
             raise UserError(f"{path}: sample {i}: field 'events' has {len(taxels)} taxels, expected {TAXELS}")
         ts, xs, ps = [], [], []
@@ -122,7 +122,7 @@ def read_braille_events(path: str | os.PathLike[str]) -> tuple[list[np.ndarray],
             raise UserError(f"{path}: sample {i}: event times must be finite and >= 0 seconds")
         out.append(make_events(t=np.rint(t * 1e6).astype(np.int64), x=np.concatenate(xs),
                                y=0, p=np.concatenate(ps)))
-        letters.append(str(r["letter"]))
+        letters.append(letter)
     return out, letters
 
 
