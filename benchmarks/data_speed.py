@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import json
 import platform
 import sys
 import tempfile
@@ -134,7 +133,7 @@ def main() -> int:
         cache = tmp / "cache"
         cold = load_nmnist(T=10, data_dir=root, cache_dir=False, in_memory=False)
         n = len(cold.train)
-        rows.append(rate(f"frames from events (read + bin), N-MNIST T=10", lambda: sum(1 for i in range(n) if cold.train[i]),
+        rows.append(rate("frames from events (read + bin), N-MNIST T=10", lambda: sum(1 for i in range(n) if cold.train[i]),
                          args.repeat, unit="samples"))
         warm = load_nmnist(T=10, data_dir=root, cache_dir=cache, in_memory=False)
         t_fill, _ = best(lambda: warm.train.warm(progress=False), 1)

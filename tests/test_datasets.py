@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from pipesdfa.data.datasets import encode_braille, load_braille, load_dvsgesture, load_ncaltech101, load_nmnist, load_shd
-from pipesdfa.data.events import make_events
 from pipesdfa.data.formats.braille_pkl import sigma_delta_encode
 from pipesdfa.data.layouts import stratified_split
 from pipesdfa.data.writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,

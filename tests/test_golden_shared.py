@@ -6,7 +6,6 @@ import csv
 import hashlib
 
 import numpy as np
-import pytest
 
 from pipesdfa.data.datasets import load_braille, load_nmnist
 from pipesdfa.data.formats.aedat31 import parse_aedat31

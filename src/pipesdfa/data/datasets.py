@@ -18,7 +18,6 @@ official split) use ``split_seed`` (default 0) so every training seed sees the s
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
