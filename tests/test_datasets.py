@@ -255,3 +255,15 @@ def test_dvsgesture_lazy_split_is_cached_in_file_order(tmp_path, monkeypatch):
     b = load_dvsgesture(T=3, data_dir=tmp_path, cache_dir=tmp_path / "c", in_memory=False)
     assert len(calls) == 2  # one parse per trial for 4 samples
     assert all(b.train.cache.path("train", i).is_file() for i in range(3))
+
+
+def test_trainer_lazy_dataloader_path(nmnist_root, tmp_path):
+    """A split left on disk (not materialised) trains through the trainer's DataLoader path,
+    with worker processes reading the frame cache."""
+    from pipesdfa.train import TrainConfig, train
+
+    cfg = TrainConfig(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
+                      data_options={"materialize": False, "cache_dir": str(tmp_path / "cache")}, num_workers=2,
+                      out=str(tmp_path / "run"))
+    m = train(cfg, progress=False, log=None)
+    assert m["dataset"]["train"] == 12 and len(list((tmp_path / "cache").rglob("*.npy"))) == 14
