@@ -253,3 +253,8 @@ def test_atis_any_truncation_is_clean(cut, junk):
 def test_aedat_round_trip_any_packetisation(n, packet, seed):
     ev = random_events(n, (128, 128, 2), 5_000_000, seed)
     assert np.array_equal(parse_aedat31(aedat31_bytes(ev, packet_events=packet)), ev)
+
+
+def test_atis_overflow_increment_selectable():
+    raw = bytes([1, 1, 0, 0, 5, 0, 240, 0, 0, 0, 2, 2, 0x80, 0, 3])
+    assert decode_atis_bytes(raw, overflow_us=1 << 13)["t"].tolist() == [5, 8192 + 3]

@@ -15,8 +15,9 @@ byte  content
 so ``t = (b2 & 0x7F) << 16 | b3 << 8 | b4`` in microseconds (23 bits, wraps at 2**23 us,
 about 8.4 s). A record with ``y == 240`` is a timestamp-overflow marker: it is dropped and
 every later timestamp is offset by :data:`OVERFLOW_US` per marker seen. We add 2**23 (the
-counter's wrap) so time keeps increasing; tonic adds 2**13 (DATASETS.md 1.1). No real
-N-MNIST file we inspected contains a marker, so both give the same events on them.
+counter's wrap) so time keeps increasing; tonic and the Python port of Orchard's reader add
+2**13 (DATASETS.md 1.1; ``overflow_us=2**13`` reproduces them). No real N-MNIST file we
+inspected contains a marker, so both give the same events on them.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ OVERFLOW_Y = 240
 OVERFLOW_US = 1 << 23
 
 
-def decode_atis_bytes(raw: bytes | np.ndarray, source: str = "<bytes>") -> np.ndarray:
-    """Decode 40-bit records to sorted events; ``source`` names the file in errors."""
+def decode_atis_bytes(raw: bytes | np.ndarray, source: str = "<bytes>", overflow_us: int = OVERFLOW_US) -> np.ndarray:
+    """Decode 40-bit records to sorted events; ``source`` names the file in errors.
+
+    ``overflow_us`` is the offset per ``y == 240`` marker (2**23; pass 2**13 to match tonic
+    and Orchard's reference reader, which add 8,192 us)."""
     buf = np.frombuffer(raw, dtype=np.uint8) if not isinstance(raw, np.ndarray) else raw
     n_bytes = buf.shape[0]
     if n_bytes % RECORD_BYTES:
@@ -52,13 +56,14 @@ def decode_atis_bytes(raw: bytes | np.ndarray, source: str = "<bytes>") -> np.nd
     t = ((b2 & 0x7F) << 16) | (rec[:, 3] << 8) | rec[:, 4]
     marker = y == OVERFLOW_Y
     if marker.any():
-        t = t + np.cumsum(marker) * OVERFLOW_US
+        t = t + np.cumsum(marker) * int(overflow_us)
         keep = ~marker
         x, y, b2, t = x[keep], y[keep], b2[keep], t[keep]
     return make_events(t=t, x=x, y=y, p=(b2 >> 7) & 1, sort=True)
 
 
-def read_atis_bin(path: str | os.PathLike[str], sensor: tuple[int, int] | None = None) -> np.ndarray:
+def read_atis_bin(path: str | os.PathLike[str], sensor: tuple[int, int] | None = None,
+                  overflow_us: int = OVERFLOW_US) -> np.ndarray:
     """Read one ``.bin`` / ``.bs2`` sample; with ``sensor=(W, H)`` reject events outside it.
 
     An empty file is a valid sample with no events. A truncated file (size not a multiple
@@ -69,7 +74,7 @@ def read_atis_bin(path: str | os.PathLike[str], sensor: tuple[int, int] | None =
         raw = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    ev = decode_atis_bytes(raw, str(path))
+    ev = decode_atis_bytes(raw, str(path), overflow_us)
     if sensor is not None and ev.shape[0]:
         w, h = sensor
         bad = (ev["x"] >= w) | (ev["y"] >= h)
