@@ -267,3 +267,26 @@ def test_trainer_lazy_dataloader_path(nmnist_root, tmp_path):
                       out=str(tmp_path / "run"))
     m = train(cfg, progress=False, log=None)
     assert m["dataset"]["train"] == 12 and len(list((tmp_path / "cache").rglob("*.npy"))) == 14
+
+
+def test_info_every_format(tmp_path):
+    from pipesdfa.data.info import dataset_info
+
+    # DVS Gesture: events per sample = events inside each labels.csv window
+    ev1, ev2 = _gesture_tree(tmp_path / "g" / "DvsGesture")
+    info = dataset_info("dvsgesture", tmp_path / "g")
+    win = [(0, 2_000_000), (1_500_000, 4_000_000), (4_000_000, 6_000_000)]
+    assert info["sensor_size"] == [128, 128, 2]
+    assert info["splits"]["train"]["events"] == sum(int(((ev1["t"] >= a) & (ev1["t"] < b)).sum()) for a, b in win)
+    assert info["splits"]["train"]["classes"] == {"hand_clapping": 1, "air_drums": 1, "other_gestures": 1}
+    # SHD: t_max in us from float16 seconds
+    write_shd_h5(tmp_path / "s" / "shd_train.h5", [(np.array([0.5, 1.25]), np.array([1, 2]))], [4])
+    write_shd_h5(tmp_path / "s" / "shd_test.h5", [(np.array([0.25]), np.array([3]))], [7])
+    info = dataset_info("shd", tmp_path / "s")
+    assert info["splits"]["train"] == {"samples": 1, "events": 2, "t_max_us": 1_250_000, "classes": {"class-4": 1}}
+    # N-Caltech101: the split covers every file once
+    write_ncaltech_tree(tmp_path / "c", [(c, random_events(5, (240, 180, 2), 1000, k)) for k, c in
+                                         enumerate(["a", "a", "a", "b", "b"])])
+    info = dataset_info("ncaltech101", tmp_path / "c")
+    assert info["splits"]["train"]["samples"] + info["splits"]["test"]["samples"] == 5
+    assert info["splits"]["train"]["events"] + info["splits"]["test"]["events"] == 25
