@@ -46,8 +46,8 @@ def summary(values: list[float]) -> dict:
 
 
 def markdown(res: dict) -> str:
-    lines = ["| workload | data | epochs (paper) | BPTT test acc. (%) | SDFA test acc. (%) | SDFA - BPTT | paper BPTT / SDFA |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | data | epochs (paper) | batch (paper) | BPTT test acc. (%) | SDFA test acc. (%) | SDFA - BPTT | paper BPTT / SDFA |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for wl, r in res["workloads"].items():
         b, s = r["summary"].get("bptt", {}), r["summary"].get("sdfa", {})
 
@@ -55,7 +55,8 @@ def markdown(res: dict) -> str:
             return f"{100 * x['mean']:.2f} ± {100 * x['std']:.2f} (n={x['n']})" if x and x.get("n") else "–"
 
         gap = (f"{100 * (s['mean'] - b['mean']):+.2f}" if b.get("n") and s.get("n") else "–")
-        lines.append(f"| {wl} | {r['data']} | {r['epochs']} ({r['paper_epochs']}) | {fmt(b)} | {fmt(s)} | {gap} | "
+        bt = f"{r.get('batch', '?')} ({r.get('paper_batch', '?')})"
+        lines.append(f"| {wl} | {r['data']} | {r['epochs']} ({r['paper_epochs']}) | {bt} | {fmt(b)} | {fmt(s)} | {gap} | "
                      f"{r['paper_bp_acc']} / {r['paper_sdfa_acc']} |")
     lines += ["", f"Mean ± sample standard deviation of the final-epoch test accuracy over seeds "
                   f"{res['seeds']}; fewer epochs than the paper (2-core CPU, {res['threads']} torch thread). "
@@ -69,6 +70,7 @@ def main() -> int:
                     help="the real data (default $PIPESDFA_SHARED_DATA, else ../shared/data)")
     ap.add_argument("--workloads", nargs="+", default=list(DEFAULT_EPOCHS))
     ap.add_argument("--epochs", nargs="*", default=[], help="WORKLOAD=E overrides")
+    ap.add_argument("--batch", nargs="*", default=[], help="WORKLOAD=B overrides (stated in the JSON and table)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "accuracy.json"))
@@ -94,6 +96,7 @@ def main() -> int:
     for item in args.epochs:
         k, _, v = item.partition("=")
         epochs[k] = int(v)
+    batches = {k: int(v) for k, _, v in (item.partition("=") for item in args.batch)}
     cmd = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:])
     res = {"benchmark": "accuracy", "command": cmd.strip(), "seeds": args.seeds, "threads": args.threads,
            "machine": {"python": platform.python_version(), "torch": torch.__version__,
@@ -103,12 +106,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for wl in args.workloads:
             w = get_workload(wl)
+            batch = batches.get(wl, w.batch)
             entry = {"data": DATA_NOTE.get(wl, w.dataset), "epochs": epochs[wl], "paper_epochs": w.epochs,
+                     "batch": batch, "paper_batch": w.batch,
                      "paper_bp_acc": w.paper_bp_acc, "paper_sdfa_acc": w.paper_sdfa_acc, "runs": [], "summary": {}}
             res["workloads"][wl] = entry
             for method in METHODS:
                 for seed in args.seeds:
-                    cfg = config_from_workload(wl, epochs=epochs[wl], method=method, seed=seed, data_dir=str(shared),
+                    cfg = config_from_workload(wl, epochs=epochs[wl], batch=batch, method=method, seed=seed,
+                                               data_dir=str(shared),
                                                out=str(Path(tmp) / f"{wl}-{method}-{seed}"))
                     m = train(cfg, progress=False, log=None)
                     fin = m["final"]
