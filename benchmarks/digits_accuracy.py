@@ -31,7 +31,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workload", default="digits-mlp")
     ap.add_argument("--out", default="benchmarks/results/digits_accuracy.json")
     ap.add_argument("--backend", default=None, help="neuron backend (default: the config's)")
+    ap.add_argument("--reference", action="store_true",
+                    help="plain reference paths: torch neuron backend and the autograd SDFA rule")
     args = ap.parse_args(argv)
+    impl = dict(backend=args.backend)
+    if args.reference:
+        impl = dict(backend="torch", sdfa_impl="autograd")
     rows = []
     t_start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,8 +44,7 @@ def main(argv=None) -> int:
             accs, secs = [], []
             for seed in args.seeds:
                 cfg = config_from_workload(args.workload, method=method, temporal=temporal, seed=seed,
-                                           backend=args.backend,
-                                           out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
+                                           **impl, out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
                 m = train(cfg, progress=False, log=None)
                 accs.append(m["final"]["test_acc"])
                 secs.append(m["final"]["seconds"])
@@ -48,7 +52,7 @@ def main(argv=None) -> int:
             rows.append({"method": method, "temporal": temporal, "seeds": args.seeds, "test_acc": accs,
                          "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                          "seconds_mean": statistics.mean(secs)})
-    cfg = config_from_workload(args.workload, backend=args.backend)
+    cfg = config_from_workload(args.workload, **impl)
     result = {
         "command": "python benchmarks/digits_accuracy.py " + " ".join(sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),

@@ -1,56 +1,163 @@
-"""Render the README's results tables from the JSON files in ``benchmarks/results/``.
+"""Render README.md's results tables from the committed result files.
 
     python benchmarks/render_readme.py            # rewrite README.md in place
     python benchmarks/render_readme.py --check    # exit 1 if README.md is out of date
 
-Each table lives between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers; a table
-whose JSON file is missing is left as it is.
+Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
+markers ``benchmarks/_report.py`` fills in the docs). Sources:
+
+* ``digits``: ``benchmarks/results/digits_accuracy.json`` and ``..._reference.json``
+  (``benchmarks/digits_accuracy.py [--reference]``);
+* ``accuracy``: ``benchmarks/results/accuracy.json`` (``benchmarks/accuracy.py``);
+* ``hardware``: ``docs/results/hardware*/hardware.json`` (``pipesdfa reproduce hardware``);
+* ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
+* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``).
+
+A table whose source file is missing is left as it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def digits_table(d: dict) -> str:
-    lines = [f"`{d['workload']}` (T={d['config']['T']}, hidden={d['config']['hidden']}, "
-             f"{d['config']['epochs']} epochs, lr={d['config']['lr']}, init_gain={d['config'].get('init_gain', 1.0)}), "
-             f"test accuracy over seeds {d['rows'][0]['seeds']}:", "",
-             "| method | temporal | mean acc % | std | per seed % | s / run |", "|---|---|---|---|---|---|"]
-    for r in d["rows"]:
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def digits_table() -> str | None:
+    fast = _load(RESULTS / "digits_accuracy.json")
+    if fast is None:
+        return None
+    ref = _load(RESULTS / "digits_accuracy_reference.json")
+    c = fast["config"]
+    lines = [f"`{fast['workload']}` (T={c['T']}, hidden={c['hidden']}, {c['epochs']} epochs, lr={c['lr']}, "
+             f"loss={c['loss']}, init_gain={c.get('init_gain', 1.0)}), final test accuracy over seeds "
+             f"{fast['rows'][0]['seeds']}, default fast paths (`fused` neurons, graph-free SDFA)"
+             + (" and the plain reference paths (`torch` neurons, autograd SDFA):" if ref else ":"), "",
+             "| method | temporal | mean acc % | std | per seed % | reference mean % | reference per seed % |",
+             "|---|---|---|---|---|---|---|"]
+    ref_rows = {(r["method"], r["temporal"]): r for r in (ref or {}).get("rows", [])}
+    for r in fast["rows"]:
+        rr = ref_rows.get((r["method"], r["temporal"]))
         per = ", ".join(_pct(a) for a in r["test_acc"])
-        lines.append(f"| {r['method']} | {r['temporal'] or '-'} | {_pct(r['mean'])} | {_pct(r['std'])} | {per} | "
-                     f"{r['seconds_mean']:.1f} |")
-    lines += ["", f"Produced by `{d['command'].strip()}` on {d['machine']['platform']}, torch {d['machine']['torch']}."]
+        rcol = (f"{_pct(rr['mean'])} | {', '.join(_pct(a) for a in rr['test_acc'])}" if rr else "- | -")
+        lines.append(f"| {r['method']} | {r['temporal'] or '-'} | {_pct(r['mean'])} | {_pct(r['std'])} | {per} | {rcol} |")
+    lines += ["", f"Produced by `{fast['command'].strip()}`"
+              + (f" and `{ref['command'].strip()}`" if ref else "")
+              + f" (torch {fast['machine']['torch']}, {fast['machine']['threads']} thread)."]
     return "\n".join(lines)
 
 
-#: marker name -> (result file, renderer)
-TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
-    "digits": ("digits_accuracy.json", digits_table),
+def accuracy_table() -> str | None:
+    res = _load(RESULTS / "accuracy.json")
+    if res is None:
+        return None
+    from accuracy import markdown
+
+    return markdown(res)
+
+
+def hardware_table() -> str | None:
+    runs = []
+    for name, label in (("hardware", "cited (`pipelayer-2017`)"), ("hardware-calibrated", "`paper-calibrated`")):
+        d = _load(ROOT / "docs" / "results" / name / "hardware.json")
+        if d is not None:
+            runs.append((label, {r["workload"]: r for r in d["rows"]}))
+    if not runs:
+        return None
+    head = "| workload | " + " | ".join(f"time ratio, {l} | energy ratio, {l}" for l, _ in runs) + " |"
+    lines = [head, "|---|" + "---|---|" * len(runs)]
+    for wl in runs[0][1]:
+        cells = []
+        for _, rows in runs:
+            r = rows.get(wl)
+            cells += [f"{r['time_ratio']:.2f}x", f"{r['energy_ratio']:.2f}x"] if r else ["-", "-"]
+        lines.append(f"| {wl} | " + " | ".join(cells) + " |")
+    lines += ["", "Ratios are PipeLayer / PipeSDFA for one training epoch (default spike rate 0.1). Produced by "
+                  "`pipesdfa reproduce hardware --out docs/results/hardware` and `pipesdfa reproduce hardware "
+                  "--preset paper-calibrated --out docs/results/hardware-calibrated`; the paper reports "
+                  "1.1x-10.5x (time) and 1.37x-2.1x (energy)."]
+    return "\n".join(lines)
+
+
+def train_step_table() -> str | None:
+    lines = []
+    for fname in ("train_step_cpu.json", "train_step_h200.json"):
+        d = _load(RESULTS / fname)
+        if d is None:
+            continue
+        dev = d["machine"].get("device_name") or d["machine"].get("processor") or "cpu"
+        if not lines:
+            lines = ["| device | workload | T | B | BPTT ms | SDFA inst. ms (x BPTT) | SDFA local ms (x BPTT) | "
+                     "BPTT MiB | SDFA inst. MiB (x BPTT) |", "|---|---|---|---|---|---|---|---|---|"]
+        cases: dict[tuple, dict] = {}
+        for r in d["rows"]:
+            key = (r["workload"], r["T"], r["batch"])
+            tag = (r["method"], r["temporal"], r["impl"], r.get("store"))
+            cases.setdefault(key, {})[tag] = r
+        for (wl, T, B), rows in cases.items():
+            bp = rows.get(("bptt", None, "fast", None))
+            si = rows.get(("sdfa", "instantaneous", "fast", "float"))
+            sl = rows.get(("sdfa", "local", "fast", "float"))
+            if not (bp and si and sl):
+                continue
+
+            def rel(r, k):
+                return f"{r[k]:.1f} ({r[k] / bp[k]:.2f})" if bp[k] else f"{r[k]:.1f}"
+
+            lines.append(f"| {dev} | {wl} | {T} | {B} | {bp['ms_per_step']:.1f} | {rel(si, 'ms_per_step')} | "
+                         f"{rel(sl, 'ms_per_step')} | {bp['peak_mib']:.1f} | {rel(si, 'peak_mib')} |")
+    if not lines:
+        return None
+    lines += ["", "Medians of round-robin steps measured side by side in one run per device "
+                  "(`python benchmarks/train_step.py ... --out benchmarks/results/train_step_cpu.json`; "
+                  "`bash benchmarks/gpu_check.sh` on the GPU); store=float (exact) rows. CPU conv workloads "
+                  "at reduced size (see docs/performance.md, which has every variant)."]
+    return "\n".join(lines)
+
+
+def device_table() -> str | None:
+    d = _load(RESULTS / "device_accuracy.json")
+    if d is None:
+        return None
+    try:
+        from device_accuracy import markdown as dev_markdown  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return dev_markdown(d)
+
+
+TABLES: dict[str, Callable[[], str | None]] = {
+    "digits": digits_table,
+    "accuracy": accuracy_table,
+    "hardware": hardware_table,
+    "train-step": train_step_table,
+    "device": device_table,
 }
 
 
 def render(text: str) -> str:
-    for name, (fname, fn) in TABLES.items():
-        path = RESULTS / fname
-        if not path.exists():
+    for name, fn in TABLES.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        a, b = text.find(start), text.find(end)
+        if a < 0 or b < a:
             continue
-        body = fn(json.loads(path.read_text()))
-        pat = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)", re.S)
-        text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+        body = fn()
+        if body is not None:
+            text = text[: a + len(start)] + "\n" + body.rstrip() + "\n" + text[b:]
     return text
 
 

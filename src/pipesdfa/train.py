@@ -69,13 +69,15 @@ class TrainConfig:
     distribution: str | None = None
     temporal: str | None = None
     feedback_seed: int | None = None
+    sdfa_impl: str = "fast"
+    sdfa_store: str = "float"
     seed: int = 0
     workload: str | None = None
     data_dir: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
     max_train: int | None = None
     max_test: int | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     device: str = "cpu"
     num_workers: int = 0
     out: str = "runs/train"
@@ -99,6 +101,8 @@ class TrainConfig:
             given = [k for k in ("feedback", "distribution", "temporal") if getattr(self, k) is not None]
             if given:
                 raise UserError(f"--{given[0]} is an SDFA option; it does not apply to --method {self.method}")
+        if self.sdfa_impl not in ("fast", "autograd"):
+            raise UserError(f"sdfa_impl {self.sdfa_impl!r} unknown; expected 'fast' or 'autograd'")
         for name in ("max_train", "max_test"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -213,7 +217,8 @@ def build_run(cfg: TrainConfig) -> Run:
     scale_init(model, cfg.init_gain)
     model.to(device)
     fb_seed = cfg.seed if cfg.feedback_seed is None else cfg.feedback_seed
-    opts = dict(feedback=cfg.feedback, distribution=cfg.distribution, temporal=cfg.temporal)
+    opts = dict(feedback=cfg.feedback, distribution=cfg.distribution, temporal=cfg.temporal,
+                fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store)
     rule = make_rule(cfg.method, model, **(dict(opts, feedback_seed=fb_seed) if cfg.method == "sdfa" else {}))
     rule.to(device)
     if cfg.optimizer == "adam":

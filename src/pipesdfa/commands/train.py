@@ -56,6 +56,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--distribution", choices=sorted(SAMPLERS), help="sdfa: feedback entries (default gaussian)")
     r.add_argument("--temporal", choices=TEMPORAL_MODES, help="sdfa: local BPTT inside a layer, or instantaneous (default local)")
     r.add_argument("--feedback-seed", type=int, help="sdfa: seed of the feedback matrices (default: --seed)")
+    r.add_argument("--sdfa-impl", choices=["fast", "autograd"], help="sdfa: graph-free fast path (default) or the "
+                   "autograd reference (same gradients)")
+    r.add_argument("--sdfa-store", choices=["float", "half"], help="sdfa fast path: precision of the saved state "
+                   "(default float = exact; half = less memory, ~1e-3 relative error)")
     h = p.add_argument_group("hyper-parameters")
     h.add_argument("--T", type=positive_int, help="time steps")
     h.add_argument("--batch", type=positive_int, help="batch size")
@@ -68,7 +72,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--max-train", type=positive_int, help="use only the first N training samples")
     h.add_argument("--max-test", type=positive_int, help="use only the first N test samples")
     h.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    h.add_argument("--backend", default="torch", help="neuron kernel backend (default torch, the reference)")
+    h.add_argument("--backend", default="auto", help="neuron kernel backend: torch (the reference), fused, triton, "
+                   "auto (default: triton on CUDA, else fused)")
     h.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for on-disk datasets")
 
 
@@ -81,7 +86,7 @@ def config_from_args(args: argparse.Namespace):
         neuron=args.neuron, tau=args.tau, init_gain=args.init_gain, surrogate=args.surrogate, alpha=args.alpha, T=args.T, batch=args.batch,
         epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, loss=args.loss, optimizer=args.optimizer,
         method=args.method, feedback=args.feedback, distribution=args.distribution, temporal=args.temporal,
-        feedback_seed=args.feedback_seed, seed=args.seed, data_dir=args.data_dir, max_train=args.max_train,
+        feedback_seed=args.feedback_seed, sdfa_impl=args.sdfa_impl, sdfa_store=args.sdfa_store, seed=args.seed, data_dir=args.data_dir, max_train=args.max_train,
         max_test=args.max_test, device=args.device, backend=args.backend, num_workers=args.num_workers,
         out=getattr(args, "out", None),
     )
