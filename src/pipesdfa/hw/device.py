@@ -238,7 +238,10 @@ def saturating_curve(x: Any, nu: Any) -> torch.Tensor:
     x, nu = _pair(x, nu)
     safe = torch.clamp(nu, min=_NU_LINEAR)
     curved = torch.expm1(-safe * x) / torch.expm1(-safe)
-    return torch.where(nu < _NU_LINEAR, x * torch.ones_like(curved), curved)
+    linear = nu < _NU_LINEAR
+    if not bool(linear.any()):
+        return curved
+    return torch.where(linear, x.expand_as(curved), curved)
 
 
 def inverse_saturating_curve(y: Any, nu: Any) -> torch.Tensor:
@@ -246,7 +249,10 @@ def inverse_saturating_curve(y: Any, nu: Any) -> torch.Tensor:
     y, nu = _pair(y, nu)
     safe = torch.clamp(nu, min=_NU_LINEAR)
     curved = -torch.log1p(y * torch.expm1(-safe)) / safe
-    return torch.where(nu < _NU_LINEAR, y * torch.ones_like(curved), curved)
+    linear = nu < _NU_LINEAR
+    if not bool(linear.any()):
+        return curved
+    return torch.where(linear, y.expand_as(curved), curved)
 
 
 def ltp_curve(x: Any, nu_ltp: Any) -> torch.Tensor:
