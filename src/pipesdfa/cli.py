@@ -18,6 +18,9 @@ from pipesdfa.errors import UserError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "pipesdfa.commands.demo",
+    "pipesdfa.commands.train",
+    "pipesdfa.commands.eval",
 )
 
 

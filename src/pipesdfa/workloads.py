@@ -283,6 +283,7 @@ class Workload:
     hidden: tuple[int, ...] = ()
     weight_decay: float = 0.0
     tau: float = 2.0
+    init_gain: float = 1.0
     paper_bp_acc: float | None = None
     paper_sdfa_acc: float | None = None
     notes: str = ""

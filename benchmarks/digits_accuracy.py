@@ -1,0 +1,65 @@
+"""Accuracy of the learning rules on the embedded digits-mlp workload, over several seeds.
+
+    python benchmarks/digits_accuracy.py [--seeds 0 1 2] [--out benchmarks/results/digits_accuracy.json]
+
+Writes ``{"machine", "workload", "config", "rows": [{"method", "temporal", "seeds", "test_acc":
+[...], "mean", "std", "seconds_mean"}]}``; ``benchmarks/render_readme.py`` turns it into the
+README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from pipesdfa.atomic import atomic_write_json
+from pipesdfa.train import config_from_workload, train
+
+VARIANTS = [("bptt", None), ("sdfa", "local"), ("sdfa", "instantaneous"), ("output", None)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--workload", default="digits-mlp")
+    ap.add_argument("--out", default="benchmarks/results/digits_accuracy.json")
+    args = ap.parse_args(argv)
+    rows = []
+    t_start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, temporal in VARIANTS:
+            accs, secs = [], []
+            for seed in args.seeds:
+                cfg = config_from_workload(args.workload, method=method, temporal=temporal, seed=seed,
+                                           out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
+                m = train(cfg, progress=False, log=None)
+                accs.append(m["final"]["test_acc"])
+                secs.append(m["final"]["seconds"])
+                print(f"{method:7s} {temporal or '':13s} seed {seed}: {100 * accs[-1]:.2f}%", flush=True)
+            rows.append({"method": method, "temporal": temporal, "seeds": args.seeds, "test_acc": accs,
+                         "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                         "seconds_mean": statistics.mean(secs)})
+    cfg = config_from_workload(args.workload)
+    result = {
+        "command": "python benchmarks/digits_accuracy.py " + " ".join(sys.argv[1:]),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "workload": args.workload,
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir")},
+        "rows": rows,
+        "wall_seconds": time.time() - t_start,
+    }
+    atomic_write_json(args.out, result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""``pipesdfa train``: train one model with one learning rule; writes metrics.json and checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipesdfa.learning import RULES
+from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
+from pipesdfa.learning.sdfa import TEMPORAL_MODES
+from pipesdfa.surrogates import SURROGATES
+from pipesdfa.workloads import WORKLOADS
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return v
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``demo``-like commands: what to train and how."""
+    g = p.add_argument_group("what to train")
+    g.add_argument("--workload", choices=sorted(WORKLOADS), help="a registered workload (paper's or digits-mlp)")
+    g.add_argument("--dataset", help="dataset name (instead of --workload): digits, nmnist, shd, braille, dvsgesture, ncaltech101")
+    g.add_argument("--model", choices=["mlp", "convnet", "vgg11"], help="model family (with --dataset)")
+    g.add_argument("--layers", type=positive_int, help="MLP weight layers, as in the paper's '2 x FC' (hidden = layers - 1)")
+    g.add_argument("--hidden", type=positive_int, help="MLP hidden width (default 256)")
+    g.add_argument("--neuron", choices=["lif", "if"], help="neuron model")
+    g.add_argument("--tau", type=float, help="LIF membrane time constant in time steps (default 2)")
+    g.add_argument("--init-gain", type=positive_float, help="multiply PyTorch's default weight init by this (default 1)")
+    g.add_argument("--surrogate", choices=sorted(SURROGATES), help="surrogate gradient (default atan)")
+    g.add_argument("--alpha", type=positive_float, help="surrogate width parameter")
+    g.add_argument("--data-dir", help="root folder of the dataset's official files")
+    r = p.add_argument_group("learning rule")
+    r.add_argument("--method", choices=sorted(RULES), default="bptt", help="learning rule (default bptt)")
+    r.add_argument("--feedback", choices=FEEDBACK_MODES, help="sdfa: one shared sliced matrix or one per layer (default shared)")
+    r.add_argument("--distribution", choices=sorted(SAMPLERS), help="sdfa: feedback entries (default gaussian)")
+    r.add_argument("--temporal", choices=TEMPORAL_MODES, help="sdfa: local BPTT inside a layer, or instantaneous (default local)")
+    r.add_argument("--feedback-seed", type=int, help="sdfa: seed of the feedback matrices (default: --seed)")
+    h = p.add_argument_group("hyper-parameters")
+    h.add_argument("--T", type=positive_int, help="time steps")
+    h.add_argument("--batch", type=positive_int, help="batch size")
+    h.add_argument("--epochs", type=positive_int, help="epochs")
+    h.add_argument("--lr", type=positive_float, help="learning rate")
+    h.add_argument("--weight-decay", type=float, help="weight decay")
+    h.add_argument("--loss", choices=["ce", "mse"], help="loss on the firing rates")
+    h.add_argument("--optimizer", choices=["adam", "sgd"], help="optimiser (default adam, cosine schedule)")
+    h.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
+    h.add_argument("--max-train", type=positive_int, help="use only the first N training samples")
+    h.add_argument("--max-test", type=positive_int, help="use only the first N test samples")
+    h.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    h.add_argument("--backend", default="torch", help="neuron kernel backend (default torch, the reference)")
+    h.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for on-disk datasets")
+
+
+def config_from_args(args: argparse.Namespace):
+    """A :class:`TrainConfig` from parsed arguments (workload defaults, then explicit flags)."""
+    from pipesdfa.errors import UserError
+    from pipesdfa.train import TrainConfig, config_from_workload
+
+    overrides = dict(
+        neuron=args.neuron, tau=args.tau, init_gain=args.init_gain, surrogate=args.surrogate, alpha=args.alpha, T=args.T, batch=args.batch,
+        epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, loss=args.loss, optimizer=args.optimizer,
+        method=args.method, feedback=args.feedback, distribution=args.distribution, temporal=args.temporal,
+        feedback_seed=args.feedback_seed, seed=args.seed, data_dir=args.data_dir, max_train=args.max_train,
+        max_test=args.max_test, device=args.device, backend=args.backend, num_workers=args.num_workers,
+        out=getattr(args, "out", None),
+    )
+    if args.workload:
+        if args.dataset or args.model:
+            raise UserError("give either --workload or --dataset/--model, not both")
+        cfg = config_from_workload(args.workload, **overrides)
+    else:
+        if not (args.dataset and args.model):
+            raise UserError("give --workload NAME, or both --dataset and --model")
+        base = TrainConfig(dataset=args.dataset, model=args.model)
+        cfg = TrainConfig.from_dict({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+    if args.layers is not None or args.hidden is not None:
+        if cfg.model != "mlp":
+            raise UserError("--layers/--hidden apply to --model mlp only")
+        if args.layers is not None and args.layers < 2:
+            raise UserError(f"--layers counts weight layers and must be >= 2, got {args.layers}")
+        n_hidden = (args.layers - 1) if args.layers is not None else len(cfg.hidden)
+        width = args.hidden if args.hidden is not None else (cfg.hidden[0] if cfg.hidden else 256)
+        cfg.hidden = (width,) * n_hidden
+    return cfg.validate()
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train an SNN with bptt, sdfa or output",
+                       description="Train an SNN. Writes DIR/metrics.json, DIR/checkpoint.pt (each epoch, "
+                                   "atomically) and DIR/learning_curve.png.")
+    add_model_args(p)
+    p.add_argument("--out", default=None, help="run folder (default runs/<workload or dataset>-<method>)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint file or run folder "
+                   "(its saved config is used; the result is bit-identical to an uninterrupted run)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipesdfa.train import train
+
+    if args.resume:
+        metrics = train(resume=args.resume, progress=not args.no_progress)
+    else:
+        if args.out is None:
+            args.out = f"runs/{args.workload or args.dataset}-{args.method}"
+        metrics = train(config_from_args(args), progress=not args.no_progress)
+    fin = metrics["final"]
+    if args.json:
+        print(json.dumps(fin, indent=2))
+    else:
+        print(f"final test accuracy {100 * (fin['test_acc'] or 0):.2f}%  ({fin['epochs']} epochs, "
+              f"{fin['seconds']:.1f}s)  -> {metrics['config']['out']}/metrics.json")
+    return 0

@@ -1,0 +1,110 @@
+"""End-to-end CLI tests on the embedded dataset, and the one-line exit-2 errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipesdfa.cli import main
+
+TINY = ["--workload", "digits-mlp", "--epochs", "1", "--T", "4", "--hidden", "32", "--max-train", "128",
+        "--max-test", "64", "--no-progress"]
+
+
+def run_cli(args, capsys):
+    rc = main(args)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_train_then_eval_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc, stdout, _ = run_cli(["train", *TINY, "--method", "sdfa", "--temporal", "instantaneous", "--out", str(out)],
+                            capsys)
+    assert rc == 0 and "final test accuracy" in stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["method"] == "sdfa" and m["rule"]["temporal"] == "instantaneous"
+    assert m["config"]["hidden"] == [32, 32]
+    rc, stdout, _ = run_cli(["eval", "--checkpoint", str(out / "checkpoint.pt")], capsys)
+    ev = json.loads(stdout)
+    assert rc == 0 and ev["test_acc"] == pytest.approx(m["final"]["test_acc"])
+
+
+def test_layers_counts_weight_layers(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc, _, _ = run_cli(["train", *TINY, "--layers", "4", "--out", str(out)], capsys)
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["model"]["layers"]) == 4
+
+
+def test_dataset_and_model_instead_of_workload(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc, _, _ = run_cli(["train", "--dataset", "digits", "--model", "mlp", "--layers", "2", "--hidden", "16",
+                        "--epochs", "1", "--T", "2", "--max-train", "64", "--max-test", "32", "--no-progress",
+                        "--out", str(out)], capsys)
+    assert rc == 0 and (out / "metrics.json").exists()
+
+
+BAD = [
+    (["train", "--workload", "nope"], "invalid choice"),
+    (["train", "--workload", "digits-mlp", "--method", "hebb"], "invalid choice"),
+    (["train", "--workload", "digits-mlp", "--method", "bptt", "--temporal", "local"], "SDFA option"),
+    (["train", "--workload", "digits-mlp", "--T", "0"], "positive integer"),
+    (["train", "--workload", "digits-mlp", "--epochs", "-2"], "positive integer"),
+    (["train", "--workload", "digits-mlp", "--batch", "0"], "positive integer"),
+    (["train", "--workload", "dvs-convnet", "--layers", "3"], "mlp only"),
+    (["train", "--model", "mlp"], "--workload NAME"),
+    (["eval", "--checkpoint", "does/not/exist.pt"], "does not exist"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD)
+def test_bad_input_exits_2_with_one_line(args, needle, tmp_path, capsys):
+    with_out = args + (["--out", str(tmp_path / "o")] if args[0] == "train" else [])
+    try:
+        rc, out, err = run_cli(with_out, capsys)
+    except SystemExit as exc:  # argparse usage errors
+        rc = exc.code
+        cap = capsys.readouterr()
+        out, err = cap.out, cap.err
+    assert rc == 2
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_checkpoint_one_line(tmp_path, capsys):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"\x80\x04garbage")
+    rc, _, err = run_cli(["eval", "--checkpoint", str(bad)], capsys)
+    assert rc == 2 and err.count("\n") == 1 and str(bad) in err
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, err = run_cli(["train", *TINY, "--out", str(blocker / "run")], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "output folder" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
+def test_read_only_output_folder(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    rc, _, err = run_cli(["train", *TINY, "--out", str(ro)], capsys)
+    assert rc == 2 and "not writable" in err and list(ro.iterdir()) == []
+
+
+def test_console_script_help_documents_every_command():
+    res = subprocess.run([sys.executable, "-m", "pipesdfa", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for cmd in ("demo", "train", "eval"):
+        assert cmd in res.stdout

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import json
+
+from pipesdfa.cli import main
+
+
+def test_demo_writes_summary_and_plot(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "1", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["method"] for r in summary["results"]] == ["bptt", "sdfa", "output"]
+    for r in summary["results"]:
+        assert 0 <= r["test_acc"] <= 1 and r["seconds"] > 0
+    assert (out / "comparison.png").stat().st_size > 1000
+    table = capsys.readouterr().out
+    assert "method" in table and "sdfa" in table

@@ -1,0 +1,98 @@
+"""Trainer: metrics format, determinism, checkpoint/resume bit-identity, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pipesdfa.errors import UserError
+from pipesdfa.train import TrainConfig, config_from_workload, load_checkpoint, train
+
+
+def small(tmp_path, name="run", **kw) -> TrainConfig:
+    base = dict(method="sdfa", epochs=2, T=4, batch=64, max_train=256, max_test=128, hidden=(64, 64),
+                out=str(tmp_path / name))
+    base.update(kw)
+    return config_from_workload("digits-mlp", **base)
+
+
+def test_metrics_json_has_the_documented_shape(tmp_path):
+    m = train(small(tmp_path), progress=False, log=None)
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["final"] == json.loads(json.dumps(m["final"]))
+    assert set(on_disk) >= {"config", "epochs", "final"}
+    assert [e["epoch"] for e in on_disk["epochs"]] == [1, 2]
+    for e in on_disk["epochs"]:
+        assert set(e) >= {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"}
+    assert 0.0 <= on_disk["final"]["test_acc"] <= 1.0
+    assert len(on_disk["final"]["alignment"]) == 2
+    act = on_disk["activity"]
+    assert 0 < act["input_rate"] <= 1 and len(act["layers"]) == 3
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_same_seed_repeats_exactly(tmp_path):
+    a = train(small(tmp_path, "a", epochs=1), progress=False, log=None)
+    b = train(small(tmp_path, "b", epochs=1), progress=False, log=None)
+    assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    assert a["final"]["test_acc"] == b["final"]["test_acc"]
+
+
+@pytest.mark.parametrize("method", ["bptt", "sdfa"])
+def test_resume_is_bit_identical(tmp_path, method):
+    straight = train(small(tmp_path, "straight", method=method, epochs=3), progress=False, log=None)
+    # the same run interrupted after epoch 1, then resumed from its checkpoint
+    partial = small(tmp_path, "partial", method=method, epochs=3)
+    run_one_epoch_then_stop(partial)
+    resumed = train(resume=tmp_path / "partial", progress=False, log=None)
+    assert len(resumed["epochs"]) == 3
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc")
+    for e1, e2 in zip(straight["epochs"], resumed["epochs"]):
+        assert [e1[k] for k in keys] == [e2[k] for k in keys]
+    s1 = load_checkpoint(tmp_path / "straight")["model"]
+    s2 = load_checkpoint(tmp_path / "partial")["model"]
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def run_one_epoch_then_stop(cfg: TrainConfig) -> None:
+    """Simulate an interruption after epoch 1 of a 3-epoch run."""
+    import pipesdfa.train as tr
+
+    calls = {"n": 0}
+    real = tr.save_checkpoint
+
+    def save_then_interrupt(*a, **k):
+        real(*a, **k)
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    tr.save_checkpoint = save_then_interrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, progress=False, log=None)
+    finally:
+        tr.save_checkpoint = real
+    assert calls["n"] == 1 and load_checkpoint(cfg.out)["epoch"] == 1
+
+
+def test_bad_config_values_rejected(tmp_path):
+    for field, value in [("T", 0), ("epochs", -1), ("batch", 0)]:
+        with pytest.raises(UserError, match=field):
+            small(tmp_path, **{field: value}).validate()
+    with pytest.raises(UserError, match="SDFA option"):
+        small(tmp_path, method="bptt", temporal="local").validate()
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(UserError, match="corrupt"):
+        load_checkpoint(bad)
+    torch.save({"version": 1, "config": {}}, tmp_path / "partial.pt")
+    with pytest.raises(UserError, match="'epoch' missing"):
+        load_checkpoint(tmp_path / "partial.pt")
