@@ -205,3 +205,90 @@ def test_rram_feedback_close_to_gaussian_for_default_preset():
 def test_rram_feedback_needs_stochastic_devices():
     with pytest.raises(UserError, match="no stochasticity"):
         rram_feedback(4, 8, DeviceParams(c2c_sigma=0.0))
+
+
+# ----------------------------------------------------------------------------- trainer and CLI
+
+
+def rram_cfg(tmp_path, name="run", **kw):
+    from pipesdfa.train import config_from_workload
+
+    base = dict(method="sdfa", epochs=2, T=4, batch=64, max_train=128, max_test=64, hidden=(32,),
+                hardware="rram", device_set=["levels=32", "adc_bits=6"], out=str(tmp_path / name))
+    base.update(kw)
+    return config_from_workload("digits-mlp", **base)
+
+
+def test_train_on_rram_records_device_and_pulse_statistics(tmp_path):
+    import json
+
+    from pipesdfa.train import train
+
+    m = train(rram_cfg(tmp_path), progress=False, log=None)
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["hardware"] == "rram" and on_disk["config"]["hardware"] == "rram"
+    assert on_disk["device"]["levels"] == 32 and on_disk["device"]["name"] == "neurosim-default"
+    assert on_disk["analog"]["adc_bits"] == 6
+    p = on_disk["pulses"]
+    assert p["weights"] == 288 * 32 + 32 * 10 and p["epochs"] == 2
+    assert p["total"] == p["ltp"] + p["ltd"] == sum(layer["total"] for layer in p["per_layer"]) > 0
+    assert p["per_weight_per_epoch"] == pytest.approx(p["total"] / p["weights"] / 2)
+    assert m["pulses"] == on_disk["pulses"]
+
+
+def test_train_on_rram_resume_is_bit_identical(tmp_path):
+    from pipesdfa.train import load_checkpoint, train
+    from tests.test_train import run_one_epoch_then_stop
+
+    straight = train(rram_cfg(tmp_path, "straight"), progress=False, log=None)
+    partial = rram_cfg(tmp_path, "partial")
+    run_one_epoch_then_stop(partial)
+    resumed = train(resume=tmp_path / "partial", progress=False, log=None)
+    assert [e["train_loss"] for e in straight["epochs"]] == [e["train_loss"] for e in resumed["epochs"]]
+    assert straight["pulses"]["total"] == resumed["pulses"]["total"]
+    a = load_checkpoint(tmp_path / "straight")["analog"]["layers"]
+    b = load_checkpoint(tmp_path / "partial")["analog"]["layers"]
+    assert all(torch.equal(x["u_pos"], y["u_pos"]) and torch.equal(x["u_neg"], y["u_neg"]) for x, y in zip(a, b))
+
+
+def test_rram_feedback_distribution_in_sdfa_rule():
+    from pipesdfa.learning.feedback import SAMPLERS, FeedbackMatrices
+
+    assert "rram" in SAMPLERS
+    fb = FeedbackMatrices(10, [300, 100], "shared", "rram", seed=3)
+    b = fb.matrix(0)
+    assert b.shape == (10, 300) and abs(float(b.mean())) < 1e-5 and float(b.var()) == pytest.approx(1.0, abs=0.01)
+    assert torch.equal(FeedbackMatrices(10, [300, 100], "shared", "rram", seed=3).matrix(0), b)
+
+
+def test_cli_train_hardware_rram_end_to_end(tmp_path, capsys):
+    import json
+
+    from pipesdfa.cli import main
+
+    out = tmp_path / "cli"
+    rc = main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16", "--T", "4", "--epochs", "1",
+               "--max-train", "64", "--max-test", "32", "--method", "sdfa", "--distribution", "rram",
+               "--hardware", "rram", "--device-preset", "taox-hfox", "--set", "levels=16", "--set", "rounding=accumulate",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["device"]["name"] == "taox-hfox" and m["device"]["levels"] == 16 and m["device"]["r_on_ohm"] == 100e3
+    assert m["analog"]["rounding"] == "accumulate" and m["rule"]["distribution"] == "rram"
+    assert m["pulses"]["per_weight_per_epoch"] >= 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--set", "levels=16"], "apply to --hardware rram only"),
+    (["--hardware", "rram", "--set", "levels=1"], "levels must be >= 2"),
+    (["--hardware", "rram", "--set", "c2c_sigma=-1"], "c2c_sigma must be a finite number >= 0"),
+    (["--hardware", "rram", "--set", "bogus=1"], "--set bogus: unknown key"),
+])
+def test_cli_hardware_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, match):
+    from pipesdfa.cli import main
+
+    out = tmp_path / "bad"
+    rc = main(["train", "--workload", "digits-mlp", "--epochs", "1", "--out", str(out), "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("pipesdfa: error: ") and match in err
+    assert not out.exists()

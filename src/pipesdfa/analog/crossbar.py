@@ -22,8 +22,8 @@ the crossbar counts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -290,13 +290,19 @@ class Crossbar:
         return self.update(-lr * delta.detach().float().T @ x.detach().float())
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"u_pos": self.u_pos.clone(), "u_neg": self.u_neg.clone(), "residual": self.residual.clone()}
+    def state(self) -> dict[str, Any]:
+        """Everything that changes during training (conductances, accumulator, RNG, counters)."""
+        return {"u_pos": self.u_pos.clone(), "u_neg": self.u_neg.clone(), "residual": self.residual.clone(),
+                "rng": self.gen.get_state(), "stats": asdict(self.stats)}
 
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.u_pos = state["u_pos"].clone().float()
-        self.u_neg = state["u_neg"].clone().float()
-        self.residual = state["residual"].clone().float()
+    def load_state(self, state: dict[str, Any]) -> None:
+        for key in ("u_pos", "u_neg", "residual"):
+            value = state[key]
+            if tuple(value.shape) != (self.n_out, self.n_in):
+                raise ValueError(f"crossbar state {key} has shape {tuple(value.shape)}, expected {(self.n_out, self.n_in)}")
+            setattr(self, key, value.clone().float())
+        self.gen.set_state(state["rng"])
+        self.stats = PulseStats(**state["stats"])
 
 
 def ideal_curve_levels(device: DeviceParams) -> torch.Tensor:

@@ -23,7 +23,7 @@ from pipesdfa.analog.crossbar import Crossbar
 from pipesdfa.errors import UserError
 from pipesdfa.hw.device import DeviceParams, get_device_preset
 
-__all__ = ["rram_feedback", "gaussianity", "normal_cdf"]
+__all__ = ["rram_feedback", "rram_sampler", "refill_with_rram", "gaussianity", "normal_cdf"]
 
 
 def rram_feedback(rows: int, cols: int, device: DeviceParams | None = None, seed: int = 0) -> torch.Tensor:
@@ -38,6 +38,23 @@ def rram_feedback(rows: int, cols: int, device: DeviceParams | None = None, seed
         raise UserError(f"device {device.name!r} has no stochasticity to sample a feedback matrix from "
                         "(c2c_sigma, d2d_sigma, d2d_nl_sigma and the stuck-at fractions are all 0)")
     return ((raw - raw.mean()) / std).float()
+
+
+def rram_sampler(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """SDFA feedback sampler (``--distribution rram``): :func:`rram_feedback` on the default
+    device preset, seeded from ``generator``; ``shape`` is ``(rows, cols)``."""
+    seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator).item())
+    rows, cols = shape
+    return rram_feedback(rows, cols, seed=seed)
+
+
+def refill_with_rram(feedback: torch.nn.Module, device: DeviceParams, seed: int) -> None:
+    """Resample every feedback matrix buffer of ``feedback`` from crossbars of ``device``
+    (used by ``--hardware rram --distribution rram``, so the feedback array is the same device)."""
+    for i, (name, buf) in enumerate(list(feedback.named_buffers(recurse=False))):
+        rows, cols = buf.shape
+        new = rram_feedback(rows, cols, device, seed=seed * 7919 + i).to(buf.device, buf.dtype)
+        setattr(feedback, name, new)
 
 
 def normal_cdf(x: torch.Tensor) -> torch.Tensor:

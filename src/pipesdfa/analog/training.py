@@ -74,6 +74,18 @@ class AnalogTraining:
     def end_epoch(self) -> None:
         self.epochs += 1
 
+    def state_dict(self) -> dict[str, Any]:
+        """Crossbar states for checkpoints (the device constants are redrawn from the seed)."""
+        return {"epochs": self.epochs, "layers": [layer.crossbar.state() for layer in self.layers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["layers"]) != len(self.layers):
+            raise ValueError(f"checkpoint has {len(state['layers'])} analog layers, the model {len(self.layers)}")
+        for layer, st in zip(self.layers, state["layers"]):
+            layer.crossbar.load_state(st)
+            layer._sync()
+        self.epochs = int(state["epochs"])
+
     @property
     def n_weights(self) -> int:
         return sum(layer.crossbar.n_out * layer.crossbar.n_in for layer in self.layers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pipesdfa.analog.cli import add_hardware_args, hardware_overrides
 from pipesdfa.learning import RULES
 from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
 from pipesdfa.learning.sdfa import TEMPORAL_MODES
@@ -66,6 +67,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     h.add_argument("--backend", default="torch", help="neuron kernel backend (default torch, the reference)")
     h.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for on-disk datasets")
+    add_hardware_args(p)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -79,7 +81,7 @@ def config_from_args(args: argparse.Namespace):
         method=args.method, feedback=args.feedback, distribution=args.distribution, temporal=args.temporal,
         feedback_seed=args.feedback_seed, seed=args.seed, data_dir=args.data_dir, max_train=args.max_train,
         max_test=args.max_test, device=args.device, backend=args.backend, num_workers=args.num_workers,
-        out=getattr(args, "out", None),
+        out=getattr(args, "out", None), **hardware_overrides(args),
     )
     if args.workload:
         if args.dataset or args.model:
