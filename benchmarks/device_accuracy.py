@@ -20,6 +20,7 @@ Markdown file. The JSON is rewritten after every finished run.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import statistics
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     # longest first: RRAM runs (device updates) before ideal ones
     runs.sort(key=lambda r: (r["overrides"].get("hardware") != "rram", r["workload"] != args.workload))
     print(f"{len(runs)} runs on {args.jobs} workers", flush=True)
-    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(run_one, spec, args.epochs, args.max_train, args.max_test, tmp): spec for spec in runs}
         for fut in as_completed(futures):
             spec = futures[fut]
