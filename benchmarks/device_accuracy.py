@@ -1,6 +1,6 @@
 """Accuracy of SDFA on simulated RRAM crossbars against ideal (float) BPTT and SDFA.
 
-    python benchmarks/device_accuracy.py [--jobs N] [--epochs E] [--seeds 0 ...]
+    python benchmarks/device_accuracy.py [--jobs N] [--epochs E] [--seeds 0 ...] [--key-seeds 1 2]
         [--levels 16 32 64 128] [--c2c 0 0.003 0.01 0.03] [--adc-bits 4 6 8]
         [--out benchmarks/results/device_accuracy.json] [--doc docs/device.md]
 
@@ -8,6 +8,8 @@ Runs (each a full ``pipesdfa.train.train`` of the workload, in parallel worker p
 one thread each): BPTT-ideal, SDFA-ideal, SDFA on RRAM for every number of levels (default
 device noise), for every cycle-to-cycle write noise and every ADC resolution (at 64 levels),
 and SDFA on RRAM with the feedback matrix read from the crossbar (``--distribution rram``).
+The runs of the 2-point target (the ideal ones and RRAM with >= 64 levels) also run with the
+``--key-seeds``.
 The Braille workload runs too when a ``braille`` loader is registered and ``../shared/data``
 has the data (skipped otherwise, with the reason in the JSON).
 
@@ -42,16 +44,17 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The runs: ``{"workload", "group", "label", "x", "overrides"}``, one per seed."""
     runs: list[dict[str, Any]] = []
 
-    def add(workload: str, group: str, label: str, x: Any, **overrides: Any) -> None:
-        for seed in args.seeds:
+    def add(workload: str, group: str, label: str, x: Any, key: bool = False, **overrides: Any) -> None:
+        for seed in list(args.seeds) + (list(args.key_seeds) if key else []):
             runs.append({"workload": workload, "group": group, "label": label, "x": x, "seed": seed,
                          "overrides": dict(overrides, seed=seed)})
 
     w = args.workload
-    add(w, "ideal", "BPTT ideal", None, method="bptt")
-    add(w, "ideal", "SDFA ideal", None, method="sdfa")
+    add(w, "ideal", "BPTT ideal", None, key=True, method="bptt")
+    add(w, "ideal", "SDFA ideal", None, key=True, method="sdfa")
     for lv in args.levels:
-        add(w, "levels", f"SDFA RRAM {lv} levels", lv, method="sdfa", hardware="rram", device_set=[f"levels={lv}"])
+        add(w, "levels", f"SDFA RRAM {lv} levels", lv, key=lv >= BASE_LEVELS, method="sdfa", hardware="rram",
+            device_set=[f"levels={lv}"])
     for c2c in args.c2c:
         add(w, "c2c", f"SDFA RRAM {BASE_LEVELS} levels, c2c {c2c:g}", c2c, method="sdfa", hardware="rram",
             device_set=[f"levels={BASE_LEVELS}", f"c2c_sigma={c2c!r}"])
@@ -233,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="digits-mlp")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--key-seeds", type=int, nargs="*", default=[1, 2],
+                    help="extra seeds for the target comparison (ideal runs, RRAM with >= 64 levels)")
     ap.add_argument("--epochs", type=int, default=None, help="default: the workload's")
     ap.add_argument("--levels", type=int, nargs="*", default=list(DEFAULT_LEVELS))
     ap.add_argument("--c2c", type=float, nargs="*", default=list(DEFAULT_C2C))

@@ -213,34 +213,29 @@ def test_rram_feedback_needs_stochastic_devices():
 def rram_cfg(tmp_path, name="run", **kw):
     from pipesdfa.train import config_from_workload
 
-    base = dict(method="sdfa", epochs=2, T=4, batch=64, max_train=128, max_test=64, hidden=(32,),
+    base = dict(method="sdfa", epochs=2, T=2, batch=32, max_train=64, max_test=32, hidden=(16,),
                 hardware="rram", device_set=["levels=32", "adc_bits=6"], out=str(tmp_path / name))
     base.update(kw)
     return config_from_workload("digits-mlp", **base)
 
 
-def test_train_on_rram_records_device_and_pulse_statistics(tmp_path):
+def test_train_on_rram_records_pulses_and_resumes_bit_identically(tmp_path):
     import json
 
-    from pipesdfa.train import train
-
-    m = train(rram_cfg(tmp_path), progress=False, log=None)
-    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert on_disk["hardware"] == "rram" and on_disk["config"]["hardware"] == "rram"
-    assert on_disk["device"]["levels"] == 32 and on_disk["device"]["name"] == "neurosim-default"
-    assert on_disk["analog"]["adc_bits"] == 6
-    p = on_disk["pulses"]
-    assert p["weights"] == 288 * 32 + 32 * 10 and p["epochs"] == 2
-    assert p["total"] == p["ltp"] + p["ltd"] == sum(layer["total"] for layer in p["per_layer"]) > 0
-    assert p["per_weight_per_epoch"] == pytest.approx(p["total"] / p["weights"] / 2)
-    assert m["pulses"] == on_disk["pulses"]
-
-
-def test_train_on_rram_resume_is_bit_identical(tmp_path):
     from pipesdfa.train import load_checkpoint, train
     from tests.test_train import run_one_epoch_then_stop
 
     straight = train(rram_cfg(tmp_path, "straight"), progress=False, log=None)
+    on_disk = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert on_disk["hardware"] == "rram" and on_disk["config"]["hardware"] == "rram"
+    assert on_disk["device"]["levels"] == 32 and on_disk["device"]["name"] == "neurosim-default"
+    assert on_disk["analog"]["adc_bits"] == 6
+    p = on_disk["pulses"]
+    assert p["weights"] == 288 * 16 + 16 * 10 and p["epochs"] == 2
+    assert p["total"] == p["ltp"] + p["ltd"] == sum(layer["total"] for layer in p["per_layer"]) > 0
+    assert p["per_weight_per_epoch"] == pytest.approx(p["total"] / p["weights"] / 2)
+    assert straight["pulses"] == p
+    # the same run interrupted after epoch 1 and resumed: identical losses, pulses, conductances
     partial = rram_cfg(tmp_path, "partial")
     run_one_epoch_then_stop(partial)
     resumed = train(resume=tmp_path / "partial", progress=False, log=None)
@@ -267,7 +262,7 @@ def test_cli_train_hardware_rram_end_to_end(tmp_path, capsys):
     from pipesdfa.cli import main
 
     out = tmp_path / "cli"
-    rc = main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16", "--T", "4", "--epochs", "1",
+    rc = main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16", "--T", "2", "--epochs", "1",
                "--max-train", "64", "--max-test", "32", "--method", "sdfa", "--distribution", "rram",
                "--hardware", "rram", "--device-preset", "taox-hfox", "--set", "levels=16", "--set", "rounding=accumulate",
                "--out", str(out), "--no-progress"])
