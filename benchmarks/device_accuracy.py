@@ -2,12 +2,14 @@
 
     python benchmarks/device_accuracy.py [--jobs N] [--epochs E] [--seeds 0 ...] [--key-seeds 1 2]
         [--levels 16 32 64 128] [--c2c 0 0.003 0.01 0.03] [--adc-bits 4 6 8]
+        [--roundings nearest accumulate] [--presets taox-hfox ag-a-si alox-hfo2]
         [--out benchmarks/results/device_accuracy.json] [--doc docs/device.md]
 
 Runs (each a full ``pipesdfa.train.train`` of the workload, in parallel worker processes with
 one thread each): BPTT-ideal, SDFA-ideal, SDFA on RRAM for every number of levels (default
 device noise), for every cycle-to-cycle write noise and every ADC resolution (at 64 levels),
-and SDFA on RRAM with the feedback matrix read from the crossbar (``--distribution rram``).
+SDFA on RRAM with the feedback matrix read from the crossbar (``--distribution rram``), with
+the other pulse roundings, and on the published device presets (their own levels and noise).
 The runs of the 2-point target (the ideal ones and RRAM with >= 64 levels) also run with the
 ``--key-seeds``.
 The Braille workload runs too when a ``braille`` loader is registered and ``../shared/data``
@@ -63,6 +65,11 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
             device_set=[f"levels={BASE_LEVELS}", f"adc_bits={bits}"])
     add(w, "feedback", f"SDFA RRAM {BASE_LEVELS} levels, RRAM feedback", None, method="sdfa", hardware="rram",
         distribution="rram", device_set=[f"levels={BASE_LEVELS}"])
+    for rounding in args.roundings:
+        add(w, "rounding", f"SDFA RRAM {BASE_LEVELS} levels, rounding {rounding}", None, method="sdfa",
+            hardware="rram", device_set=[f"levels={BASE_LEVELS}", f"rounding={rounding}"])
+    for preset in args.presets:
+        add(w, "preset", f"SDFA RRAM preset {preset}", None, method="sdfa", hardware="rram", device_preset=preset)
     return runs
 
 
@@ -102,7 +109,7 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
     t0 = time.time()
     m = train(cfg, progress=False, log=None)
     row = {k: spec[k] for k in ("workload", "group", "label", "x", "seed")}
-    row.update(method=cfg.method, hardware=cfg.hardware, device_set=list(cfg.device_set),
+    row.update(method=cfg.method, hardware=cfg.hardware, device_preset=cfg.device_preset, device_set=list(cfg.device_set),
                distribution=cfg.distribution, epochs=cfg.epochs, test_acc=m["final"]["test_acc"],
                best_test_acc=m["final"]["best_test_acc"], wall_seconds=time.time() - t0)
     if "pulses" in m:
@@ -110,6 +117,7 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
         row["device"] = {k: m["device"][k] for k in ("name", "levels", "nu_ltp", "nu_ltd", "c2c_sigma",
                                                      "d2d_sigma", "read_noise_sigma")}
         row["adc_bits"] = m["analog"]["adc_bits"]
+        row["rounding"] = m["analog"]["rounding"]
     return row
 
 
@@ -155,9 +163,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     keys: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         keys.setdefault((r["workload"], r["group"], r["label"]), []).append(r)
-    order = {"ideal": 0, "levels": 1, "c2c": 2, "adc": 3, "feedback": 4, "braille": 5}
+    order = {"ideal": 0, "levels": 1, "c2c": 2, "adc": 3, "feedback": 4, "rounding": 5, "preset": 6, "braille": 7}
     lines = ["| workload | configuration | seeds | test acc % | pulses / weight / epoch |", "|---|---|---|---|---|"]
-    for (w, g, lab), rs in sorted(keys.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), str(kv[1][0]["x"]), kv[0][2])):
+    def sort_key(kv: tuple) -> tuple:
+        (w, g, lab), rs = kv
+        x = rs[0]["x"]
+        return (w, order.get(g, 9), x is not None, x if x is not None else 0, lab)
+
+    for (w, g, lab), rs in sorted(keys.items(), key=sort_key):
         accs = [100 * r["test_acc"] for r in rs]
         acc = f"{statistics.mean(accs):.2f}" + (f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else "")
         pulses = [r["pulses_per_weight_per_epoch"] for r in rs if "pulses_per_weight_per_epoch" in r]
@@ -242,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", type=int, nargs="*", default=list(DEFAULT_LEVELS))
     ap.add_argument("--c2c", type=float, nargs="*", default=list(DEFAULT_C2C))
     ap.add_argument("--adc-bits", type=int, nargs="*", default=list(DEFAULT_ADC))
+    ap.add_argument("--roundings", nargs="*", default=["nearest", "accumulate"], help="pulse roundings besides the default")
+    ap.add_argument("--presets", nargs="*", default=["taox-hfox", "ag-a-si", "alox-hfo2"], help="published device presets")
     ap.add_argument("--braille-epochs", type=int, default=30)
     ap.add_argument("--no-braille", action="store_true")
     ap.add_argument("--max-train", type=int, default=None)
