@@ -222,6 +222,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def workload_config(workload: str) -> dict[str, Any]:
+    """The registered training settings of ``workload`` (what every run starts from)."""
+    from pipesdfa.train import config_from_workload
+
+    return {k: v for k, v in config_from_workload(workload).to_dict().items() if k not in ("out", "data_dir")}
+
+
 def write_doc(doc: Path, result: dict[str, Any]) -> None:
     from pipesdfa.atomic import atomic_write_text
 
@@ -232,8 +239,12 @@ def write_doc(doc: Path, result: dict[str, Any]) -> None:
     s = result["summary"]
     fb = result["feedback"]
     m = result["machine"]
+    cfg = result.get("config") or workload_config(result["workload"])
+    settings = ", ".join(f"{k} {cfg[k]}" for k in ("hidden", "neuron", "T", "batch", "epochs", "lr", "loss",
+                                                   "optimizer", "init_gain") if k in cfg)
     body = [f"Command: `{result['command']}` ({m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
-            f"{result['wall_seconds']:.0f} s wall).", "", table(result["rows"]), ""]
+            f"{result['wall_seconds']:.0f} s wall). Workload {result['workload']}: {settings}.",
+            "", table(result["rows"]), ""]
     if "target_met" in s:
         gaps = ", ".join(f"{k}: {v:+.2f}" for k, v in s["gap_points_vs_sdfa_ideal"].items())
         body.append(f"Target ({s['target']}): **{'met' if s['target_met'] else 'not met'}** "
@@ -293,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/device_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
                     "cpus": os.cpu_count(), "jobs": args.jobs, "threads_per_run": 1},
-        "workload": args.workload, "rows": [], "skipped": skipped,
+        "workload": args.workload, "config": workload_config(args.workload), "rows": [], "skipped": skipped,
         "feedback": feedback_stats(10, 256),
     }
+    if args.epochs:
+        result["config"]["epochs"] = args.epochs
     t0 = time.time()
     # longest first: RRAM runs (device updates) before ideal ones
     runs.sort(key=lambda r: (r["overrides"].get("hardware") != "rram", r["workload"] != args.workload))
