@@ -278,6 +278,7 @@ def test_cli_train_hardware_rram_end_to_end(tmp_path, capsys):
     (["--hardware", "rram", "--set", "levels=1"], "levels must be >= 2"),
     (["--hardware", "rram", "--set", "c2c_sigma=-1"], "c2c_sigma must be a finite number >= 0"),
     (["--hardware", "rram", "--set", "bogus=1"], "--set bogus: unknown key"),
+    (["--hardware", "rram", "--device", "cuda"], "use --device cpu"),
 ])
 def test_cli_hardware_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, match):
     from pipesdfa.cli import main
@@ -287,3 +288,13 @@ def test_cli_hardware_errors_are_one_line_and_write_nothing(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and err.startswith("pipesdfa: error: ") and match in err
     assert not out.exists()
+
+
+def test_cli_unknown_device_preset_is_a_usage_error(tmp_path, capsys):
+    from pipesdfa.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--workload", "digits-mlp", "--hardware", "rram", "--device-preset", "nope",
+              "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--device-preset: invalid choice: 'nope'" in err and err.count("\n") == 1

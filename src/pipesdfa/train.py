@@ -121,6 +121,8 @@ class TrainConfig:
             if self.device_set or self.device_preset != "neurosim-default":
                 raise UserError("--device-preset and --set apply to --hardware rram only")
             return None
+        if self.device != "cpu":
+            raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, not {self.device!r}")
         from pipesdfa.analog.config import split_device_and_analog
         from pipesdfa.hw.device import get_device_preset
 
