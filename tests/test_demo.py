@@ -13,5 +13,8 @@ def test_demo_writes_summary_and_plot(tmp_path, capsys):
     for r in summary["results"]:
         assert 0 <= r["test_acc"] <= 1 and r["seconds"] > 0
     assert (out / "comparison.png").stat().st_size > 1000
+    hw = summary["hardware"]
+    assert [r["arch"] for r in hw["runs"]] == ["pipelayer", "pipesdfa"]
+    assert hw["samples"] == 1437 and all(r["time_s"] > 0 and r["energy_j"] > 0 for r in hw["runs"])
     table = capsys.readouterr().out
     assert "method" in table and "sdfa" in table

@@ -42,3 +42,20 @@ def test_frame_sum_equals_event_count(n, T, mode, f, seed):
     if mode == "number":
         per = fr.sum(axis=(1, 2, 3))
         assert per.max() - per.min() <= 1
+
+
+def test_split_by_window_by_hand():
+    # window 10 us, T=2: bins [0,5) and [5,10); t=10 and t=12 fall outside and are dropped
+    ev = make_events(t=[0, 4, 5, 9, 10, 12], x=[0] * 6, p=[1] * 6)
+    f = events_to_frames(ev, (1, 1, 2), T=2, split_by="window", window_us=10)
+    assert f[:, 1, 0, 0].tolist() == [2, 2]
+
+
+def test_split_by_window_needs_window():
+    import pytest
+
+    from pipesdfa.errors import UserError
+
+    ev = make_events(t=[0], x=[0])
+    with pytest.raises(UserError, match="window_us"):
+        events_to_frames(ev, (1, 1, 1), T=2, split_by="window")

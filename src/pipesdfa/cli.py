@@ -21,6 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipesdfa.commands.demo",
     "pipesdfa.commands.train",
     "pipesdfa.commands.eval",
+    "pipesdfa.commands.simulate",
+    "pipesdfa.commands.reproduce",
+    "pipesdfa.commands.data",
 )
 
 

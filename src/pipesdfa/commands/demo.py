@@ -42,6 +42,24 @@ def plot_comparison(results: list[dict], histories: dict[str, list[dict]], path:
     plt.close(fig)
 
 
+def simulated_cost(out: Path, samples: int, preset: str = "pipelayer-2017") -> dict:
+    """The simulated cost of the demo's training: BPTT on PipeLayer, SDFA on PipeSDFA.
+
+    Each architecture is driven by the spike rates its own run measured (``metrics.json``).
+    """
+    from pipesdfa.hw import simulate
+
+    runs = []
+    for arch, method in (("pipelayer", "bptt"), ("pipesdfa", "sdfa")):
+        r = simulate(DEMO_WORKLOAD, arch, preset=preset, samples=samples,
+                     activity=str(out / method / "metrics.json"))
+        runs.append({"arch": arch, "method": method, "time_s": r["time_s"], "energy_j": r["energy_j"],
+                     "area_mm2": r["area_mm2"]})
+    return {"preset": preset, "samples": samples, "runs": runs,
+            "time_ratio": runs[0]["time_s"] / runs[1]["time_s"],
+            "energy_ratio": runs[0]["energy_j"] / runs[1]["energy_j"]}
+
+
 def run(args: argparse.Namespace) -> int:
     from pipesdfa.atomic import atomic_write_json, ensure_writable_dir
     from pipesdfa.train import config_from_workload, train
@@ -54,14 +72,23 @@ def run(args: argparse.Namespace) -> int:
                                    out=str(out / method))
         m = train(cfg, progress=not args.no_progress)
         histories[method] = m["epochs"]
+        train_samples = m["dataset"]["train"] * m["final"]["epochs"]
         results.append({"method": method, "test_acc": m["final"]["test_acc"], "seconds": m["final"]["seconds"],
                         "best_test_acc": m["final"]["best_test_acc"], "run": str(out / method)})
-    summary = {"workload": DEMO_WORKLOAD, "seed": args.seed, "results": results}
+    summary = {"workload": DEMO_WORKLOAD, "seed": args.seed, "results": results,
+               "hardware": simulated_cost(out, samples=train_samples)}
     atomic_write_json(out / "summary.json", summary)
     plot_comparison(results, histories, out / "comparison.png")
     print()
     print(f"{'method':<8} {'test acc':>9} {'seconds':>8}")
     for r in results:
         print(f"{r['method']:<8} {100 * r['test_acc']:>8.2f}% {r['seconds']:>8.1f}")
+    hw = summary["hardware"]
+    print(f"\nsimulated training cost of these runs ({hw['samples']} samples, preset {hw['preset']}, "
+          "spike rates measured above):")
+    print(f"{'arch':<10} {'rule':<6} {'time (s)':>10} {'energy (mJ)':>12} {'area (mm2)':>11}")
+    for r in hw["runs"]:
+        print(f"{r['arch']:<10} {r['method']:<6} {r['time_s']:>10.4f} {1e3 * r['energy_j']:>12.3f} {r['area_mm2']:>11.2f}")
+    print(f"PipeLayer / PipeSDFA: time {hw['time_ratio']:.2f}x, energy {hw['energy_ratio']:.2f}x")
     print(f"\nwrote {out / 'summary.json'} and {out / 'comparison.png'}")
     return 0

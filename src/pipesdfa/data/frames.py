@@ -10,6 +10,9 @@ Slicing (events must be sorted by ``t``):
   ``i`` with ``floor(i * T / N) == k`` -- ``N / T`` events each, the remainder spread evenly.
 * ``split_by="time"``: slice ``k`` covers ``[t0 + k D / T, t0 + (k+1) D / T)`` with
   ``D = t_last - t0 + 1`` us, so the last event lands in the last slice.
+* ``split_by="window"`` (fixed bins from ``t = 0``, as the SHD and Braille authors bin):
+  slice ``k`` covers ``[k W / T, (k+1) W / T)`` us for the given ``window_us = W``; events
+  at ``t >= W`` (or ``t < 0``) are dropped. Bin width ``W / T``: e.g. Braille 25 ms x 51.
 
 ``spatial_factor`` (an integer >= 1) downsamples by integer division of ``x`` and ``y``;
 the sensor size used is then ``ceil(W / f), ceil(H / f)``. Events outside the sensor (after
@@ -24,7 +27,7 @@ from pipesdfa.errors import UserError
 
 __all__ = ["events_to_frames", "downsampled_size", "SPLIT_MODES"]
 
-SPLIT_MODES = ("number", "time")
+SPLIT_MODES = ("number", "time", "window")
 
 
 def downsampled_size(sensor_size: tuple[int, int, int], spatial_factor: int) -> tuple[int, int, int]:
@@ -33,9 +36,14 @@ def downsampled_size(sensor_size: tuple[int, int, int], spatial_factor: int) -> 
     return (-(-w // f), -(-h // f), p)
 
 
-def slice_index(t: np.ndarray, T: int, split_by: str) -> np.ndarray:
-    """The slice (0..T-1) of each event of a sorted timestamp array."""
+def slice_index(t: np.ndarray, T: int, split_by: str, window_us: int | None = None) -> np.ndarray:
+    """The slice (0..T-1) of each event of a sorted timestamp array (-1: outside the window)."""
     n = t.shape[0]
+    if split_by == "window":
+        if window_us is None or window_us <= 0:
+            raise UserError(f"split_by 'window' needs a positive window_us, got {window_us}")
+        k = (t.astype(np.int64) * T) // int(window_us)
+        return np.where((t >= 0) & (k < T), k, -1)
     if split_by == "number":
         return (np.arange(n, dtype=np.int64) * T) // max(n, 1)
     if split_by == "time":
@@ -51,6 +59,7 @@ def events_to_frames(
     T: int,
     split_by: str = "number",
     spatial_factor: int = 1,
+    window_us: int | None = None,
 ) -> np.ndarray:
     """Bin sorted events into ``[T, P, H, W]`` float32 counts (see module docstring)."""
     if T <= 0:
@@ -68,8 +77,8 @@ def events_to_frames(
     pol = ev["p"].astype(np.int64)
     if p == 1:
         pol = np.zeros_like(pol)
-    k = slice_index(ev["t"], T, split_by)
-    keep = (x >= 0) & (x < w) & (y >= 0) & (y < h) & (pol >= 0) & (pol < p)
+    k = slice_index(ev["t"], T, split_by, window_us)
+    keep = (k >= 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h) & (pol >= 0) & (pol < p)
     flat = ((k * p + pol) * h + y) * w + x
     counts = np.bincount(flat[keep], minlength=T * p * h * w)
     frames[:] = counts.reshape(T, p, h, w)

@@ -1,0 +1,17 @@
+"""Write a generated Markdown block into a doc between ``<!-- NAME:start -->`` / ``<!-- NAME:end -->``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipesdfa.atomic import atomic_write_text
+
+
+def replace_block(doc: str | Path, name: str, text: str) -> None:
+    path = Path(doc)
+    src = path.read_text(encoding="utf-8")
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    a, b = src.find(start), src.find(end)
+    if a < 0 or b < a:
+        raise SystemExit(f"{path}: markers {start} ... {end} not found")
+    atomic_write_text(path, src[: a + len(start)] + "\n" + text.rstrip() + "\n" + src[b:])

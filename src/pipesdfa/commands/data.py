@@ -1,0 +1,98 @@
+"""``pipesdfa data info NAME --data-dir ROOT [--json]`` and ``pipesdfa data fetch NAME --to ROOT``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pipesdfa.errors import UserError
+
+REAL = ("nmnist", "ncaltech101", "shd", "dvsgesture", "braille")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("data", help="inspect or download the real datasets",
+                              description="Inspect the real datasets on disk, or download them (opt-in).")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(p))
+    sub.required = True
+
+    info = sub.add_parser("info", help="per-split sample, event and class counts of a dataset",
+                          description="Read every sample once and print per-split statistics.")
+    info.add_argument("name", choices=REAL + ("digits",), help="dataset")
+    info.add_argument("--data-dir", default=None, help="folder holding the dataset's official files "
+                      "(required for all but the embedded digits)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.add_argument("--layout", default=None, help="N-MNIST: auto, official or slayer")
+    info.add_argument("--threshold", type=float, default=None, help="Braille: sigma-delta threshold (raw units)")
+    info.add_argument("--split-seed", type=int, default=None, help="N-Caltech101 / Braille: seed of the split")
+    info.set_defaults(func=run_info)
+
+    fetch = sub.add_parser("fetch", help="download a dataset from its official source (checksum, resume, extract)",
+                           description="Download the official archives into ROOT, verify their MD5, resume "
+                                       "partial downloads and extract them. Never runs implicitly.")
+    fetch.add_argument("name", choices=REAL, help="dataset")
+    fetch.add_argument("--to", required=True, help="target folder (ROOT for --data-dir later)")
+    fetch.add_argument("--manifest", default=None,
+                       help="JSON file listing the archives to fetch instead of the official ones (a mirror): "
+                            '{"resources": [{"file", "url", "md5", "extract", "inner"}]}')
+    fetch.add_argument("--remove-archives", action="store_true", help="delete each archive after extraction")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(func=run_fetch)
+
+
+def _options(args) -> dict:
+    opts = {}
+    if args.layout is not None:
+        opts["layout"] = args.layout
+    if args.threshold is not None:
+        opts["threshold"] = args.threshold
+    if args.split_seed is not None:
+        opts["split_seed"] = args.split_seed
+    return opts
+
+
+def run_info(args) -> int:
+    from pipesdfa.data.info import dataset_info
+
+    if args.data_dir is None and args.name != "digits":
+        raise UserError(f"dataset {args.name!r} reads real files: give --data-dir ROOT")
+    info = dataset_info(args.name, Path(args.data_dir) if args.data_dir else None, progress=not args.json and sys.stderr.isatty(),
+                        **_options(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['dataset']}: {info['root']}  sensor (W, H, P) = {tuple(info['sensor_size'])}")
+    for split, s in info["splits"].items():
+        print(f"  {split:5s}  {s['samples']:7d} samples  {s['events']:12d} events  t_max {s['t_max_us']} us  "
+              f"{len(s['classes'])} classes")
+        print("         " + ", ".join(f"{k}: {v}" for k, v in s["classes"].items()))
+    return 0
+
+
+def run_fetch(args) -> int:
+    from pipesdfa.atomic import ensure_writable_dir
+    from pipesdfa.data import fetch as f
+    from pipesdfa.data.layouts import CANDIDATES
+
+    root = ensure_writable_dir(args.to)
+    if args.manifest:
+        resources = f.resources_from_manifest(Path(args.manifest))
+    else:
+        resources = f.OFFICIAL[args.name]
+        if not resources:
+            raise UserError(f.MANUAL[args.name])
+    made = f.fetch(resources, root, progress=not args.quiet and sys.stderr.isatty(),
+                   keep_archives=not args.remove_archives)
+    for p in made:
+        print(f"extracted {p}")
+    from pipesdfa.data.datasets import event_sources
+
+    try:
+        sources, _, _ = event_sources(args.name, root)
+        print(f"{args.name}: found under {root}: " + ", ".join(f"{k} {len(v)} samples" for k, v in sources.items()))
+    except UserError as exc:
+        print(f"{args.name}: the files are in {root}, but the layout check says: {exc}"
+              f" (searched {', '.join(s or '.' for s in CANDIDATES[args.name])})")
+        return 1
+    return 0
