@@ -73,23 +73,30 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     return runs
 
 
+def shared_data_root() -> Path:
+    """``$PIPESDFA_SHARED_DATA`` or ``<repo>/../shared/data`` (the real data, never committed)."""
+    env = os.environ.get("PIPESDFA_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
 def braille_plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str | None]:
-    """Braille runs, or ``([], reason)`` when the loader or the data is missing."""
+    """Braille runs (``braille-mlp`` with ``--braille-epochs``, all seeds), or ``([], reason)``
+    when the loader or the data is missing."""
     from pipesdfa.data.registry import LOADERS, _ensure_builtin
 
     _ensure_builtin()
-    data = REPO.parent / "shared" / "data" / "braille"
+    root = shared_data_root()
     if "braille" not in LOADERS:
         return [], "no 'braille' dataset loader is registered on this branch"
-    if not data.is_dir():
+    if not (root / "braille").is_dir():
         return [], "../shared/data/braille is absent"
     runs = []
     for label, x, ov in (("SDFA ideal", None, dict(method="sdfa")),
                          (f"SDFA RRAM {BASE_LEVELS} levels", BASE_LEVELS,
                           dict(method="sdfa", hardware="rram", device_set=[f"levels={BASE_LEVELS}"]))):
-        for seed in args.seeds:
+        for seed in list(args.seeds) + list(args.key_seeds):
             runs.append({"workload": "braille-mlp", "group": "braille", "label": label, "x": x, "seed": seed,
-                         "overrides": dict(ov, seed=seed, data_dir=str(data), epochs=args.braille_epochs)})
+                         "overrides": dict(ov, seed=seed, data_dir=str(root), epochs=args.braille_epochs)})
     return runs, None
 
 
@@ -147,7 +154,8 @@ def summarise(rows: list[dict[str, Any]], workload: str) -> dict[str, Any]:
     checks = []
     for r in rows:
         lv = r.get("device", {}).get("levels")
-        if (r["workload"] == workload and r["group"] == "levels" and lv is not None and lv >= BASE_LEVELS):
+        if (r["workload"] == workload and r["group"] in ("levels", "braille") and lv is not None
+                and lv >= BASE_LEVELS):
             checks.append(r)
     if ideal is not None and checks:
         labels = sorted({r["label"] for r in checks})
@@ -242,13 +250,19 @@ def write_doc(doc: Path, result: dict[str, Any]) -> None:
     cfg = result.get("config") or workload_config(result["workload"])
     settings = ", ".join(f"{k} {cfg[k]}" for k in ("hidden", "neuron", "T", "batch", "epochs", "lr", "loss",
                                                    "optimizer", "init_gain") if k in cfg)
-    body = [f"Command: `{result['command']}` ({m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+    commands = f"`{result['command']}`" + (f", then `{result['braille_command']}`" if "braille_command" in result else "")
+    body = [f"Command: {commands} ({m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
             f"{result['wall_seconds']:.0f} s wall). Workload {result['workload']}: {settings}.",
             "", table(result["rows"]), ""]
     if "target_met" in s:
         gaps = ", ".join(f"{k}: {v:+.2f}" for k, v in s["gap_points_vs_sdfa_ideal"].items())
         body.append(f"Target ({s['target']}): **{'met' if s['target_met'] else 'not met'}** "
                     f"(gap in points, ideal minus RRAM: {gaps}).")
+    b = result.get("braille") or {}
+    if "gap_points_vs_sdfa_ideal" in b:
+        gaps = ", ".join(f"{k}: {v:+.2f}" for k, v in b["gap_points_vs_sdfa_ideal"].items())
+        body.append(f"Braille (braille-mlp, ../shared/data): ideal SDFA {100 * b['sdfa_ideal']:.2f} %; "
+                    f"gap in points, ideal minus RRAM: {gaps}.")
     body.append(f"RRAM-sampled feedback matrix ({fb['device']}, {fb['shape'][0]}x{fb['shape'][1]}) against N(0, 1): "
                 f"skewness {fb['skewness']:+.3f}, excess kurtosis {fb['excess_kurtosis']:+.3f}, "
                 f"KS D = {fb['ks_statistic']:.4f} (p = {fb['ks_pvalue']:.3f}).")
@@ -270,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adc-bits", type=int, nargs="*", default=list(DEFAULT_ADC))
     ap.add_argument("--roundings", nargs="*", default=["nearest", "accumulate"], help="pulse roundings besides the default")
     ap.add_argument("--presets", nargs="*", default=["taox-hfox", "ag-a-si", "alox-hfo2"], help="published device presets")
-    ap.add_argument("--braille-epochs", type=int, default=30)
+    ap.add_argument("--braille-epochs", type=int, default=30, help="as benchmarks/accuracy.py (the paper: 100)")
+    ap.add_argument("--braille-only", action="store_true",
+                    help="run only the Braille rows and replace them in an existing --out JSON")
     ap.add_argument("--no-braille", action="store_true")
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--max-test", type=int, default=None)
@@ -293,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.doc:
             write_doc(Path(args.doc), result)
         return 0
-    runs = plan(args)
+    command = "python benchmarks/device_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    runs = [] if args.braille_only else plan(args)
     skipped: dict[str, str] = {}
     if not args.no_braille:
         b_runs, reason = braille_plan(args)
@@ -301,15 +318,23 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             skipped["braille-mlp"] = reason
     result: dict[str, Any] = {
-        "command": "python benchmarks/device_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
                     "cpus": os.cpu_count(), "jobs": args.jobs, "threads_per_run": 1},
         "workload": args.workload, "config": workload_config(args.workload), "rows": [], "skipped": skipped,
         "feedback": feedback_stats(10, 256),
     }
-    if args.epochs:
+    if args.braille_only:  # keep the other rows of the earlier run, replace the Braille ones
+        result = json.loads(out.read_text())
+        result["rows"] = [r for r in result["rows"] if r["workload"] != "braille-mlp"]
+        result["skipped"] = {k: v for k, v in result.get("skipped", {}).items() if "braille" not in k}
+        result["skipped"].update(skipped)
+        result["braille_command"] = command
+        skipped = result["skipped"]
+    if args.epochs and not args.braille_only:
         result["config"]["epochs"] = args.epochs
     t0 = time.time()
+    wall_before = result.get("wall_seconds", 0.0) if args.braille_only else 0.0
     # longest first: RRAM runs (device updates) before ideal ones
     runs.sort(key=lambda r: (r["overrides"].get("hardware") != "rram", r["workload"] != args.workload))
     print(f"{len(runs)} runs on {args.jobs} workers", flush=True)
@@ -325,12 +350,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             result["rows"].append(row)
             result["summary"] = summarise(result["rows"], args.workload)
-            result["wall_seconds"] = time.time() - t0
+            result["wall_seconds"] = wall_before + time.time() - t0
             atomic_write_json(out, result)
             print(f"{row['workload']:12s} {row['label']:40s} seed {row['seed']}: {100 * row['test_acc']:.2f}% "
                   f"({row['wall_seconds']:.0f}s)", flush=True)
     result["summary"] = summarise(result["rows"], args.workload)
-    result["wall_seconds"] = time.time() - t0
+    result["braille"] = summarise(result["rows"], "braille-mlp")
+    result["wall_seconds"] = wall_before + time.time() - t0
     atomic_write_json(out, result)
     plot(result, out.with_suffix(".png"))
     if args.doc:
