@@ -312,7 +312,7 @@ def load_braille(T: int, data_dir=None, seed: int = 0, *, threshold: float = 1.0
                  split_seed: int = 0, test_fraction: float = 0.2, cache_dir=None, in_memory=None,
                  max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None):
     """Braille letters as ``[T, 24]`` (12 taxels x ON/OFF): ``T`` bins of ``bin_ms`` from t = 0
-    (the authors' 25 ms x 51), 27 classes, seeded stratified split."""
+    (25 ms bins; the braille-mlp workload uses T = 76, the raw recordings' 1.9 s), 27 classes, seeded stratified split."""
     sources, classes, meta = _braille_sources(data_dir, threshold, source, file, split_seed, test_fraction)
     framer = ChannelFramer(T, TAXELS, 2, split_by, int(round(T * bin_ms * 1000)), binary)
     return _make("braille", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
