@@ -117,7 +117,7 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
     m = train(cfg, progress=False, log=None)
     row = {k: spec[k] for k in ("workload", "group", "label", "x", "seed")}
     row.update(method=cfg.method, hardware=cfg.hardware, device_preset=cfg.device_preset, device_set=list(cfg.device_set),
-               distribution=cfg.distribution, epochs=cfg.epochs, test_acc=m["final"]["test_acc"],
+               distribution=cfg.distribution, epochs=cfg.epochs, T=cfg.T, test_acc=m["final"]["test_acc"],
                best_test_acc=m["final"]["best_test_acc"], wall_seconds=time.time() - t0)
     if "pulses" in m:
         row["pulses_per_weight_per_epoch"] = m["pulses"]["per_weight_per_epoch"]
@@ -264,7 +264,9 @@ def write_doc(doc: Path, result: dict[str, Any]) -> None:
         epochs = sorted({r["epochs"] for r in result["rows"] if r["workload"] == "braille-mlp"})
         ideal = [100 * r["test_acc"] for r in result["rows"] if r["workload"] == "braille-mlp" and r["label"] == "SDFA ideal"]
         spread = statistics.stdev(ideal) if len(ideal) > 1 else float("nan")
-        body.append(f"Braille (braille-mlp, ../shared/data, {'/'.join(map(str, epochs))} epochs as in "
+        steps = sorted({r.get("T") for r in result["rows"] if r["workload"] == "braille-mlp"} - {None})
+        body.append(f"Braille (braille-mlp, ../shared/data, T {'/'.join(map(str, steps))}, "
+                    f"{'/'.join(map(str, epochs))} epochs as in "
                     f"benchmarks/accuracy.py, the rest as registered): ideal SDFA {100 * b['sdfa_ideal']:.2f} %; "
                     f"gap in points, ideal minus RRAM: {gaps} (seed-to-seed std of ideal SDFA: {spread:.2f} points).")
     body.append(f"RRAM-sampled feedback matrix ({fb['device']}, {fb['shape'][0]}x{fb['shape'][1]}) against N(0, 1): "
