@@ -133,11 +133,17 @@ def device_table() -> str | None:
     d = _load(RESULTS / "device_accuracy.json")
     if d is None:
         return None
-    try:
-        from device_accuracy import markdown as dev_markdown  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return dev_markdown(d)
+    from device_accuracy import table as dev_table
+
+    lines = [dev_table(d["rows"]), ""]
+    s = d.get("summary", {})
+    if "target_met" in s:
+        gaps = ", ".join(f"{k}: {v:+.2f}" for k, v in s["gap_points_vs_sdfa_ideal"].items())
+        lines.append(f"Target ({s['target']}): {'met' if s['target_met'] else 'not met'} "
+                     f"(ideal minus RRAM, points: {gaps}).")
+    cmds = f"`{d['command']}`" + (f" and `{d['braille_command']}`" if "braille_command" in d else "")
+    lines.append(f"Produced by {cmds}; equations, presets and the feedback-matrix statistics: docs/device.md.")
+    return "\n".join(lines)
 
 
 TABLES: dict[str, Callable[[], str | None]] = {

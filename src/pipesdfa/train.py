@@ -7,6 +7,11 @@ A run is fully described by a :class:`TrainConfig`. ``train(cfg)`` writes into `
 * ``metrics.json`` = ``{"config", "model", "dataset", "epochs": [...], "final": {...}}``;
 * ``learning_curve.png``.
 
+``hardware="rram"`` trains on simulated RRAM crossbars (:mod:`pipesdfa.analog`): the weight
+ops are swapped for analog ones before the rule and optimiser are built, every optimiser step
+is committed to the devices as pulse counts, and ``metrics.json`` gains ``"hardware"``,
+``"device"``, ``"analog"`` and ``"pulses"``.
+
 Determinism: the model is initialised from ``seed``; epoch ``k`` visits the training set in
 the order ``randperm(N, generator=seed_for(seed, k))``, so a resumed run sees exactly the
 batches the uninterrupted run would have seen and ends bit-identical (same machine).
@@ -81,6 +86,9 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     out: str = "runs/train"
+    hardware: str = "ideal"
+    device_preset: str = "neurosim-default"
+    device_set: list[str] = field(default_factory=list)
 
     def validate(self) -> "TrainConfig":
         for name in ("T", "batch", "epochs"):
@@ -107,7 +115,23 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise UserError(f"{name} must be positive, got {v}")
+        self.hardware_setup()
         return self
+
+    def hardware_setup(self):
+        """``(DeviceParams, AnalogConfig)`` for ``hardware="rram"``, else ``None`` (validated)."""
+        if self.hardware not in HARDWARE:
+            raise UserError(f"hardware {self.hardware!r} unknown; expected one of: {', '.join(HARDWARE)}")
+        if self.hardware != "rram":
+            if self.device_set or self.device_preset != "neurosim-default":
+                raise UserError("--device-preset and --set apply to --hardware rram only")
+            return None
+        if self.device != "cpu":
+            raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, not {self.device!r}")
+        from pipesdfa.analog.config import split_device_and_analog
+        from pipesdfa.hw.device import get_device_preset
+
+        return split_device_and_analog(get_device_preset(self.device_preset), self.device_set)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -123,7 +147,13 @@ class TrainConfig:
         d = dict(d)
         if "hidden" in d:
             d["hidden"] = tuple(d["hidden"])
+        if "device_set" in d:
+            d["device_set"] = list(d["device_set"])
         return TrainConfig(**d)
+
+
+#: ``ideal``: digital float weights; ``rram``: weights on simulated RRAM crossbars.
+HARDWARE = ("ideal", "rram")
 
 
 def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
@@ -193,6 +223,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     device: torch.device
+    hw: Any = None  # pipesdfa.analog.AnalogTraining for hardware="rram"
 
 
 def _device(name: str) -> torch.device:
@@ -216,17 +247,27 @@ def build_run(cfg: TrainConfig) -> Run:
     model = build_model(spec, neuron, backend=cfg.backend)
     scale_init(model, cfg.init_gain)
     model.to(device)
+    hw = None
+    hardware = cfg.hardware_setup()
+    if hardware is not None:  # weight ops -> crossbars, before the rule and optimiser see them
+        from pipesdfa.analog.training import AnalogTraining
+
+        hw = AnalogTraining(model, *hardware, seed=cfg.seed)
     fb_seed = cfg.seed if cfg.feedback_seed is None else cfg.feedback_seed
     opts = dict(feedback=cfg.feedback, distribution=cfg.distribution, temporal=cfg.temporal,
                 fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store)
     rule = make_rule(cfg.method, model, **(dict(opts, feedback_seed=fb_seed) if cfg.method == "sdfa" else {}))
+    if hw is not None and cfg.method == "sdfa" and cfg.distribution == "rram":
+        from pipesdfa.analog.feedback import refill_with_rram
+
+        refill_with_rram(rule.feedback, hw.device, fb_seed)  # the feedback array is the same device
     rule.to(device)
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    return Run(cfg, data, model, rule, opt, sched, device)
+    return Run(cfg, data, model, rule, opt, sched, device, hw)
 
 
 def scale_init(model: SpikingNet, gain: float) -> None:
@@ -299,6 +340,8 @@ def save_checkpoint(path: Path, run: Run, epoch: int, history: list[dict]) -> No
         "history": history,
         "torch_rng": torch.get_rng_state(),
     }
+    if run.hw is not None:
+        state["analog"] = run.hw.state_dict()
     atomic_write_with(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -329,6 +372,8 @@ def restore(run: Run, state: dict[str, Any]) -> None:
         run.rule.load_state_dict(state["rule"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
+        if run.hw is not None:
+            run.hw.load_state_dict(state["analog"])
     except (RuntimeError, KeyError, ValueError) as exc:
         raise UserError(f"checkpoint {path} does not match its config: {str(exc).splitlines()[0]}") from None
     if "torch_rng" in state:
@@ -406,6 +451,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
                 loss, rates = 0.0, torch.zeros(0, run.model.spec.num_classes, device=run.device)
             dctx.reduce_grads(run.model, y.shape[0])
             run.optimizer.step()
+            if run.hw is not None:
+                run.hw.after_step()  # the step becomes pulse counts on the crossbars
             dctx.sync_buffers(run.model)
             b = y.shape[0]
             seen += b
@@ -416,6 +463,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
         bar.close()
         seen, loss_sum, correct = dctx.sum([seen, loss_sum, correct])
         run.scheduler.step()
+        if run.hw is not None:
+            run.hw.end_epoch()
         train_seconds = time.perf_counter() - t0
         ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers)
         seconds = time.perf_counter() - t0
@@ -455,7 +504,9 @@ def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
     if cfg.method == "sdfa" and history:
         xb, yb = next(batches(run.data.test, torch.arange(min(len(run.data.test), cfg.batch)), cfg.batch))  # type: ignore[arg-type]
         final["alignment"] = alignment(run.model, run.rule, _to_time_first(xb, run.device), yb.to(run.device), loss_fn)
+    hardware = run.hw.metrics() if run.hw is not None else {}
     return {
+        **hardware,
         "config": cfg.to_dict(),
         "rule": {"method": cfg.method, **run.rule.options()},
         "model": run.model.spec.to_dict(),

@@ -112,3 +112,11 @@ def test_reported_pulses_replace_the_per_crossbar_update_cost():
     p = d.config.params
     cells = sum(l.weights * l.cells_per_weight * l.replication for l in d.mapping.layers)
     assert d.run["breakdown"]["phase"]["update"] == pytest.approx(2.0 * cells * p.pulse_energy_j)
+
+
+def test_per_device_pulses_from_device_training_are_charged_per_cell():
+    # device-aware training reports per_weight (both devices of a differential pair) and
+    # per_device (one cell); the cost model charges cells, so per_device wins.
+    p = load_config("pipelayer-2017").params
+    act = activity_from_dict({"pulses": {"per_weight_per_epoch": 4.0, "per_device_per_epoch": 2.0}}, p, 1)
+    assert act.pulses_per_weight_per_epoch == 2.0

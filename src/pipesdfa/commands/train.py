@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipesdfa.errors import UserError
 
+from pipesdfa.analog.cli import add_hardware_args, hardware_overrides
 from pipesdfa.learning import RULES
 from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
 from pipesdfa.learning.sdfa import TEMPORAL_MODES
@@ -75,6 +76,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--backend", default="auto", help="neuron kernel backend: torch (the reference), fused, triton, "
                    "auto (default: triton on CUDA, else fused)")
     h.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for on-disk datasets")
+    add_hardware_args(p)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -88,7 +90,7 @@ def config_from_args(args: argparse.Namespace):
         method=args.method, feedback=args.feedback, distribution=args.distribution, temporal=args.temporal,
         feedback_seed=args.feedback_seed, sdfa_impl=args.sdfa_impl, sdfa_store=args.sdfa_store, seed=args.seed, data_dir=args.data_dir, max_train=args.max_train,
         max_test=args.max_test, device=args.device, backend=args.backend, num_workers=args.num_workers,
-        out=getattr(args, "out", None),
+        out=getattr(args, "out", None), **hardware_overrides(args),
     )
     if args.workload:
         if args.dataset or args.model:

@@ -71,9 +71,13 @@ def activity_from_dict(d: dict[str, Any], p: HwParams, n_layers: int, where: str
             rates[li] = _rate(item["rate"], f"{where}: activity.layers[{n}].rate")
     ppw = None
     if pulses is not None:
-        v = pulses.get("per_weight_per_epoch") if isinstance(pulses, dict) else None
+        # The energy model charges pulses per *cell*. Device-aware training reports both
+        # per_weight (both devices of a differential pair) and per_device (one cell): prefer the latter.
+        key = "per_device_per_epoch" if isinstance(pulses, dict) and "per_device_per_epoch" in pulses \
+            else "per_weight_per_epoch"
+        v = pulses.get(key) if isinstance(pulses, dict) else None
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise UserError(f"{where}: pulses.per_weight_per_epoch must be a number >= 0, got {v!r}")
+            raise UserError(f"{where}: pulses.{key} must be a number >= 0, got {v!r}")
         ppw = float(v)
     return Activity(inp, tuple(rates), ppw, where)
 

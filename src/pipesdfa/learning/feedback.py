@@ -9,7 +9,9 @@ Entry distributions, all of zero mean and unit variance:
 
 * ``gaussian``: N(0, 1) (the authors' choice);
 * ``uniform``: U(-sqrt 3, sqrt 3);
-* ``sign``: +1 or -1 with equal probability.
+* ``sign``: +1 or -1 with equal probability;
+* ``rram``: read from a simulated RRAM crossbar programmed to all-zero weights, so the entries
+  come from device variation (:mod:`pipesdfa.analog.feedback`), standardised.
 
 Other samplers (for example one that reads a simulated RRAM crossbar) can be added to
 :data:`SAMPLERS`: ``sampler(shape, generator) -> Tensor`` of unit variance.
@@ -24,6 +26,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from pipesdfa.analog.feedback import rram_sampler
 from pipesdfa.errors import UserError
 
 __all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES"]
@@ -43,7 +46,7 @@ def _sign(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 2, shape, generator=g).float() * 2 - 1
 
 
-SAMPLERS: dict[str, Sampler] = {"gaussian": _gaussian, "uniform": _uniform, "sign": _sign}
+SAMPLERS: dict[str, Sampler] = {"gaussian": _gaussian, "uniform": _uniform, "sign": _sign, "rram": rram_sampler}
 FEEDBACK_MODES = ("shared", "independent")
 
 

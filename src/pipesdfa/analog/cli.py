@@ -1,0 +1,26 @@
+"""Command-line options of device-aware training (``pipesdfa train --hardware rram``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipesdfa.hw.device import DEVICE_PRESETS
+
+__all__ = ["add_hardware_args", "hardware_overrides"]
+
+
+def add_hardware_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hardware (device-aware training)")
+    g.add_argument("--hardware", choices=["ideal", "rram"], help="ideal float weights (default) or simulated RRAM crossbars")
+    g.add_argument("--device-preset", choices=sorted(DEVICE_PRESETS),
+                   help="RRAM device for --hardware rram (default neurosim-default)")
+    g.add_argument("--set", dest="device_set", action="append", metavar="KEY=VALUE", default=None,
+                   help="override a device parameter (levels, c2c_sigma, nu_ltp, read_noise_sigma, ...) or an "
+                        "analog option (adc_bits, adc_range, tile_rows, w_max_factor, update_scheme, rounding, "
+                        "program_noise); repeatable; --hardware rram only")
+
+
+def hardware_overrides(args: argparse.Namespace) -> dict:
+    """The :class:`~pipesdfa.train.TrainConfig` fields given on the command line."""
+    return {"hardware": getattr(args, "hardware", None), "device_preset": getattr(args, "device_preset", None),
+            "device_set": getattr(args, "device_set", None)}
