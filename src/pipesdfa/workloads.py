@@ -35,6 +35,7 @@ __all__ = [
     "WORKLOADS",
     "get_workload",
     "DATASET_SHAPES",
+    "EPOCH_SAMPLES",
 ]
 
 
@@ -257,6 +258,16 @@ DATASET_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "dvsgesture": ((2, 128, 128), 11),
     "ncaltech101": ((2, 128, 128), 101),  # fixed grid; see data.ncaltech101
     "digits": ((2, 12, 12), 10),  # embedded: 8x8 digits + saccade margin
+}
+
+
+#: Training-split sizes (one epoch), from ../shared/design/DATASETS.md: N-MNIST 60,000; SHD
+#: 8,156; Braille 80 % of 1,350; DVS128 Gesture 1,176 (one sample per label-CSV row of the
+#: training trials, the cutting rule of our loader and spikingjelly's; tonic keeps 1,077);
+#: N-Caltech101 80 % of 8,709 (random 80/20, the authors' split); digits: 80 % of 1,797.
+#: The hardware simulator's default ``samples`` is one such epoch.
+EPOCH_SAMPLES: dict[str, int] = {
+    "nmnist": 60000, "shd": 8156, "braille": 1080, "dvsgesture": 1176, "ncaltech101": 6967, "digits": 1437,
 }
 
 

@@ -20,17 +20,9 @@ from pipesdfa.hw.mapping import ARCHS, ModelMap, map_layers
 from pipesdfa.hw.params import HwConfig, load_config
 from pipesdfa.hw.schedule import TICK_S
 from pipesdfa.hw.timing import TimingResult, simulate_time
-from pipesdfa.workloads import ModelSpec, Workload, get_workload, resolve
+from pipesdfa.workloads import EPOCH_SAMPLES, ModelSpec, Workload, get_workload, resolve
 
 __all__ = ["simulate", "simulate_detailed", "Detailed", "EPOCH_SAMPLES", "default_samples"]
-
-#: Training-split sizes (one epoch), from ../shared/design/DATASETS.md: N-MNIST 60,000; SHD
-#: 8,156; Braille 80 % of 1,350; DVS128 Gesture 1,077 (spikingjelly's preprocessed train set);
-#: N-Caltech101 80 % of 8,709 (random 80/20, the authors' split); digits: 80 % of 1,797.
-EPOCH_SAMPLES: dict[str, int] = {
-    "nmnist": 60000, "shd": 8156, "braille": 1080, "dvsgesture": 1077, "ncaltech101": 6967, "digits": 1437,
-}
-
 
 def default_samples(workload: Workload | None, batch: int) -> int:
     if workload is not None and workload.dataset in EPOCH_SAMPLES:
