@@ -56,3 +56,16 @@ def test_dataset_shapes_split_and_frames():
     # frames hold every event of the sample
     i = int(tr[0])
     assert float(b.train.frames[0].sum()) == events[i].shape[0]
+
+
+def test_max_train_and_max_test_keep_the_first_samples():
+    full = load_dataset("digits", T=3)
+    b = load_dataset("digits", T=3, max_train=5, max_test=7)
+    assert len(b.train) == 5 and len(b.test) == 7
+    assert torch.equal(b.train.frames, full.train.frames[:5])
+    import pytest
+
+    from pipesdfa.errors import UserError
+
+    with pytest.raises(UserError, match="max_train"):
+        load_dataset("digits", T=3, max_train=0)

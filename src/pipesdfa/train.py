@@ -19,7 +19,6 @@ batches the uninterrupted run would have seen and ends bit-identical (same machi
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -27,7 +26,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
@@ -192,14 +190,6 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def _subset(ds: Dataset, n: int | None) -> Dataset:
-    if n is None or n >= len(ds):  # type: ignore[arg-type]
-        return ds
-    if isinstance(ds, FrameTensorDataset):
-        return FrameTensorDataset(ds.frames[:n], ds.labels[:n])
-    return torch.utils.data.Subset(ds, range(n))
-
-
 def batches(ds: Dataset, order: torch.Tensor, batch: int, num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches ``(x [B, T, ...], y [B])`` in the given order (in-memory fast path or a DataLoader)."""
     if isinstance(ds, FrameTensorDataset):
@@ -237,9 +227,9 @@ def _device(name: str) -> torch.device:
 def build_run(cfg: TrainConfig) -> Run:
     """Load the data, build model, rule, optimiser and schedule from ``cfg`` (seeded)."""
     cfg.validate()
-    data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, **cfg.data_options)
-    data.train = _subset(data.train, cfg.max_train)
-    data.test = _subset(data.test, cfg.max_test)
+    # max_train/max_test go to the loader, which trims the split before framing it.
+    data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=cfg.max_train,
+                        max_test=cfg.max_test, **cfg.data_options)
     spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
     neuron = NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha)
     torch.manual_seed(cfg.seed)

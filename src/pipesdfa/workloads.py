@@ -88,10 +88,6 @@ class ModelSpec:
         if any(d <= 0 for d in self.input_shape):
             raise UserError(f"model {self.name!r}: input_shape {self.input_shape} must be positive")
 
-    def with_input(self, input_shape: Sequence[int]) -> "ModelSpec":
-        """The same layers with the input shape taken from the data."""
-        return ModelSpec(self.name, tuple(int(d) for d in input_shape), self.layers, self.num_classes, self.vote)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

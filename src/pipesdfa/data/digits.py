@@ -161,17 +161,22 @@ def _frames(T: int, split_by: str, data_seed: int) -> tuple[torch.Tensor, torch.
 
 @register("digits")
 def load_digits_dataset(T: int, data_dir: str | None = None, seed: int = 0, split_by: str = "number",
-                        data_seed: int = 0, **options: Any) -> DatasetBundle:
+                        data_seed: int = 0, max_train: int | None = None, max_test: int | None = None,
+                        **options: Any) -> DatasetBundle:
     """The embedded dataset: frames ``[T, 2, 12, 12]``, 1,437 train / 360 test samples.
 
     ``data_dir`` is ignored (nothing to read); ``seed`` (the training seed) does not change
-    the data: ``data_seed`` does.
+    the data: ``data_seed`` does. ``max_train``/``max_test`` keep the first N samples of a
+    split (the same option every real loader takes).
     """
     if options:
         raise UserError(f"dataset 'digits': unknown option(s) {', '.join(sorted(options))}")
+    for name, n in (("max_train", max_train), ("max_test", max_test)):
+        if n is not None and n < 1:
+            raise UserError(f"{name} must be >= 1, got {n}")
     frames, labels, (w, h, p) = _frames(T, split_by, data_seed)
     tr, te = split_indices(labels.numpy())
-    tr_t, te_t = torch.from_numpy(tr), torch.from_numpy(te)
+    tr_t, te_t = torch.from_numpy(tr[:max_train]), torch.from_numpy(te[:max_test])
     return DatasetBundle(
         name="digits",
         train=FrameTensorDataset(frames[tr_t], labels[tr_t]),
