@@ -1,6 +1,6 @@
 """Accuracy of the learning rules on the embedded digits-mlp workload, over several seeds.
 
-    python benchmarks/digits_accuracy.py [--seeds 0 1 2] [--out benchmarks/results/digits_accuracy.json]
+    python benchmarks/digits_accuracy.py [--seeds 0 1 2] [--sdfa-store half] [--out FILE.json]
 
 Writes ``{"machine", "workload", "config", "rows": [{"method", "temporal", "seeds", "test_acc":
 [...], "mean", "std", "seconds_mean"}]}``; ``benchmarks/render_readme.py`` turns it into the
@@ -33,8 +33,12 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default=None, help="neuron backend (default: the config's)")
     ap.add_argument("--reference", action="store_true",
                     help="plain reference paths: torch neuron backend and the autograd SDFA rule")
+    ap.add_argument("--sdfa-store", choices=["float", "half"], default=None,
+                    help="precision of the SDFA fast path's saved state (default: the config's)")
     args = ap.parse_args(argv)
     impl = dict(backend=args.backend)
+    if args.sdfa_store:
+        impl["sdfa_store"] = args.sdfa_store
     if args.reference:
         impl = dict(backend="torch", sdfa_impl="autograd")
     rows = []

@@ -119,6 +119,10 @@ def test_state_is_compact():
         assert st.sg.dtype == torch.float16 and not st.sg.requires_grad
         assert st.ka is None
     assert states[0].xhat is not None and states[0].xhat.dtype == torch.float16
+    # the first block max-pools 2x2: g' is kept already routed (at most 1 in 4 nonzero), no spikes
+    assert not hasattr(states[0], "spikes")
+    windows = states[0].sg.reshape(-1, 4, 4, 2, 4, 2).permute(0, 1, 2, 4, 3, 5).reshape(-1, 4)
+    assert int((windows != 0).sum(-1).max()) <= 1
     assert out.grad_fn is None
 
 
@@ -138,6 +142,18 @@ def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
     monkeypatch.setattr(fast, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
     monkeypatch.setattr(fast, "GROUP_ELEMENTS", {"cpu": 1, "cuda": 1})  # and one step per surrogate group
     _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
+
+
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+@pytest.mark.parametrize("store", ["float", "half"])
+def test_conv_chunks_over_time_match_reference(monkeypatch, temporal, store):
+    """Conv blocks over several chunks of time steps: membrane potential and G carried across
+    chunks, batch-norm's two passes, dW summed over chunks."""
+    import pipesdfa.learning.sdfa_fast as fast
+
+    # B=4: the first conv block (4 x 8 x 8 neurons per image) gets one step per chunk
+    monkeypatch.setattr(fast, "CONV_CHUNK_ELEMENTS", {"cpu": 4 * 256, "cuda": 4 * 256})
+    _compare(conv_spec(), NeuronParams(), temporal, store, gain=2.5, T=6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -11,8 +11,10 @@ form:
 * the surrogate derivative ``g'[t] = g'(H[t] - V_th)`` in ``store`` precision (``float`` = the
   model's dtype, the default, the reference's gradients up to summation order; ``half`` =
   float16, 2 bytes, relative error ~1e-3);
-* for a pooled block, its spikes before pooling (``bool``), to route the error through the
-  max-pool (the pooling indices are recomputed from them, not stored);
+* for a max-pooled block, ``g'`` is stored already multiplied by the pooling's routing mask
+  ``M[t]`` (1 where the max-pool's backward sends its output's gradient, the first maximum of
+  each window as PyTorch picks it), so the backward needs neither spikes nor indices:
+  ``pool^T(r) * g'[t] = up(r) * (M[t] g'[t])`` with ``up`` the nearest upsampling;
 * ``temporal="local"`` only: the recurrence factor ``k A[t]`` of :mod:`pipesdfa.kernels.fused`;
 * batch-norm only: the normalised pre-activation ``x_hat`` (``store`` precision) and
   ``1/sigma`` per channel.
@@ -23,10 +25,12 @@ handled the same way with its true gradient: the readout's ``dLoss/dS_out[t] =
 e / (T vote)`` (per vote neuron), injected at every step, with the full membrane
 recurrence (``local``).
 
-Dense blocks run forward and backward in chunks of time steps (about ``CHUNK_ROWS`` rows of
-``T*B`` each, the membrane potential carried across chunks), so that the temporaries of a
-block never exceed one chunk; conv blocks run whole (batch-norm needs the statistics of all
-``T*B`` images).
+Every block runs forward and backward in chunks of time steps (dense: about ``CHUNK_ROWS``
+rows of ``T*B``; conv: about ``CONV_CHUNK_ELEMENTS`` neurons), the membrane potential (and
+``local``'s ``G``) carried across chunks, so that a block's temporaries never exceed one
+chunk. The one exception is a conv block's ``Y = conv(S_in)`` over all ``T*B`` images, which
+batch-norm needs for its statistics; with ``store="float"`` it becomes ``x_hat`` in place.
+Batch-norm's backward takes two passes over the chunks (its two sums, then ``dW``).
 
 ``store="half"`` also forms the weight-gradient products with bfloat16 operands (spikes are
 exact in bfloat16; ``dL/dX`` is rounded to 8 bits of mantissa; products accumulate in float32).
@@ -35,22 +39,22 @@ Once the global error ``e = dLoss/dfr`` is known, hidden block ``l`` (projected 
 ``r_l = e B_l / sqrt(n_max)``, injected at every ``t``) forms, with ``c = dH/dX``::
 
     G[t] = P[t] (instantaneous)   or   G[t] = P[t] + k A[t] G[t+1] (local),
-    P[t] = pool^T(r_l) * g'[t],        dL/dX[t] = c G[t]
+    P[t] = up(r_l) * M[t] g'[t],       dL/dX[t] = c G[t]
     batch-norm (train mode, statistics over T*B*H*W per channel):
         dgamma = sum dL/dX * x_hat,  dbeta = sum dL/dX,
         dL/dY = gamma/sigma (dL/dX - mean(dL/dX) - x_hat mean(dL/dX x_hat))
     dW = sum over the T*B rows of dL/dY (x) S_in    -- one matrix product
          (conv: torch.nn.grad.conv2d_weight, the weight-gradient convolution over T*B images)
 
-Batch-norm: the forward computes exactly what the block's ``nn.BatchNorm2d`` computes
-(outputs and running statistics; on CPU by calling ``aten.native_batch_norm``, the kernel
-``F.batch_norm`` runs there, which also returns the batch statistics; elsewhere through the
-module, with the statistics recomputed); ``x_hat`` for the backward is formed in place from
-``Y`` and those statistics and stored compactly.
+Batch-norm: the statistics and the running-statistics update are those of the block's
+``nn.BatchNorm2d`` (``torch.batch_norm_update_stats``, the kernel ``F.batch_norm`` uses);
+the normalised output ``gamma (Y - mean) / sigma + beta`` is formed chunk by chunk (equal to
+the module's output up to rounding in the last bit).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -75,7 +79,6 @@ class HiddenState:
 
     s_in: torch.Tensor  # [T, B, ...] network input as given, or [T, B, ceil(n_in/8)] packed input spikes
     sg: torch.Tensor  # [T, B, ...neurons] g'(H - V_th)
-    spikes: torch.Tensor | None  # [T, B, ...neurons] bool, pooled blocks only
     ka: torch.Tensor | None  # [T-1, B, ...neurons] k A[t], temporal="local" only
     xhat: torch.Tensor | None  # [T*B, C, H, W] batch-norm only
     invstd: torch.Tensor | None  # [C]
@@ -97,25 +100,6 @@ class HiddenState:
 
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
     return torch.float16 if store == "half" else like.dtype
-
-
-def _bn_forward(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(BN(y), mean, 1/sigma)``: the module's output and running-statistics update, plus the
-    statistics it normalised with (batch ones in training, running ones in eval mode)."""
-    use_batch = bn.training or bn.running_mean is None
-    if use_batch and y.device.type == "cpu" and bn.track_running_stats and bn.affine:
-        # On CPU F.batch_norm is aten.native_batch_norm: call it directly to get its statistics too
-        bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
-        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-        out, mean, invstd = torch.native_batch_norm(y, bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                                    True, momentum, bn.eps)
-        return out, mean, invstd
-    if use_batch:
-        var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
-    else:
-        mean, var = bn.running_mean, bn.running_var
-    invstd = torch.rsqrt(var + bn.eps)
-    return bn(y), mean, invstd
 
 
 #: Elements per group of time steps whose surrogate derivatives are formed at once
@@ -177,40 +161,172 @@ def _chunk_steps(B: int) -> int:
     return max(1, CHUNK_ROWS // max(B, 1))
 
 
+#: Elements (of a conv block's pre-activation) per chunk of images: the forward and the weight
+#: gradient of a conv block run over chunks of time steps of about this size (CUDA: big
+#: chunks, few launches; CPU: temporaries of a few MiB).
+CONV_CHUNK_ELEMENTS = {"cuda": 1 << 26, "cpu": 1 << 20}
+
+
+def _conv_chunk_steps(per_step: int, device: torch.device) -> int:
+    return max(1, CONV_CHUNK_ELEMENTS["cuda" if device.type == "cuda" else "cpu"] // max(1, per_step))
+
+
+def _bn_stats(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``(mean, 1/sigma, batch)`` that ``bn`` normalises ``y`` with, updating its running
+    statistics exactly as the module's forward does (``batch``: batch statistics were used).
+
+    Only the statistics are computed (``torch.batch_norm_update_stats``, the kernel of
+    ``F.batch_norm``), not the normalised output; ``1/sigma = 1/sqrt(var + eps)`` in double as
+    the CPU kernel does.
+    """
+    use_batch = bn.training or bn.running_mean is None
+    if not use_batch:
+        invstd = torch.rsqrt(bn.running_var.double() + bn.eps).to(y.dtype)  # type: ignore[union-attr]
+        return bn.running_mean, invstd, False  # type: ignore[return-value]
+    momentum = 0.0
+    update = bn.training and bn.track_running_stats
+    if update:
+        bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    running = (bn.running_mean, bn.running_var) if update else (None, None)
+    mean, var = torch.batch_norm_update_stats(y, running[0], running[1], momentum)
+    invstd = torch.rsqrt(var.double() + bn.eps).to(y.dtype)
+    return mean, invstd, True
+
+
+def _pool_geometry(pool: nn.Module) -> int:
+    """Window size of a non-overlapping max-pool (kernel = stride, no padding or dilation)."""
+    def one(v) -> int:
+        if isinstance(v, (tuple, list)):
+            if len(set(v)) != 1:
+                raise NotImplementedError(f"sdfa fast path: square pooling windows only, got {v}")
+            return int(v[0])
+        return int(v)
+
+    k = one(pool.kernel_size)
+    stride = one(pool.stride) if pool.stride is not None else k
+    if stride != k or one(pool.padding) != 0 or one(pool.dilation) != 1 or pool.ceil_mode:
+        raise NotImplementedError("sdfa fast path: max-pool with kernel = stride, no padding/dilation/ceil")
+    return k
+
+
+def _pool_and_route(pool: nn.Module | None, s: torch.Tensor, sg: torch.Tensor) -> torch.Tensor:
+    """Max-pool spikes ``s [n, B, C, H, W]`` and multiply ``sg`` (same shape) in place by the
+    routing mask ``M`` (1 at the index the max-pool picked in each window, else 0)."""
+    if pool is None:
+        return s
+    k = _pool_geometry(pool)
+    nt, B = s.shape[:2]
+    flat = s.reshape(nt * B, *s.shape[2:])
+    out, idx = torch.nn.functional.max_pool2d(flat, k, k, return_indices=True)
+    C = flat.shape[1]
+    mask = torch.zeros((nt * B * C, flat.shape[2] * flat.shape[3]), dtype=sg.dtype, device=sg.device)
+    mask.scatter_(1, idx.reshape(nt * B * C, -1), 1.0)
+    sg.mul_(mask.reshape(sg.shape))
+    return out.reshape(nt, B, *out.shape[1:])
+
+
+def _upsample(r: torch.Tensor, pool: nn.Module, neurons: tuple[int, ...]) -> torch.Tensor:
+    """``r [B, C, Hp, Wp] -> [B, C, H, W]``: each value repeated over its ``k x k`` window;
+    rows/columns the pooling dropped (``H`` not a multiple of ``k``) get 0."""
+    k = _pool_geometry(pool)
+    B, C, hp, wp = r.shape
+    up = r[:, :, :, None, :, None].expand(B, C, hp, k, wp, k).reshape(B, C, hp * k, wp * k)
+    H, W = neurons[1], neurons[2]
+    if (H, W) != (hp * k, wp * k):
+        up = torch.nn.functional.pad(up, (0, W - wp * k, 0, H - hp * k))
+    return up
+
+
 @torch.no_grad()
+def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_input: bool
+                        ) -> tuple[torch.Tensor, HiddenState]:
+    """A conv block graph-free, over chunks of time steps.
+
+    ``Y = conv(S_in)`` is formed for all ``T*B`` images (chunk by chunk, into one buffer:
+    batch-norm needs the statistics of all of them); then, chunk by chunk, ``x_hat`` is
+    written (in place of ``Y`` for ``store="float"``), ``X = gamma x_hat + beta`` runs
+    through the neuron (membrane potential carried across chunks), the spikes are max-pooled
+    (with the pooling indices, which become the routing mask ``M``) and ``M g'`` and ``k A``
+    are kept. Temporaries never exceed one chunk beyond ``Y`` itself.
+    """
+    T, B = x.shape[:2]
+    dev, dtype = x.device, x.dtype
+    p = blk.neuron.params
+    cf = coeffs(p)
+    conv: nn.Conv2d = blk.weight_op
+    sd = _store_dtype(store, x)
+    in_shape = tuple(x.shape)
+    n_in = math.prod(in_shape[2:])
+    s_in = torch.empty((T, B, (n_in + 7) // 8), dtype=torch.uint8, device=dev) if compact_input else x
+    per_out = B * conv.out_channels * math.prod(blk.layer.out_hw)
+    step = _conv_chunk_steps(max(B * n_in, per_out), dev)
+    y: torch.Tensor | None = None
+    for t0 in range(0, T, step):
+        t1 = min(T, t0 + step)
+        xc = x[t0:t1]
+        if compact_input:
+            s_in[t0:t1] = pack_bits((xc != 0).reshape(t1 - t0, B, -1))
+        yc = conv(xc.reshape((t1 - t0) * B, *in_shape[2:]))
+        if y is None:
+            y = torch.empty((T * B,) + tuple(yc.shape[1:]), dtype=yc.dtype, device=dev)
+        y[t0 * B:t1 * B] = yc
+        del yc
+    assert y is not None
+    neurons = tuple(y.shape[1:])
+    n_neur = math.prod(neurons)
+    step = _conv_chunk_steps(B * n_neur, dev)
+    bn = blk.bn
+    xhat = invstd = None
+    if bn is not None:
+        mean, invstd, _ = _bn_stats(bn, y)
+        gamma = bn.weight if bn.affine else torch.ones_like(invstd)
+        beta = bn.bias if bn.affine else torch.zeros_like(invstd)
+        a = (gamma * invstd)[:, None, None]
+        b = (beta - mean * gamma * invstd)[:, None, None]
+        xhat = y if sd == y.dtype else torch.empty(y.shape, dtype=sd, device=dev)
+        m3, i3 = mean[:, None, None], invstd[:, None, None]
+    sg = torch.empty((T, B) + neurons, dtype=sd, device=dev)
+    ka = torch.empty((T - 1, B) + neurons, dtype=sd, device=dev) if temporal == "local" and T > 1 else None
+    out: torch.Tensor | None = None
+    v = None
+    for t0 in range(0, T, step):
+        t1 = min(T, t0 + step)
+        nt = t1 - t0
+        yc = y[t0 * B:t1 * B]
+        if bn is not None:
+            pre = torch.addcmul(b, yc, a)
+            assert xhat is not None
+            if xhat is y:
+                yc.sub_(m3).mul_(i3)
+            else:
+                xhat[t0 * B:t1 * B] = (yc - m3).mul_(i3)
+        else:
+            pre = yc  # Y is not needed after this chunk
+        pre = pre.reshape((nt, B) + neurons)
+        spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v)
+        _surrogate_state(h, p, cf, sg, ka, t0, T)
+        del h, pre
+        oc = _pool_and_route(blk.pool, spikes.to(dtype), sg[t0:t1])
+        del spikes
+        if out is None:
+            out = torch.empty((T,) + tuple(oc.shape[1:]), dtype=dtype, device=dev)
+        out[t0:t1] = oc
+        del oc
+    del y
+    assert out is not None
+    st = HiddenState(s_in=s_in, sg=sg, ka=ka, xhat=xhat, invstd=invstd,
+                     out_shape=tuple(out.shape), half=store == "half", in_shape=in_shape, packed=compact_input)
+    return out, st
+
+
 def _block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact_input: bool
                    ) -> tuple[torch.Tensor, HiddenState]:
     """Run one block without a graph; returns its (pooled) 0/1 output in ``x``'s dtype and its state."""
-    T, B = x.shape[:2]
-    p = blk.neuron.params
-    cf = coeffs(p)
-    xhat = invstd = None
     if blk.kind == "dense":
         states, out = _dense_stream([blk], x, [temporal], store, [compact_input])
         return out, states[0]
-    x_in = x
-    y = blk.weight_op(x.reshape(T * B, *x.shape[2:]))
-    if blk.bn is not None:
-        out_bn, mean, invstd = _bn_forward(blk.bn, y)
-        xhat = y.sub_(mean[:, None, None]).mul_(invstd[:, None, None]).to(_store_dtype(store, y))
-        y = out_bn
-        del out_bn
-    pre = y.reshape(T, B, *y.shape[1:])
-    del y
-    spikes, h, _ = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre)
-    sd = _store_dtype(store, h)
-    sg = torch.empty(h.shape, dtype=sd, device=h.device)
-    ka = torch.empty((T - 1,) + tuple(h.shape[1:]), dtype=sd, device=h.device) if temporal == "local" and T > 1 else None
-    _surrogate_state(h, p, cf, sg, ka, 0, T)
-    del h, pre
-    s_bool = spikes if spikes.dtype == torch.bool else spikes.bool()
-    out = blk.post(spikes.to(x.dtype))
-    del spikes
-    s_in = pack_bits((x != 0).reshape(T, B, -1)) if compact_input else x_in
-    st = HiddenState(s_in=s_in, sg=sg, spikes=s_bool if blk.pool is not None else None, ka=ka,
-                     xhat=xhat, invstd=invstd, out_shape=tuple(out.shape), half=store == "half",
-                     in_shape=tuple(x.shape), packed=compact_input)
-    return out, st
+    return _conv_block_forward(blk, x, temporal, store, compact_input)
 
 
 @torch.no_grad()
@@ -234,7 +350,6 @@ def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, com
         states.append(HiddenState(
             s_in=torch.empty((T, B, (n_in + 7) // 8), dtype=torch.uint8, device=dev) if comp else x,
             sg=torch.empty((T, B, n_out), dtype=sd, device=dev),
-            spikes=None,
             ka=torch.empty((T - 1, B, n_out), dtype=sd, device=dev) if temporal == "local" and T > 1 else None,
             xhat=None, invstd=None, out_shape=(T, B, n_out), half=store == "half",
             in_shape=(T, B, n_in), packed=comp))
@@ -329,49 +444,86 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
     _accumulate(blk.weight, dw)
 
 
+def _conv_dx_chunks(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs, dtype: torch.dtype):
+    """``dL/dX`` of a conv block, chunk by chunk backwards in time: yields ``(t0, t1, g)`` with
+    ``g [(t1-t0) B, C, H, W]`` (``G`` carried across chunks for ``temporal="local"``)."""
+    T, B = st.sg.shape[:2]
+    neurons = tuple(st.sg.shape[2:])
+    step = _conv_chunk_steps(B * math.prod(neurons), st.sg.device)
+    r = r.to(dtype).reshape(B, *st.out_shape[2:])
+    if blk.pool is not None:  # sg holds M g': the pooled error goes to every position of its window
+        r = _upsample(r, blk.pool, neurons)
+    g_next = None
+    for t0 in reversed(range(0, T, step)):
+        t1 = min(T, t0 + step)
+        nt = t1 - t0
+        g = st.sg[t0:t1] * r  # a new tensor: sg is read again by a second pass
+        if st.ka is not None:
+            for i in range(nt - 1, -1, -1):
+                nxt = g[i + 1] if i + 1 < nt else g_next
+                if nxt is not None:
+                    g[i].addcmul_(st.ka[t0 + i], nxt)
+            g_next = g[0].clone()
+        if cf.c != 1.0:
+            g.mul_(cf.c)
+        yield t0, t1, g.reshape((nt * B,) + neurons)
+
+
 @torch.no_grad()
 def _conv_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
-    """Pool transpose, surrogate, recurrence, batch-norm backward, one weight-gradient convolution."""
-    T, B = st.out_shape[:2]
+    """Pool transpose, surrogate, recurrence, batch-norm backward and the weight-gradient
+    convolution of a conv block, over chunks of time steps.
+
+    With batch statistics, batch-norm's backward needs two sums over all ``T*B`` images
+    (``dbeta = sum dL/dX``, ``dgamma = sum dL/dX x_hat``): a first pass over the chunks forms
+    them, a second pass re-forms each chunk's ``dL/dX`` (element-wise work only) and adds its
+    weight-gradient convolution ``conv2d_weight(S_in, dL/dY)`` to ``dW``.
+    """
     dtype = blk.weight.dtype
-    g_post = r.to(dtype).reshape(1, *st.out_shape[1:])
-    if blk.pool is not None:
-        assert st.spikes is not None
-        s = st.spikes.reshape(T * B, *st.spikes.shape[2:]).to(dtype).requires_grad_(True)
-        with torch.enable_grad():
-            pooled = blk.pool(s)
-            (g_s,) = torch.autograd.grad(pooled, s, g_post.expand(T, *st.out_shape[1:]).reshape(pooled.shape))
-        g = g_s.reshape(st.sg.shape).mul_(st.sg)
-        del s, pooled, g_s
-    else:
-        g = st.sg.to(dtype).mul_(g_post)
-    if st.ka is not None:
-        for t in range(T - 2, -1, -1):
-            g[t].addcmul_(st.ka[t], g[t + 1])
-    if cf.c != 1.0:
-        g.mul_(cf.c)  # dL/dX
-    g = g.reshape(T * B, *g.shape[2:])
-    if blk.bn is not None:
-        bn = blk.bn
-        xhat = st.xhat.to(dtype)  # type: ignore[union-attr]
-        dbeta = g.sum((0, 2, 3))
-        dgamma = (g * xhat).sum((0, 2, 3))
-        if bn.affine:
-            _accumulate(bn.weight, dgamma)
-            _accumulate(bn.bias, dbeta)
-        scale = (bn.weight if bn.affine else torch.ones_like(dbeta)) * st.invstd  # type: ignore[operator]
-        if bn.training or bn.running_mean is None:
-            n = g.numel() // g.shape[1]
-            g.sub_((dbeta / n)[:, None, None]).sub_(xhat.mul_((dgamma / n)[:, None, None]))
-        g.mul_(scale[:, None, None])
-        del xhat
+    bn = blk.bn
     conv: nn.Conv2d = blk.weight_op
     pd = _product_dtype(st, dtype)
-    x_in = st.input(pd)
-    x_in = x_in.reshape(T * B, *x_in.shape[2:])
-    dw = torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
-                                     conv.dilation, conv.groups)
-    _accumulate(conv.weight, dw.to(dtype))
+    B = st.sg.shape[1]
+    C = st.sg.shape[2]
+    batch = bn is not None and (bn.training or bn.running_mean is None)
+
+    def xhat(t0: int, t1: int) -> torch.Tensor:
+        return st.xhat[t0 * B:t1 * B].to(dtype)  # type: ignore[index]
+
+    dbeta = dgamma = None
+    if bn is not None:
+        dbeta = torch.zeros(C, dtype=dtype, device=st.sg.device)
+        dgamma = torch.zeros_like(dbeta)
+        if batch:
+            for t0, t1, g in _conv_dx_chunks(blk, st, r, cf, dtype):
+                dbeta += g.sum((0, 2, 3))
+                dgamma += (g * xhat(t0, t1)).sum((0, 2, 3))
+            if bn.affine:
+                _accumulate(bn.weight, dgamma)
+                _accumulate(bn.bias, dbeta)
+        scale = ((bn.weight if bn.affine else torch.ones_like(dbeta)) * st.invstd)[:, None, None]  # type: ignore[operator]
+        n = st.sg.numel() // C
+        mg, mgx = (dbeta / n)[:, None, None], (dgamma / n)[:, None, None]
+    dw = torch.zeros_like(conv.weight)
+    for t0, t1, g in _conv_dx_chunks(blk, st, r, cf, dtype):
+        if bn is not None:
+            xh = xhat(t0, t1)
+            if batch:
+                g.sub_(mg).sub_(xh.mul_(mgx))
+            else:
+                dbeta += g.sum((0, 2, 3))  # type: ignore[operator]
+                dgamma += (g * xh).sum((0, 2, 3))  # type: ignore[operator]
+            del xh
+            g.mul_(scale)
+        x_in = st.input(pd, t0, t1)
+        x_in = x_in.reshape((t1 - t0) * B, *x_in.shape[2:])
+        dw += torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
+                                          conv.dilation, conv.groups).to(dtype)
+        del g, x_in
+    if bn is not None and not batch and bn.affine:
+        _accumulate(bn.weight, dgamma)
+        _accumulate(bn.bias, dbeta)
+    _accumulate(conv.weight, dw)
 
 
 def block_weight_grads(blk, st: HiddenState, r: torch.Tensor) -> None:
