@@ -9,20 +9,32 @@ written into the JSON). Input: synthetic Bernoulli spikes (``--input-rate``), ra
 
 Variants per case (``VARIANTS``): ``bptt``, ``sdfa`` (``instantaneous`` and ``local``) and
 ``output`` with the fast neuron backend (``auto``: Triton on CUDA, fused on CPU) and the
-SDFA fast path; plus the plain formulation as a reference (``impl="reference"``: the
-``torch`` neuron backend, a per-step autograd graph, SDFA through autograd inside each
-block -- our re-implementation of the authors' formulation without SpikingJelly).
+SDFA fast path; the plain formulation (``impl="reference"``: the ``torch`` neuron backend,
+a per-step autograd graph, SDFA through autograd inside each block -- our re-implementation
+of the authors' formulation); and, when SpikingJelly is importable (an optional extra,
+never a dependency; ``--no-spikingjelly`` skips it), the authors' published formulation
+re-implemented by us on SpikingJelly neurons (``impl="spikingjelly"``: the same model and
+rules, ``bptt`` and ``sdfa``/``local``, every block's neuron a SpikingJelly
+``LIFNode``/``IFNode``, see :mod:`pipesdfa.kernels.spikingjelly_ref`). The table's
+"x ref" column is relative to the SpikingJelly SDFA row when there is one, else to the
+plain-formulation SDFA row.
 
-Timing: ``--warmup`` steps, then ``--repeats`` rounds; each round times one step of every
-variant in turn (round-robin, so that load on a shared machine hits all alike); the row's
+Timing (this process, with the allocator a user gets: glibc's defaults, nothing changed):
+``--warmup`` steps, then ``--repeats`` rounds; each round times one step of every variant
+in turn (round-robin, so that load on a shared machine hits all alike); the row's
 ``ms_per_step`` is the median wall time, ``cpu_ms_per_step`` (CPU only) the median CPU time
-of the process, which other jobs on a shared machine disturb much less. A step = ``zero_grad`` + ``rule.compute_grads`` + Adam step.
+of the process, which other jobs on a shared machine disturb much less. A step =
+``zero_grad`` + ``rule.compute_grads`` + Adam step.
 
 Memory (``peak_mib``): peak bytes allocated during one step above the level just before it
-(model, optimiser state and input excluded). CUDA: ``torch.cuda.max_memory_allocated``.
-CPU: the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``)
-with glibc's mmap threshold fixed at 64 KiB so that every tensor buffer is returned to the
-system when freed (Linux only; ``null`` elsewhere).
+(model, optimiser state and input excluded). CUDA: ``torch.cuda.max_memory_allocated``, in
+this process after the timing rounds. CPU: measured apart from the timing, one child
+process per variant (this script re-run with the hidden ``--memory-child`` option): the
+child fixes glibc's mmap threshold at 64 KiB (so that every tensor buffer is returned to the
+system when freed, which would slow the timed steps down), builds the same model, rule and
+input, runs ``max(1, --warmup)`` warm-up steps, then reads the process's peak resident set
+over one step (``VmHWM``, reset through ``/proc/self/clear_refs``; Linux only, ``null``
+elsewhere).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -43,6 +56,7 @@ import torch
 
 from pipesdfa.atomic import atomic_write_json
 from pipesdfa.kernels import resolve_backend
+from pipesdfa.kernels import spikingjelly_ref
 from pipesdfa.learning import make_rule
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
@@ -69,7 +83,7 @@ CPU_REDUCED: dict[str, dict[str, Any]] = {
 class Variant:
     method: str
     temporal: str | None
-    impl: str  # "fast" or "reference"
+    impl: str  # "fast", "reference" or "spikingjelly"
     store: str | None = None  # sdfa fast path: "float" (exact) or "half"
 
     @property
@@ -88,21 +102,31 @@ VARIANTS: list[Variant] = [
     Variant("output", None, "fast"),
     Variant("bptt", None, "reference"),
     Variant("sdfa", "local", "reference"),
+    Variant("bptt", None, "spikingjelly"),
+    Variant("sdfa", "local", "spikingjelly"),
 ]
+
+#: the fields of a Variant, for the memory child's command line.
+_VARIANT_FIELDS = ("method", "temporal", "impl", "store")
 
 
 # ------------------------------------------------------------------------------ memory
 
 class CpuPeak:
-    """Peak resident memory of a code region (Linux), see the module docstring."""
+    """Peak resident memory of a code region (Linux), see the module docstring.
+
+    Changes glibc's malloc for the whole process: build it only in a memory child.
+    """
+
+    MMAP_THRESHOLD = 64 * 1024
 
     def __init__(self) -> None:
         self.ok = sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")
         if self.ok:
             try:
                 libc = ctypes.CDLL("libc.so.6")
-                libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, no dynamic growth
-                libc.mallopt(-1, 64 * 1024)  # M_TRIM_THRESHOLD
+                libc.mallopt(-3, self.MMAP_THRESHOLD)  # M_MMAP_THRESHOLD: fixed, no dynamic growth
+                libc.mallopt(-1, self.MMAP_THRESHOLD)  # M_TRIM_THRESHOLD
             except OSError:
                 self.ok = False
 
@@ -146,6 +170,8 @@ def make_job(v: Variant, workload: str, input_shape: tuple[int, ...], device: to
     torch.manual_seed(seed)
     model = build_model(spec, neuron, backend="auto" if v.impl == "fast" else "torch")
     scale_init(model, w.init_gain)
+    if v.impl == "spikingjelly":
+        spikingjelly_ref.use_spikingjelly(model)
     model.to(device).train()
     opts: dict[str, Any] = {}
     if v.method == "sdfa":
@@ -163,18 +189,80 @@ def step(job: Job, x: torch.Tensor, y: torch.Tensor, loss_fn) -> None:
     job.opt.step()
 
 
-def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_peak: "CpuPeak | None",
-             hw: int | None = None) -> list[dict]:
+def make_inputs(workload: str, T: int, batch: int, device: torch.device, seed: int, input_rate: float,
+                hw: int | None = None) -> tuple[tuple[int, ...], torch.Tensor, torch.Tensor]:
+    """``(input_shape, x [T, B, ...], labels [B])``: synthetic Bernoulli spikes, random labels."""
     w = get_workload(workload)
-    shape, _ = DATASET_SHAPES[w.dataset]
+    shape, classes = DATASET_SHAPES[w.dataset]
     if hw is not None and len(shape) == 3:
         shape = (shape[0], hw, hw)
-    gen = torch.Generator().manual_seed(args.seed)
-    x = (torch.rand((T, batch, *shape), generator=gen) < args.input_rate).float().to(device)
-    y = torch.randint(0, DATASET_SHAPES[w.dataset][1], (batch,), generator=gen).to(device)
-    loss_fn = make_loss(w.loss)
-    variants = [v for v in VARIANTS if args.reference or v.impl == "fast"]
-    jobs = [make_job(v, workload, shape, device, args.seed) for v in variants]
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.rand((T, batch, *shape), generator=gen) < input_rate).float().to(device)
+    y = torch.randint(0, classes, (batch,), generator=gen).to(device)
+    return tuple(shape), x, y
+
+
+def select_variants(args) -> list[Variant]:
+    return [v for v in VARIANTS
+            if v.impl == "fast" or (v.impl == "reference" and args.reference)
+            or (v.impl == "spikingjelly" and args.spikingjelly)]
+
+
+def cuda_peak_mib(job: Job, x: torch.Tensor, y: torch.Tensor, loss_fn, device: torch.device) -> float:
+    gc.collect()
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step(job, x, y, loss_fn)
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Body of ``--memory-child``: peak RSS of one step of one variant (CPU), in a fresh process."""
+    cpu_peak = CpuPeak()  # fixes malloc's behaviour before any tensor of the job exists
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    device = torch.device("cpu")
+    v = Variant(**spec["variant"])
+    shape, x, y = make_inputs(spec["workload"], spec["T"], spec["batch"], device, spec["seed"],
+                              spec["input_rate"], spec.get("hw"))
+    job = make_job(v, spec["workload"], shape, device, spec["seed"])
+    loss_fn = make_loss(get_workload(spec["workload"]).loss)
+    for _ in range(max(1, spec["warmup"])):
+        step(job, x, y, loss_fn)
+    if not cpu_peak.ok:
+        return {"peak_mib": None}
+    cpu_peak.start()
+    step(job, x, y, loss_fn)
+    return {"peak_mib": cpu_peak.peak_mib()}
+
+
+def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> float | None:
+    """Run :func:`memory_child` for ``v`` in a child process (see the module docstring)."""
+    if not (sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")):
+        return None
+    spec = {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed,
+            "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
+            "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory child for {workload} T={T} {v.label} failed "
+                           f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    lines = proc.stdout.strip().splitlines()
+    return json.loads(lines[-1])["peak_mib"]
+
+
+def row_backend(job: Job, device: torch.device) -> str:
+    backend = job.model.blocks[0].neuron.backend
+    return backend if backend == spikingjelly_ref.BACKEND_NAME else resolve_backend(backend, device)
+
+
+def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
+    shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
+    loss_fn = make_loss(get_workload(workload).loss)
+    jobs = [make_job(v, workload, shape, device, args.seed) for v in select_variants(args)]
     times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
     cpu_times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
     for _ in range(args.warmup):
@@ -188,28 +276,24 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_
             _sync(device)
             times[j.variant.label].append(1e3 * (time.perf_counter() - t0))
             cpu_times[j.variant.label].append(1e3 * (time.process_time() - c0))
+    peaks: dict[str, float | None] = {}
+    backends = {j.variant.label: row_backend(j, device) for j in jobs}
+    if device.type == "cuda":
+        for j in jobs:
+            peaks[j.variant.label] = cuda_peak_mib(j, x, y, loss_fn, device)
+    variants = [j.variant for j in jobs]
+    del jobs
+    gc.collect()
+    if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
+        for v in variants:
+            peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args)
     rows = []
-    for j in jobs:
-        peak: float | None
-        if device.type == "cuda":
-            gc.collect()
-            torch.cuda.synchronize(device)
-            base = torch.cuda.memory_allocated(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            step(j, x, y, loss_fn)
-            torch.cuda.synchronize(device)
-            peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-        elif cpu_peak is not None and cpu_peak.ok:
-            cpu_peak.start()
-            step(j, x, y, loss_fn)
-            peak = cpu_peak.peak_mib()
-        else:
-            peak = None
-        v = j.variant
+    for v in variants:
+        peak = peaks.get(v.label)
         rows.append({
             "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
-            "backend": resolve_backend(j.model.blocks[0].neuron.backend, device), "device": str(device),
+            "backend": backends[v.label], "device": str(device),
             "ms_per_step": statistics.median(times[v.label]), "ms_all": [round(t, 3) for t in times[v.label]],
             # CPU time of this process (all threads): robust to other jobs on a shared CPU
             "cpu_ms_per_step": round(statistics.median(cpu_times[v.label]), 3) if device.type == "cpu" else None,
@@ -217,8 +301,6 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, cpu_
         })
         print(f"{workload:12s} T={T:<3d} B={batch:<3d} {v.label:28s} {rows[-1]['ms_per_step']:10.2f} ms  "
               f"{rows[-1]['peak_mib']} MiB", flush=True)
-    del jobs
-    gc.collect()
     return rows
 
 
@@ -228,18 +310,40 @@ def _key(r: dict) -> tuple:
     return (r["workload"], r["T"], r["batch"])
 
 
+def _ref_rows(rows: list[dict]) -> tuple[dict[tuple, dict], set[str]]:
+    """Per case, the "x ref" row: the SpikingJelly SDFA-local row if there is one, else ours
+    in the plain formulation (``sdfa``/``local``/``reference``); and the impls used."""
+    ref: dict[tuple, dict] = {}
+    for impl in ("reference", "spikingjelly"):  # SpikingJelly last: it wins where present
+        for r in rows:
+            if r["method"] == "sdfa" and r["temporal"] == "local" and r["impl"] == impl:
+                ref[_key(r)] = r
+    return ref, {r["impl"] for r in ref.values()}
+
+
 def table(result: dict) -> str:
     """Markdown: one line per case and variant, with ratios to the case's fast BPTT row and
-    to its reference SDFA row (``sdfa``/``local``/``reference``: the authors' formulation)."""
+    to its reference SDFA row (the authors' formulation: on SpikingJelly neurons when
+    measured, else our plain-torch re-implementation); the header says which."""
     rows = result["rows"]
     dev = result["machine"].get("device_name") or result["machine"].get("processor") or "?"
+    ref, used = _ref_rows(rows)
+    if used == {"spikingjelly"}:
+        ref_text = "ratio to the SpikingJelly SDFA-local row (impl=spikingjelly)"
+    elif used == {"reference"}:
+        ref_text = "ratio to our plain-torch SDFA-local row (impl=reference; SpikingJelly not measured)"
+    elif used:
+        ref_text = ("ratio to the SpikingJelly SDFA-local row (impl=spikingjelly) where measured, else to our "
+                    "plain-torch one (impl=reference)")
+    else:
+        ref_text = "empty (no reference rows)"
     out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; "
            f"command: `{result['command']}`", "",
+           f"x BPTT: ratio to the case's fast BPTT row; x ref: {ref_text}.", "",
            "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x ref "
            "| CPU-time ms | x BPTT | peak MiB | x BPTT | x ref |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
-    ref = {_key(r): r for r in rows if r["method"] == "sdfa" and r["impl"] == "reference"}
 
     def ratio(r: dict, b: dict | None, field: str) -> str:
         if not b or r.get(field) is None or not b.get(field):
@@ -277,12 +381,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
             info["triton"] = triton.__version__
         except ImportError:
             info["triton"] = None
-    try:
-        import spikingjelly  # noqa: F401
-
-        info["spikingjelly"] = True
-    except ImportError:
-        info["spikingjelly"] = False
+    info["spikingjelly"] = spikingjelly_ref.available()
+    info["spikingjelly_version"] = spikingjelly_ref.version() if info["spikingjelly"] else None
     return info
 
 
@@ -300,8 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the plain-formulation reference rows")
+    ap.add_argument("--no-spikingjelly", dest="spikingjelly", action="store_false",
+                    help="skip the SpikingJelly rows (run only when SpikingJelly is importable)")
     ap.add_argument("--full-size", action="store_true", help="CNN cases at the issue's size on CPU too")
+    ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_child:  # internal: see cpu_peak_mib
+        print(json.dumps(memory_child(json.loads(args.memory_child))), flush=True)
+        return 0
     if args.table:
         with open(args.table) as f:
             print(table(json.load(f)))
@@ -311,13 +417,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    cpu_peak = CpuPeak() if device.type == "cpu" else None  # fixes malloc's behaviour before any step
+    sj_wanted = args.spikingjelly
+    args.spikingjelly = sj_wanted and spikingjelly_ref.available()
     cases = [c for c in CASES if not args.only or c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
     if not cases:
         ap.error(f"--only matches no case; cases: {', '.join(sorted({c[0] for c in CASES}))}")
     reduced: dict[str, Any] = {}
     rows: list[dict] = []
     t_start = time.time()
+    timing_text = (f"in this process, allocator untouched (glibc defaults); {args.warmup} warm-up step(s) of every "
+                   f"variant, then {args.repeats} round-robin rounds of one step per variant; ms_per_step = median "
+                   "wall time (perf_counter), cpu_ms_per_step = median process CPU time")
+    if device.type == "cuda":
+        memory_text = ("in this process after the timing rounds: torch.cuda.max_memory_allocated over one step "
+                       "minus torch.cuda.memory_allocated before it")
+    else:
+        memory_text = (f"one child process per variant (train_step.py --memory-child), apart from the timing: glibc "
+                       f"M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = {CpuPeak.MMAP_THRESHOLD // 1024} KiB set at its "
+                       f"start, same model/rule/input/seed, {max(1, args.warmup)} warm-up step(s), then VmHWM "
+                       "(reset via /proc/self/clear_refs) minus VmRSS before one step (Linux; null elsewhere)")
+    if args.spikingjelly:
+        reference_text = (f"x ref = ratio to the SpikingJelly {spikingjelly_ref.version()} SDFA-local row "
+                          "(impl=spikingjelly: the authors' published formulation re-implemented by us on "
+                          "SpikingJelly LIFNode/IFNode neurons, step_mode='m'; bptt and sdfa/local); impl=reference "
+                          "rows: the same formulation on our plain-torch neurons")
+    else:
+        why = "--no-spikingjelly" if not sj_wanted else "spikingjelly not importable"
+        reference_text = (f"{why}: x ref = ratio to our plain-torch re-implementation of the authors' "
+                          "formulation (impl=reference, sdfa/local)" if args.reference
+                          else f"{why}, --no-reference: no reference rows")
 
     def result() -> dict[str, Any]:
         return {
@@ -326,9 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {"warmup": args.warmup, "repeats": args.repeats, "input_rate": args.input_rate,
                          "seed": args.seed, "reduced": reduced,
                          "step": "zero_grad + rule.compute_grads + Adam step",
+                         "timing": timing_text,
                          "peak_mib": "peak allocated during one step above the level before it",
-                         "reference_column": "spikingjelly not importable: reference rows are our plain-torch "
-                                             "formulation (impl=reference)"},
+                         "memory": memory_text,
+                         "reference_column": reference_text},
             "rows": rows,
             "wall_seconds": round(time.time() - t_start, 1),
         }
@@ -339,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             red = CPU_REDUCED[workload]
             T, batch, hw = red["T"], red["batch"], red.get("hw")
             reduced[workload] = red
-        rows += run_case(workload, T, batch, device, args, cpu_peak, hw)
+        rows += run_case(workload, T, batch, device, args, hw)
         atomic_write_json(args.out, result())  # partial results survive an interrupted run
     print(table(result()))
     print(f"wrote {args.out}")

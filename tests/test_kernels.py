@@ -124,3 +124,15 @@ def test_backend_names():
         check_backend("cuda-magic")
     with pytest.raises(UserError, match="unknown"):
         SpikingNeuron(NeuronParams(), backend="nope")
+
+
+def test_spikingjelly_reference_is_optional(monkeypatch):
+    """The SpikingJelly wrapper imports it lazily and says clearly when it is absent."""
+    import sys
+
+    from pipesdfa.kernels import spikingjelly_ref
+
+    monkeypatch.setitem(sys.modules, "spikingjelly", None)
+    monkeypatch.setitem(sys.modules, "spikingjelly.activation_based", None)
+    with pytest.raises(UserError, match="SpikingJelly is not installed"):
+        spikingjelly_ref.SJNeuron(NeuronParams())
