@@ -6,8 +6,8 @@
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
 markers ``benchmarks/_report.py`` fills in the docs). Sources:
 
-* ``digits``: ``benchmarks/results/digits_accuracy.json`` and ``..._reference.json``
-  (``benchmarks/digits_accuracy.py [--reference]``);
+* ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
+  and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);
 * ``accuracy``: ``benchmarks/results/accuracy.json`` (``benchmarks/accuracy.py``);
 * ``hardware``: ``docs/results/hardware*/hardware.json`` (``pipesdfa reproduce hardware``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
@@ -37,26 +37,36 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+#: Extra digits runs shown next to the default one: (file, column label).
+DIGITS_EXTRA = (("digits_accuracy_float.json", "`store=float`"),
+                ("digits_accuracy_reference.json", "reference (`torch` neurons, autograd SDFA)"))
+
+
 def digits_table() -> str | None:
     fast = _load(RESULTS / "digits_accuracy.json")
     if fast is None:
         return None
-    ref = _load(RESULTS / "digits_accuracy_reference.json")
+    extra = [(label, d) for name, label in DIGITS_EXTRA if (d := _load(RESULTS / name)) is not None]
     c = fast["config"]
     lines = [f"`{fast['workload']}` (T={c['T']}, hidden={c['hidden']}, {c['epochs']} epochs, lr={c['lr']}, "
              f"loss={c['loss']}, init_gain={c.get('init_gain', 1.0)}), final test accuracy over seeds "
-             f"{fast['rows'][0]['seeds']}, default fast paths (`fused` neurons, graph-free SDFA)"
-             + (" and the plain reference paths (`torch` neurons, autograd SDFA):" if ref else ":"), "",
-             "| method | temporal | mean acc % | std | per seed % | reference mean % | reference per seed % |",
-             "|---|---|---|---|---|---|---|"]
-    ref_rows = {(r["method"], r["temporal"]): r for r in (ref or {}).get("rows", [])}
+             f"{fast['rows'][0]['seeds']}, default fast paths (`fused` neurons, graph-free SDFA, "
+             f"`store={c.get('sdfa_store', 'float')}`)" + (" and, per column, " + "; ".join(l for l, _ in extra)
+                                                        if extra else "") + ":", "",
+             "| method | temporal | mean acc % | std | per seed % | "
+             + " | ".join(f"{l}: mean % | per seed %" for l, _ in extra) + " |",
+             "|---|---|---|---|---|" + "---|---|" * len(extra)]
+    keyed = [{(r["method"], r["temporal"]): r for r in d["rows"]} for _, d in extra]
     for r in fast["rows"]:
-        rr = ref_rows.get((r["method"], r["temporal"]))
         per = ", ".join(_pct(a) for a in r["test_acc"])
-        rcol = (f"{_pct(rr['mean'])} | {', '.join(_pct(a) for a in rr['test_acc'])}" if rr else "- | -")
-        lines.append(f"| {r['method']} | {r['temporal'] or '-'} | {_pct(r['mean'])} | {_pct(r['std'])} | {per} | {rcol} |")
-    lines += ["", f"Produced by `{fast['command'].strip()}`"
-              + (f" and `{ref['command'].strip()}`" if ref else "")
+        cols = []
+        for rows in keyed:
+            rr = rows.get((r["method"], r["temporal"]))
+            cols.append(f"{_pct(rr['mean'])} | {', '.join(_pct(a) for a in rr['test_acc'])}" if rr else "- | -")
+        lines.append(f"| {r['method']} | {r['temporal'] or '-'} | {_pct(r['mean'])} | {_pct(r['std'])} | {per} | "
+                     + " | ".join(cols) + " |")
+    cmds = [fast["command"].strip()] + [d["command"].strip() for _, d in extra]
+    lines += ["", "Produced by " + ", ".join(f"`{c}`" for c in cmds)
               + f" (torch {fast['machine']['torch']}, {fast['machine']['threads']} thread)."]
     return "\n".join(lines)
 

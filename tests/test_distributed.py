@@ -15,6 +15,7 @@ from pipesdfa.train import CHECKPOINT, load_checkpoint
 def _args(out, *extra):
     # 15 samples, global batch 15: exactly one optimiser step, split 8 + 7 over two ranks.
     return ["train", "--workload", "digits-mlp", "--method", "sdfa", "--temporal", "instantaneous",
+            "--sdfa-store", "float",  # exact gradients: equality up to summation order
             "--init-gain", "3", "--epochs", "1", "--max-train", "15", "--batch", "15", "--max-test", "10",
             "--no-progress", "--out", str(out), *extra]
 

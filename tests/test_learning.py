@@ -95,7 +95,7 @@ def test_bptt_matches_unrolled_reference():
 @pytest.mark.parametrize("hidden", [(5,), (6, 4)])
 def test_sdfa_matches_hand_written_reference(temporal, hidden):
     model, x, y = tiny(seed=1, hidden=hidden)
-    rule = make_rule("sdfa", model, temporal=temporal, feedback_seed=7)
+    rule = make_rule("sdfa", model, temporal=temporal, feedback_seed=7, store="float")
     rule.double()
     rule.compute_grads(x, y, make_loss("mse"))
     # forward, layer by layer
@@ -128,7 +128,7 @@ def test_sdfa_modes_differ():
     grads = {}
     for temporal in ("local", "instantaneous"):
         model, x, y = tiny(seed=1, hidden=(6, 4))
-        make_rule("sdfa", model, temporal=temporal).double().compute_grads(x, y, make_loss("mse"))
+        make_rule("sdfa", model, temporal=temporal, store="float").double().compute_grads(x, y, make_loss("mse"))
         grads[temporal] = model.blocks[0].weight.grad
     assert not torch.allclose(grads["local"], grads["instantaneous"])
 

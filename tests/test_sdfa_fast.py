@@ -129,7 +129,7 @@ def test_state_is_compact():
 def test_fast_is_default_and_options_validated():
     model, _, _ = _setup(mlp_spec((30,), (20,), 4), NeuronParams())
     rule = make_rule("sdfa", model)
-    assert rule.fast and rule.options()["fast"] is True and rule.options()["store"] == "float"
+    assert rule.fast and rule.options()["fast"] is True and rule.options()["store"] == "half"
     with pytest.raises(UserError, match="sdfa store 'bits' unknown"):
         make_rule("sdfa", model, store="bits")
 

@@ -36,6 +36,7 @@ from pipesdfa.distributed import context as dist_context
 from pipesdfa.errors import UserError
 from pipesdfa.learning import Rule, make_rule
 from pipesdfa.learning.alignment import alignment
+from pipesdfa.learning.sdfa_fast import DEFAULT_STORE
 from pipesdfa.models import SpikingNet, build_model
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.workloads import build_spec, get_workload
@@ -73,7 +74,7 @@ class TrainConfig:
     temporal: str | None = None
     feedback_seed: int | None = None
     sdfa_impl: str = "fast"
-    sdfa_store: str = "float"
+    sdfa_store: str = DEFAULT_STORE
     seed: int = 0
     workload: str | None = None
     data_dir: str | None = None

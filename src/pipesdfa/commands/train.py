@@ -60,7 +60,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--sdfa-impl", choices=["fast", "autograd"], help="sdfa: graph-free fast path (default) or the "
                    "autograd reference (same gradients)")
     r.add_argument("--sdfa-store", choices=["float", "half"], help="sdfa fast path: precision of the saved state "
-                   "(default float = exact; half = less memory, ~1e-3 relative error)")
+                   "(default half: float16 surrogate derivatives, bfloat16 weight-gradient products, ~1e-3 relative "
+                   "error; float = the autograd reference's gradients, more memory)")
     h = p.add_argument_group("hyper-parameters")
     h.add_argument("--T", type=positive_int, help="time steps")
     h.add_argument("--batch", type=positive_int, help="batch size")

@@ -30,14 +30,16 @@ class SDFA(Rule):
     name = "sdfa"
 
     def __init__(self, model, feedback: str = "shared", distribution: str = "gaussian",
-                 temporal: str = "local", feedback_seed: int = 0, fast: bool = True, store: str = "float") -> None:
+                 temporal: str = "local", feedback_seed: int = 0, fast: bool = True, store: str | None = None) -> None:
         super().__init__(model)
         if temporal not in TEMPORAL_MODES:
             raise UserError(f"sdfa temporal {temporal!r} unknown; expected one of: {', '.join(TEMPORAL_MODES)}")
         self.temporal = temporal
         # Fast path (pipesdfa.learning.sdfa_fast): graph-free hidden blocks, same gradients;
         # ``store`` = precision of the saved surrogate derivatives ("half" or "float", exact).
-        from pipesdfa.learning.sdfa_fast import STORES
+        from pipesdfa.learning.sdfa_fast import DEFAULT_STORE, STORES
+
+        store = DEFAULT_STORE if store is None else store
 
         if store not in STORES:
             raise UserError(f"sdfa store {store!r} unknown; expected one of: {', '.join(STORES)}")

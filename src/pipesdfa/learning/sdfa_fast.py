@@ -65,10 +65,13 @@ from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad
 
-__all__ = ["STORES", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
+__all__ = ["STORES", "DEFAULT_STORE", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
            "block_weight_grads", "compute_grads_fast"]
 
 STORES = ("float", "half")
+#: Default ``store``: the compact state (float16 ``g'``, bfloat16 weight-gradient products).
+#: ``"float"`` gives the autograd reference's gradients up to summation order.
+DEFAULT_STORE = "half"
 #: Rows of ``T*B`` per chunk of a dense block (forward and weight gradient).
 CHUNK_ROWS = 4096
 
@@ -375,7 +378,7 @@ def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, com
     return states, out
 
 
-def forward_blocks(model, x: torch.Tensor, temporal: str, store: str = "float"
+def forward_blocks(model, x: torch.Tensor, temporal: str, store: str = DEFAULT_STORE
                    ) -> tuple[list[HiddenState], torch.Tensor]:
     """Run every block graph-free: ``(states of all blocks, output spikes [T, B, C*vote])``.
 
@@ -398,7 +401,7 @@ def forward_blocks(model, x: torch.Tensor, temporal: str, store: str = "float"
     return states + tail, out
 
 
-def hidden_forward(model, x: torch.Tensor, temporal: str, store: str = "float"
+def hidden_forward(model, x: torch.Tensor, temporal: str, store: str = DEFAULT_STORE
                    ) -> tuple[list[HiddenState], torch.Tensor]:
     """The hidden blocks' states and the output block's input (blocks run one by one)."""
     states = []
