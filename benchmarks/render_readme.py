@@ -103,16 +103,22 @@ def hardware_table() -> str | None:
     return "\n".join(lines)
 
 
+#: Train-step result files shown in the README, with a note on the code they measured.
+TRAIN_STEP_FILES = (("train_step_cpu.json", ""),
+                    ("train_step_h200.json", " (earlier code: before the chunked conv path and store=half default)"))
+
+
 def train_step_table() -> str | None:
     lines = []
-    for fname in ("train_step_cpu.json", "train_step_h200.json"):
+    for fname, note in TRAIN_STEP_FILES:
         d = _load(RESULTS / fname)
         if d is None:
             continue
-        dev = d["machine"].get("device_name") or d["machine"].get("processor") or "cpu"
+        dev = (d["machine"].get("device_name") or d["machine"].get("processor") or "cpu") + note
         if not lines:
             lines = ["| device | workload | T | B | BPTT ms | SDFA inst. ms (x BPTT) | SDFA local ms (x BPTT) | "
-                     "BPTT MiB | SDFA inst. MiB (x BPTT) |", "|---|---|---|---|---|---|---|---|---|"]
+                     "reference SDFA ms (SDFA inst. speed-up) | BPTT MiB | SDFA inst. MiB (x BPTT) | "
+                     "SDFA inst. MiB, store=float (x BPTT) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         cases: dict[tuple, dict] = {}
         for r in d["rows"]:
             key = (r["workload"], r["T"], r["batch"])
@@ -120,22 +126,35 @@ def train_step_table() -> str | None:
             cases.setdefault(key, {})[tag] = r
         for (wl, T, B), rows in cases.items():
             bp = rows.get(("bptt", None, "fast", None))
-            si = rows.get(("sdfa", "instantaneous", "fast", "float"))
-            sl = rows.get(("sdfa", "local", "fast", "float"))
-            if not (bp and si and sl):
+            si = rows.get(("sdfa", "instantaneous", "fast", "half"))
+            sf = rows.get(("sdfa", "instantaneous", "fast", "float"))
+            sl = rows.get(("sdfa", "local", "fast", "half"))
+            ref = rows.get(("sdfa", "local", "spikingjelly", None)) or rows.get(("sdfa", "local", "reference", None))
+            if not (bp and si and sl and sf):
                 continue
 
-            def rel(r, k):
-                return f"{r[k]:.1f} ({r[k] / bp[k]:.2f})" if bp[k] else f"{r[k]:.1f}"
+            def rel(r, k, base=bp):
+                if r.get(k) is None:
+                    return "-"
+                return f"{r[k]:.1f} ({r[k] / base[k]:.2f})" if base.get(k) else f"{r[k]:.1f}"
 
+            refcol = "-"
+            if ref:
+                kind = "SpikingJelly" if ref["impl"] == "spikingjelly" else "plain torch"
+                refcol = f"{ref['ms_per_step']:.1f} {kind} ({ref['ms_per_step'] / si['ms_per_step']:.1f}x)"
+            bmib = "-" if bp.get("peak_mib") is None else f"{bp['peak_mib']:.1f}"
             lines.append(f"| {dev} | {wl} | {T} | {B} | {bp['ms_per_step']:.1f} | {rel(si, 'ms_per_step')} | "
-                         f"{rel(sl, 'ms_per_step')} | {bp['peak_mib']:.1f} | {rel(si, 'peak_mib')} |")
+                         f"{rel(sl, 'ms_per_step')} | {refcol} | {bmib} | {rel(si, 'peak_mib')} | "
+                         f"{rel(sf, 'peak_mib')} |")
     if not lines:
         return None
     lines += ["", "Medians of round-robin steps measured side by side in one run per device "
-                  "(`python benchmarks/train_step.py ... --out benchmarks/results/train_step_cpu.json`; "
-                  "`bash benchmarks/gpu_check.sh` on the GPU); store=float (exact) rows. CPU conv workloads "
-                  "at reduced size (see docs/performance.md, which has every variant)."]
+                  "(`python benchmarks/train_step.py --threads 1 --warmup 1 --repeats 3 --out "
+                  "benchmarks/results/train_step_cpu.json`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
+                  "columns: the default `store=half`, except the last. Reference: the authors' SDFA formulation "
+                  "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
+                  "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "
+                  "size (docs/performance.md has every variant and the conditions)."]
     return "\n".join(lines)
 
 

@@ -65,7 +65,7 @@ from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad
 
-__all__ = ["STORES", "DEFAULT_STORE", "CHUNK_ROWS", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
+__all__ = ["STORES", "DEFAULT_STORE", "CHUNK_ROWS", "COLUMN_BLOCK", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
            "block_weight_grads", "compute_grads_fast"]
 
 STORES = ("float", "half")
@@ -73,7 +73,10 @@ STORES = ("float", "half")
 #: ``"float"`` gives the autograd reference's gradients up to summation order.
 DEFAULT_STORE = "half"
 #: Rows of ``T*B`` per chunk of a dense block (forward and weight gradient).
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 1024
+#: Input features per bfloat16 weight-gradient product of a dense block (``store="half"``):
+#: the product's temporary is ``n_out x COLUMN_BLOCK`` (a multiple of 8: packed inputs).
+COLUMN_BLOCK = {"cuda": 8192, "cpu": 512}
 
 
 @dataclass
@@ -99,6 +102,15 @@ class HiddenState:
         for d in self.in_shape[2:]:
             n *= d
         return unpack_bits(x, n, dtype).reshape(x.shape[0], *self.in_shape[1:])
+
+    def input_columns(self, dtype: torch.dtype, t0: int, t1: int, c0: int, c1: int) -> torch.Tensor:
+        """Features ``c0 .. c1`` of the flattened block input of steps ``t0 .. t1``: ``[t1-t0, B, c1-c0]``
+        in ``dtype`` (``c0`` a multiple of 8 when packed)."""
+        if not self.packed:
+            x = self.s_in[t0:t1]
+            return x.reshape(x.shape[0], x.shape[1], -1)[..., c0:c1].to(dtype)
+        assert c0 % 8 == 0
+        return unpack_bits(self.s_in[t0:t1, :, c0 // 8:(c1 + 7) // 8], c1 - c0, dtype)
 
 
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
@@ -439,9 +451,17 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
                     g[i].addcmul_(st.ka[t0 + i], nxt)
             g_next = g[0].clone()
         rows = (t1 - t0) * B
-        x_in = st.input(pd, t0, t1).reshape(rows, -1)
-        dw.add_((g.reshape(rows, -1).to(pd).t() @ x_in).to(dtype))
-        del g
+        gt = g.reshape(rows, -1).t()
+        if pd == dtype:
+            dw.addmm_(gt, st.input(pd, t0, t1).reshape(rows, -1))  # no product temporary
+        else:  # bfloat16 products over blocks of input features, accumulated in dw's precision
+            gt = gt.to(pd)
+            n_in = dw.shape[1]
+            cols = COLUMN_BLOCK["cuda" if dw.is_cuda else "cpu"]
+            for c0 in range(0, n_in, cols):
+                c1 = min(n_in, c0 + cols)
+                dw[:, c0:c1].add_(gt @ st.input_columns(pd, t0, t1, c0, c1).reshape(rows, c1 - c0))
+        del g, gt
     if cf.c != 1.0:
         dw.mul_(cf.c)
     _accumulate(blk.weight, dw)
@@ -520,8 +540,8 @@ def _conv_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
             g.mul_(scale)
         x_in = st.input(pd, t0, t1)
         x_in = x_in.reshape((t1 - t0) * B, *x_in.shape[2:])
-        dw += torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
-                                          conv.dilation, conv.groups).to(dtype)
+        dw.add_(torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
+                                            conv.dilation, conv.groups))
         del g, x_in
     if bn is not None and not batch and bn.affine:
         _accumulate(bn.weight, dgamma)
