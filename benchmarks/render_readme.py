@@ -105,7 +105,7 @@ def hardware_table() -> str | None:
 
 #: Train-step result files shown in the README, with a note on the code they measured.
 TRAIN_STEP_FILES = (("train_step_cpu.json", ""),
-                    ("train_step_h200.json", " (earlier code: before the chunked conv path and store=half default)"))
+                    ("train_step_h200.json", ", earlier code"))
 
 
 def train_step_table() -> str | None:
@@ -154,7 +154,9 @@ def train_step_table() -> str | None:
                   "columns: the default `store=half`, except the last. Reference: the authors' SDFA formulation "
                   "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
                   "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "
-                  "size (docs/performance.md has every variant and the conditions)."]
+                  "size (docs/performance.md has every variant and the conditions). The GPU rows were measured on an "
+                  "earlier commit (before the chunked conv path and the `store=half` default; its SDFA half/float "
+                  "columns are that code's `half`/`float` rows) and have not been rerun since."]
     return "\n".join(lines)
 
 

@@ -60,7 +60,7 @@ from pipesdfa.kernels import spikingjelly_ref
 from pipesdfa.learning import make_rule
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss, scale_init
+from pipesdfa.train import make_loss, make_optimizer, scale_init
 from pipesdfa.workloads import DATASET_SHAPES, get_workload
 
 #: (workload, T, batch) as in the issue.
@@ -179,7 +179,7 @@ def make_job(v: Variant, workload: str, input_shape: tuple[int, ...], device: to
         if v.store:
             opts["store"] = v.store
     rule = make_rule(v.method, model, **opts).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=w.lr)
+    opt = make_optimizer("adam", model.parameters(), w.lr)  # the trainer's optimiser
     return Job(v, model, rule, opt)
 
 

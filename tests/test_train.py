@@ -96,3 +96,26 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     torch.save({"version": 1, "config": {}}, tmp_path / "partial.pt")
     with pytest.raises(UserError, match="'epoch' missing"):
         load_checkpoint(tmp_path / "partial.pt")
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_make_optimizer_fused_step_matches_plain(name):
+    """The trainer's optimiser is PyTorch's fused kernel on CPU and takes the same step as
+    the plain implementation (up to rounding)."""
+    from pipesdfa.train import make_optimizer
+
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(30, 20))
+    w_ref = torch.nn.Parameter(w.detach().clone())
+    opt = make_optimizer(name, [w], lr=1e-2, weight_decay=1e-3)
+    assert opt.defaults.get("fused") is True
+    ref = (torch.optim.Adam([w_ref], lr=1e-2, weight_decay=1e-3) if name == "adam"
+           else torch.optim.SGD([w_ref], lr=1e-2, momentum=0.9, weight_decay=1e-3))
+    for _ in range(3):
+        g = torch.randn(30, 20)
+        w.grad, w_ref.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    torch.testing.assert_close(w.detach(), w_ref.detach(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="optimizer 'lamb' unknown"):
+        make_optimizer("lamb", [w], lr=1e-2)
