@@ -24,10 +24,11 @@ Timing (this process, with the allocator a user gets: glibc's defaults, nothing 
 in turn (round-robin, so that load on a shared machine hits all alike); the row's
 ``ms_per_step`` is the median wall time, ``cpu_ms_per_step`` (CPU only) the median CPU time
 of the process, which other jobs on a shared machine disturb much less. A step =
-``zero_grad`` + ``rule.compute_grads`` + Adam step.
+``zero_grad`` + ``rule.compute_grads`` + Adam step (the trainer's fused Adam).
 
 Memory (``peak_mib``): peak bytes allocated during one step above the level just before it
-(model, optimiser state and input excluded). CUDA: ``torch.cuda.max_memory_allocated``, in
+(model, optimiser state and input excluded; the previous step's gradients are released
+before that level is taken, so the new gradient buffers, the same for every rule, count). CUDA: ``torch.cuda.max_memory_allocated``, in
 this process after the timing rounds. CPU: measured apart from the timing, one child
 process per variant (this script re-run with the hidden ``--memory-child`` option): the
 child fixes glibc's mmap threshold at 64 KiB (so that every tensor buffer is returned to the
@@ -209,6 +210,7 @@ def select_variants(args) -> list[Variant]:
 
 
 def cuda_peak_mib(job: Job, x: torch.Tensor, y: torch.Tensor, loss_fn, device: torch.device) -> float:
+    job.opt.zero_grad(set_to_none=True)  # the step's new gradients count, for every rule alike
     gc.collect()
     torch.cuda.synchronize(device)
     base = torch.cuda.memory_allocated(device)
@@ -233,6 +235,7 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
         step(job, x, y, loss_fn)
     if not cpu_peak.ok:
         return {"peak_mib": None}
+    job.opt.zero_grad(set_to_none=True)  # the step's new gradients count, for every rule alike
     cpu_peak.start()
     step(job, x, y, loss_fn)
     return {"peak_mib": cpu_peak.peak_mib()}
@@ -430,12 +433,13 @@ def main(argv: list[str] | None = None) -> int:
                    "wall time (perf_counter), cpu_ms_per_step = median process CPU time")
     if device.type == "cuda":
         memory_text = ("in this process after the timing rounds: torch.cuda.max_memory_allocated over one step "
-                       "minus torch.cuda.memory_allocated before it")
+                       "minus torch.cuda.memory_allocated before it (gradients released before)")
     else:
         memory_text = (f"one child process per variant (train_step.py --memory-child), apart from the timing: glibc "
                        f"M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = {CpuPeak.MMAP_THRESHOLD // 1024} KiB set at its "
                        f"start, same model/rule/input/seed, {max(1, args.warmup)} warm-up step(s), then VmHWM "
-                       "(reset via /proc/self/clear_refs) minus VmRSS before one step (Linux; null elsewhere)")
+                       "(reset via /proc/self/clear_refs) minus VmRSS before one step, gradients released before it (Linux; "
+                       "null elsewhere)")
     if args.spikingjelly:
         reference_text = (f"x ref = ratio to the SpikingJelly {spikingjelly_ref.version()} SDFA-local row "
                           "(impl=spikingjelly: the authors' published formulation re-implemented by us on "
