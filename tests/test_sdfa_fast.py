@@ -51,7 +51,7 @@ def _grads(model, x, y, loss, **opts):
     return lval, rates, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", **kw):
+def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", exact_buffers=True, **kw):
     model, x, y = _setup(spec, neuron, backend=backend, **kw)
     ref_model = copy.deepcopy(model)
     ref_model.blocks.apply(lambda m: setattr(m, "backend", "torch") if hasattr(m, "recurrent_grad") else None)
@@ -71,7 +71,10 @@ def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", **kw):
         assert not g1[n].requires_grad
     assert nonzero >= 0.6 * len(g0), "test network too silent to test gradients"
     for (n, a), (_, b) in zip(model.named_buffers(), ref_model.named_buffers()):
-        assert torch.equal(a, b), f"buffer {n} differs"
+        if exact_buffers:
+            assert torch.equal(a, b), f"buffer {n} differs"
+        else:  # BN statistics combined over chunks: equal up to rounding
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=lambda m: f"buffer {n}: {m}")
 
 
 @pytest.mark.parametrize("neuron", list(NEURONS))
@@ -153,7 +156,7 @@ def test_conv_chunks_over_time_match_reference(monkeypatch, temporal, store):
 
     # B=4: the first conv block (4 x 8 x 8 neurons per image) gets one step per chunk
     monkeypatch.setattr(fast, "CONV_CHUNK_ELEMENTS", {"cpu": 4 * 256, "cuda": 4 * 256})
-    _compare(conv_spec(), NeuronParams(), temporal, store, gain=2.5, T=6)
+    _compare(conv_spec(), NeuronParams(), temporal, store, gain=2.5, T=6, exact_buffers=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -29,7 +29,8 @@ Every block runs forward and backward in chunks of time steps (dense: about ``CH
 rows of ``T*B``; conv: about ``CONV_CHUNK_ELEMENTS`` neurons), the membrane potential (and
 ``local``'s ``G``) carried across chunks, so that a block's temporaries never exceed one
 chunk. The one exception is a conv block's ``Y = conv(S_in)`` over all ``T*B`` images, which
-batch-norm needs for its statistics; with ``store="float"`` it becomes ``x_hat`` in place.
+batch-norm needs for its statistics (kept as chunks, each released as soon as its ``x_hat``,
+``g'`` and spikes are formed).
 Batch-norm's backward takes two passes over the chunks (its two sums, then ``dW``).
 
 ``store="half"`` also forms the weight-gradient products with bfloat16 operands (spikes are
@@ -186,27 +187,46 @@ def _conv_chunk_steps(per_step: int, device: torch.device) -> int:
     return max(1, CONV_CHUNK_ELEMENTS["cuda" if device.type == "cuda" else "cpu"] // max(1, per_step))
 
 
-def _bn_stats(bn: nn.BatchNorm2d, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """``(mean, 1/sigma, batch)`` that ``bn`` normalises ``y`` with, updating its running
-    statistics exactly as the module's forward does (``batch``: batch statistics were used).
+def _bn_stats(bn: nn.BatchNorm2d, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, 1/sigma)`` that ``bn`` normalises the images ``cat(ys)`` with, updating its
+    running statistics as the module's forward does (batch statistics in training mode).
 
-    Only the statistics are computed (``torch.batch_norm_update_stats``, the kernel of
-    ``F.batch_norm``), not the normalised output; ``1/sigma = 1/sqrt(var + eps)`` in double as
-    the CPU kernel does.
+    One chunk: ``torch.batch_norm_update_stats``, the kernel ``F.batch_norm`` uses (running
+    statistics bit-equal to the module's). Several chunks: each chunk's mean and biased
+    variance (``torch.var_mean``), combined in float64 with Chan et al.'s pairwise update
+    ``M2 = M2_a + M2_b + delta^2 n_a n_b / n`` and the module's running-statistics rule
+    (``(1 - m) r + m stat``, unbiased variance), equal to the module's up to rounding.
+    ``1/sigma = 1/sqrt(var + eps)`` in double as the CPU kernel does.
     """
-    use_batch = bn.training or bn.running_mean is None
-    if not use_batch:
-        invstd = torch.rsqrt(bn.running_var.double() + bn.eps).to(y.dtype)  # type: ignore[union-attr]
-        return bn.running_mean, invstd, False  # type: ignore[return-value]
+    dtype = ys[0].dtype
+    if not (bn.training or bn.running_mean is None):
+        invstd = torch.rsqrt(bn.running_var.double() + bn.eps).to(dtype)  # type: ignore[union-attr]
+        return bn.running_mean, invstd  # type: ignore[return-value]
     momentum = 0.0
     update = bn.training and bn.track_running_stats
     if update:
         bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
         momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-    running = (bn.running_mean, bn.running_var) if update else (None, None)
-    mean, var = torch.batch_norm_update_stats(y, running[0], running[1], momentum)
-    invstd = torch.rsqrt(var.double() + bn.eps).to(y.dtype)
-    return mean, invstd, True
+    if len(ys) == 1:
+        running = (bn.running_mean, bn.running_var) if update else (None, None)
+        mean, var = torch.batch_norm_update_stats(ys[0], running[0], running[1], momentum)
+        return mean, torch.rsqrt(var.double() + bn.eps).to(dtype)
+    n = 0
+    mean64 = m2 = torch.zeros(ys[0].shape[1], dtype=torch.float64, device=ys[0].device)
+    for yc in ys:
+        v_c, m_c = torch.var_mean(yc, dim=(0, 2, 3), unbiased=False)
+        n_c = yc.numel() // yc.shape[1]
+        delta = m_c.double() - mean64
+        n_new = n + n_c
+        mean64 = mean64 + delta * (n_c / n_new)
+        m2 = m2 + v_c.double() * n_c + delta * delta * (n * n_c / n_new)
+        n = n_new
+    var64 = m2 / n
+    if update:
+        rm, rv = bn.running_mean, bn.running_var
+        rm.copy_((1 - momentum) * rm.double() + momentum * mean64)  # type: ignore[union-attr]
+        rv.copy_((1 - momentum) * rv.double() + momentum * var64 * (n / max(n - 1, 1)))  # type: ignore[union-attr]
+    return mean64.to(dtype), torch.rsqrt(var64 + bn.eps).to(dtype)
 
 
 def _pool_geometry(pool: nn.Module) -> int:
@@ -258,12 +278,12 @@ def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact
                         ) -> tuple[torch.Tensor, HiddenState]:
     """A conv block graph-free, over chunks of time steps.
 
-    ``Y = conv(S_in)`` is formed for all ``T*B`` images (chunk by chunk, into one buffer:
-    batch-norm needs the statistics of all of them); then, chunk by chunk, ``x_hat`` is
-    written (in place of ``Y`` for ``store="float"``), ``X = gamma x_hat + beta`` runs
-    through the neuron (membrane potential carried across chunks), the spikes are max-pooled
-    (with the pooling indices, which become the routing mask ``M``) and ``M g'`` and ``k A``
-    are kept. Temporaries never exceed one chunk beyond ``Y`` itself.
+    ``Y = conv(S_in)`` is formed for all ``T*B`` images, chunk by chunk (batch-norm needs the
+    statistics of all of them); then, chunk by chunk, ``x_hat`` is stored, ``X = gamma x_hat +
+    beta`` runs through the neuron (membrane potential carried across chunks), the spikes are
+    max-pooled (with the pooling indices, which become the routing mask ``M``), ``M g'`` and
+    ``k A`` are stored, and the chunk of ``Y`` is released: the stored state grows as ``Y``
+    shrinks, and temporaries never exceed one chunk beyond them.
     """
     T, B = x.shape[:2]
     dev, dtype = x.device, x.dtype
@@ -276,48 +296,41 @@ def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact
     s_in = torch.empty((T, B, (n_in + 7) // 8), dtype=torch.uint8, device=dev) if compact_input else x
     per_out = B * conv.out_channels * math.prod(blk.layer.out_hw)
     step = _conv_chunk_steps(max(B * n_in, per_out), dev)
-    y: torch.Tensor | None = None
-    for t0 in range(0, T, step):
+    starts = list(range(0, T, step))
+    ys: list[torch.Tensor | None] = []  # Y chunk by chunk; each is released once consumed
+    for t0 in starts:
         t1 = min(T, t0 + step)
         xc = x[t0:t1]
         if compact_input:
             s_in[t0:t1] = pack_bits((xc != 0).reshape(t1 - t0, B, -1))
-        yc = conv(xc.reshape((t1 - t0) * B, *in_shape[2:]))
-        if y is None:
-            y = torch.empty((T * B,) + tuple(yc.shape[1:]), dtype=yc.dtype, device=dev)
-        y[t0 * B:t1 * B] = yc
-        del yc
-    assert y is not None
-    neurons = tuple(y.shape[1:])
-    n_neur = math.prod(neurons)
-    step = _conv_chunk_steps(B * n_neur, dev)
+        ys.append(conv(xc.reshape((t1 - t0) * B, *in_shape[2:])))
+    neurons = tuple(ys[0].shape[1:])  # type: ignore[union-attr]
     bn = blk.bn
     xhat = invstd = None
     if bn is not None:
-        mean, invstd, _ = _bn_stats(bn, y)
+        mean, invstd = _bn_stats(bn, ys)  # type: ignore[arg-type]
         gamma = bn.weight if bn.affine else torch.ones_like(invstd)
         beta = bn.bias if bn.affine else torch.zeros_like(invstd)
         a = (gamma * invstd)[:, None, None]
         b = (beta - mean * gamma * invstd)[:, None, None]
-        xhat = y if sd == y.dtype else torch.empty(y.shape, dtype=sd, device=dev)
+        xhat = torch.empty((T * B,) + neurons, dtype=sd, device=dev)
         m3, i3 = mean[:, None, None], invstd[:, None, None]
     sg = torch.empty((T, B) + neurons, dtype=sd, device=dev)
     ka = torch.empty((T - 1, B) + neurons, dtype=sd, device=dev) if temporal == "local" and T > 1 else None
     out: torch.Tensor | None = None
     v = None
-    for t0 in range(0, T, step):
+    for i, t0 in enumerate(starts):
         t1 = min(T, t0 + step)
         nt = t1 - t0
-        yc = y[t0 * B:t1 * B]
+        yc, ys[i] = ys[i], None
+        assert yc is not None
         if bn is not None:
             pre = torch.addcmul(b, yc, a)
             assert xhat is not None
-            if xhat is y:
-                yc.sub_(m3).mul_(i3)
-            else:
-                xhat[t0 * B:t1 * B] = (yc - m3).mul_(i3)
+            xhat[t0 * B:t1 * B] = yc.sub_(m3).mul_(i3)
         else:
             pre = yc  # Y is not needed after this chunk
+        del yc
         pre = pre.reshape((nt, B) + neurons)
         spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v)
         _surrogate_state(h, p, cf, sg, ka, t0, T)
@@ -328,7 +341,6 @@ def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact
             out = torch.empty((T,) + tuple(oc.shape[1:]), dtype=dtype, device=dev)
         out[t0:t1] = oc
         del oc
-    del y
     assert out is not None
     st = HiddenState(s_in=s_in, sg=sg, ka=ka, xhat=xhat, invstd=invstd,
                      out_shape=tuple(out.shape), half=store == "half", in_shape=in_shape, packed=compact_input)
