@@ -148,9 +148,10 @@ def train_step_table() -> str | None:
                          f"{rel(sf, 'peak_mib')} |")
     if not lines:
         return None
+    cpu = _load(RESULTS / TRAIN_STEP_FILES[0][0])
+    cpu_cmd = cpu["command"] if cpu else "python benchmarks/train_step.py --out benchmarks/results/train_step_cpu.json"
     lines += ["", "Medians of round-robin steps measured side by side in one run per device "
-                  "(`python benchmarks/train_step.py --threads 1 --warmup 1 --repeats 3 --out "
-                  "benchmarks/results/train_step_cpu.json`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
+                  f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
                   "columns: the default `store=half`, except the last. Reference: the authors' SDFA formulation "
                   "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
                   "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "

@@ -1,7 +1,7 @@
 """Time and peak memory of one training step, every rule side by side, on one machine.
 
     python benchmarks/train_step.py [--only WORKLOAD[:T]] [--device cpu|cuda] --out FILE.json
-    python benchmarks/train_step.py --table FILE.json      # Markdown table of a result file
+    python benchmarks/train_step.py --table FILE.json [--doc DOC.md]  # Markdown table of a result file
 
 Cases (the issue's): nmnist-mlp2 T=10 B=128, nmnist-mlp5 T=10 and T=100 B=128, dvs-convnet
 and dvs-vgg11 T=30 B=8 -- on a CPU the two CNNs run at a reduced size (``CPU_REDUCED``,
@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ap.add_argument("--out", help="result JSON file")
     ap.add_argument("--table", metavar="JSON", help="print the Markdown table of a result file and exit")
+    ap.add_argument("--doc", metavar="MD", help="with --table: also write it into this doc between the "
+                    "<!-- BLOCK:start/end --> markers (--block, default train-step-cpu)")
+    ap.add_argument("--block", default="train-step-cpu", help="marker name for --doc")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -413,7 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.table:
         with open(args.table) as f:
-            print(table(json.load(f)))
+            text = table(json.load(f))
+        print(text)
+        if args.doc:
+            from _report import replace_block
+
+            replace_block(args.doc, args.block, text)
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")

@@ -8,9 +8,9 @@ form:
 
 * its input ``S_in`` (spikes of the block below, packed 8 to a byte; the network input is
   the caller's own tensor and is not copied);
-* the surrogate derivative ``g'[t] = g'(H[t] - V_th)`` in ``store`` precision (``float`` = the
-  model's dtype, the default, the reference's gradients up to summation order; ``half`` =
-  float16, 2 bytes, relative error ~1e-3);
+* the surrogate derivative ``g'[t] = g'(H[t] - V_th)`` in ``store`` precision (``half`` =
+  float16, 2 bytes, the default, gradients within ~1e-3 relative of the reference's;
+  ``float`` = the model's dtype, the reference's gradients up to summation order);
 * for a max-pooled block, ``g'`` is stored already multiplied by the pooling's routing mask
   ``M[t]`` (1 where the max-pool's backward sends its output's gradient, the first maximum of
   each window as PyTorch picks it), so the backward needs neither spikes nor indices:
@@ -30,11 +30,12 @@ rows of ``T*B``; conv: about ``CONV_CHUNK_ELEMENTS`` neurons), the membrane pote
 ``local``'s ``G``) carried across chunks, so that a block's temporaries never exceed one
 chunk. The one exception is a conv block's ``Y = conv(S_in)`` over all ``T*B`` images, which
 batch-norm needs for its statistics (kept as chunks, each released as soon as its ``x_hat``,
-``g'`` and spikes are formed).
-Batch-norm's backward takes two passes over the chunks (its two sums, then ``dW``).
+``g'`` and spikes are formed). Batch-norm's backward takes two passes over the chunks (its
+two sums, then ``dW``).
 
 ``store="half"`` also forms the weight-gradient products with bfloat16 operands (spikes are
-exact in bfloat16; ``dL/dX`` is rounded to 8 bits of mantissa; products accumulate in float32).
+exact in bfloat16; ``dL/dX`` is rounded to 8 bits of mantissa; products accumulate in float32;
+dense blocks in blocks of ``COLUMN_BLOCK`` input features, added into ``dW``).
 
 Once the global error ``e = dLoss/dfr`` is known, hidden block ``l`` (projected error
 ``r_l = e B_l / sqrt(n_max)``, injected at every ``t``) forms, with ``c = dH/dX``::
@@ -48,9 +49,9 @@ Once the global error ``e = dLoss/dfr`` is known, hidden block ``l`` (projected 
          (conv: torch.nn.grad.conv2d_weight, the weight-gradient convolution over T*B images)
 
 Batch-norm: the statistics and the running-statistics update are those of the block's
-``nn.BatchNorm2d`` (``torch.batch_norm_update_stats``, the kernel ``F.batch_norm`` uses);
-the normalised output ``gamma (Y - mean) / sigma + beta`` is formed chunk by chunk (equal to
-the module's output up to rounding in the last bit).
+``nn.BatchNorm2d`` (see :func:`_bn_stats`: its own kernel for one chunk, chunk statistics
+combined in float64 for several); the normalised output ``gamma (Y - mean) / sigma + beta``
+is formed chunk by chunk (equal to the module's output up to rounding in the last bits).
 """
 
 from __future__ import annotations
