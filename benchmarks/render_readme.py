@@ -110,10 +110,13 @@ TRAIN_STEP_FILES = (("train_step_cpu.json", ""),
 
 def train_step_table() -> str | None:
     lines = []
+    cpu_cmd = "python benchmarks/train_step.py --out benchmarks/results/train_step_cpu.json"
     for fname, note in TRAIN_STEP_FILES:
         d = _load(RESULTS / fname)
         if d is None:
             continue
+        if fname == TRAIN_STEP_FILES[0][0]:
+            cpu_cmd = d["command"]
         dev = (d["machine"].get("device_name") or d["machine"].get("processor") or "cpu") + note
         if not lines:
             lines = ["| device | workload | T | B | BPTT ms | SDFA inst. ms (x BPTT) | SDFA local ms (x BPTT) | "
@@ -148,8 +151,6 @@ def train_step_table() -> str | None:
                          f"{rel(sf, 'peak_mib')} |")
     if not lines:
         return None
-    cpu = _load(RESULTS / TRAIN_STEP_FILES[0][0])
-    cpu_cmd = cpu["command"] if cpu else "python benchmarks/train_step.py --out benchmarks/results/train_step_cpu.json"
     lines += ["", "Medians of round-robin steps measured side by side in one run per device "
                   f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
                   "columns: the default `store=half`, except the last. Reference: the authors' SDFA formulation "

@@ -100,10 +100,7 @@ class HiddenState:
         x = self.s_in[t0:t1]
         if not self.packed:
             return x.to(dtype)
-        n = 1
-        for d in self.in_shape[2:]:
-            n *= d
-        return unpack_bits(x, n, dtype).reshape(x.shape[0], *self.in_shape[1:])
+        return unpack_bits(x, math.prod(self.in_shape[2:]), dtype).reshape(x.shape[0], *self.in_shape[1:])
 
     def input_columns(self, dtype: torch.dtype, t0: int, t1: int, c0: int, c1: int) -> torch.Tensor:
         """Features ``c0 .. c1`` of the flattened block input of steps ``t0 .. t1``: ``[t1-t0, B, c1-c0]``
@@ -444,6 +441,20 @@ def _product_dtype(st: HiddenState, dtype: torch.dtype) -> torch.dtype:
     return torch.bfloat16 if st.half else dtype
 
 
+def _recurrence(g: torch.Tensor, ka: torch.Tensor | None, t0: int, g_next: torch.Tensor | None
+                ) -> torch.Tensor | None:
+    """``G[t] = P[t] + k A[t] G[t+1]`` in place over the chunk ``g`` (steps ``t0 ..``), backwards
+    in time, ``g_next`` = ``G`` of the step after the chunk (``None`` at the end). Returns the
+    chunk's ``G[t0]`` for the chunk before it; ``ka is None`` (instantaneous) leaves ``g`` as is."""
+    if ka is None:
+        return None
+    for i in range(g.shape[0] - 1, -1, -1):
+        nxt = g[i + 1] if i + 1 < g.shape[0] else g_next
+        if nxt is not None:
+            g[i].addcmul_(ka[t0 + i], nxt)
+    return g[0].clone()
+
+
 @torch.no_grad()
 def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
     """``dW = sum_t (c G[t])^T S_in[t]`` for a dense block, chunk by chunk (backwards in time)."""
@@ -457,12 +468,7 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
     for t0 in reversed(range(0, T, step)):
         t1 = min(T, t0 + step)
         g = st.sg[t0:t1].to(dtype).mul_(r)
-        if st.ka is not None:
-            for i in range(t1 - t0 - 1, -1, -1):
-                nxt = g[i + 1] if i + 1 < t1 - t0 else g_next
-                if nxt is not None:
-                    g[i].addcmul_(st.ka[t0 + i], nxt)
-            g_next = g[0].clone()
+        g_next = _recurrence(g, st.ka, t0, g_next)
         rows = (t1 - t0) * B
         gt = g.reshape(rows, -1).t()
         if pd == dtype:
@@ -494,12 +500,7 @@ def _conv_dx_chunks(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs, dtype: to
         t1 = min(T, t0 + step)
         nt = t1 - t0
         g = st.sg[t0:t1] * r  # a new tensor: sg is read again by a second pass
-        if st.ka is not None:
-            for i in range(nt - 1, -1, -1):
-                nxt = g[i + 1] if i + 1 < nt else g_next
-                if nxt is not None:
-                    g[i].addcmul_(st.ka[t0 + i], nxt)
-            g_next = g[0].clone()
+        g_next = _recurrence(g, st.ka, t0, g_next)
         if cf.c != 1.0:
             g.mul_(cf.c)
         yield t0, t1, g.reshape((nt * B,) + neurons)
