@@ -9,7 +9,7 @@ import torch
 
 from pipesdfa.errors import UserError
 from pipesdfa.neurons import NeuronParams, SpikingNeuron, multistep
-from pipesdfa.surrogates import SURROGATES, spike_fn, surrogate_grad
+from pipesdfa.surrogates import SURROGATES, spike_fn, surrogate_grad, surrogate_grad_
 
 
 def trace(x, **kw):
@@ -86,6 +86,26 @@ def test_surrogate_derivative_matches_finite_difference_of_primitive(name, alpha
     xs = torch.linspace(-60, 60, 200001, dtype=torch.float64)
     area = torch.trapezoid(surrogate_grad(xs, name, alpha), xs)
     assert area.item() == pytest.approx(1.0, abs=2e-2 if name == "atan" else 1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("out_dtype", [None, torch.float16, torch.bfloat16])
+def test_inplace_surrogate_is_bit_equal(name, dtype, out_dtype):
+    """The in-place form (used by the fast paths) gives exactly the reference's values."""
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(4099, generator=gen) * 2).to(dtype)
+    x[:3] = torch.tensor([0.0, 1.0, -1.0])  # kinks of the piecewise ones at alpha = 1
+    for alpha in (0.7, 1.0, 2.0):
+        ref = surrogate_grad(x, name, alpha)
+        work = x.clone()
+        if out_dtype is None:
+            got = surrogate_grad_(work, name, alpha)
+            assert got.dtype == dtype and torch.equal(got, ref)
+        else:
+            out = torch.empty(x.shape, dtype=out_dtype)
+            got = surrogate_grad_(work, name, alpha, out=out)
+            assert got is out and torch.equal(out, ref.to(out_dtype))
 
 
 def test_atan_matches_paper_formula_at_a_point():

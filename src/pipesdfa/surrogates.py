@@ -29,7 +29,7 @@ import torch
 
 from pipesdfa.errors import UserError
 
-__all__ = ["Surrogate", "SURROGATES", "get_surrogate", "spike_fn", "surrogate_grad"]
+__all__ = ["Surrogate", "SURROGATES", "get_surrogate", "spike_fn", "surrogate_grad", "surrogate_grad_"]
 
 
 def _atan_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -47,6 +47,21 @@ def _rect_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def _tri_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return (alpha * (1 - alpha * x.abs())).clamp_min(0)
+
+
+def _atan_grad_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`_atan_grad` in place, the same operations in the same order, less the final
+    ``* alpha/2`` (the caller's, so that it can write any dtype): ``1 / (1 + (c x)^2)``."""
+    x.mul_(math.pi / 2 * alpha)
+    x.mul_(x)  # == x ** 2 (PyTorch squares by one multiply)
+    x.add_(1)
+    return x.reciprocal_()  # (alpha/2) / y is evaluated as y.reciprocal() * (alpha/2)
+
+
+def _tri_grad_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`_tri_grad` in place: ``max(0, alpha (1 - alpha |x|))`` (``1 - y`` as ``-y + 1``, exact)."""
+    x.abs_().mul_(alpha).neg_().add_(1).mul_(alpha)  # alpha (1 - alpha |x|), exact reorderings
+    return x.clamp_min_(0)
 
 
 def _atan_primitive(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -96,6 +111,31 @@ def get_surrogate(name: str) -> Surrogate:
 def surrogate_grad(x: torch.Tensor, name: str, alpha: float) -> torch.Tensor:
     """``g'(x)`` of the named surrogate (no autograd involved)."""
     return get_surrogate(name).grad(x, alpha)
+
+
+#: In-place forms ``f(x, alpha) -> (x overwritten, final factor)``: ``g'(x) = x * factor``.
+_INPLACE: dict[str, tuple[Callable[[torch.Tensor, float], torch.Tensor], Callable[[float], float]]] = {
+    "atan": (_atan_grad_, lambda a: a / 2),
+    "triangular": (_tri_grad_, lambda a: 1.0),
+}
+
+
+def surrogate_grad_(x: torch.Tensor, name: str, alpha: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`surrogate_grad` that may overwrite ``x`` (a temporary the caller owns): no
+    temporaries for ``atan`` and ``triangular`` (bit-equal to :func:`surrogate_grad`; the others
+    are computed out of place). The result goes into ``out`` when given (any floating dtype,
+    rounded once from ``x``'s), else it is returned (possibly ``x`` itself)."""
+    if name in _INPLACE and not x.requires_grad:
+        f, factor = _INPLACE[name]
+        y = f(x, alpha)
+        k = factor(alpha)
+        if out is None:
+            return y.mul_(k) if k != 1.0 else y
+        return torch.mul(y, k, out=out)
+    g = surrogate_grad(x, name, alpha)
+    if out is None:
+        return g
+    return out.copy_(g)
 
 
 class _SpikeFn(torch.autograd.Function):

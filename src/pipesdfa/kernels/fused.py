@@ -22,7 +22,7 @@ import torch
 
 from pipesdfa.kernels.common import coeffs
 from pipesdfa.neurons import NeuronParams
-from pipesdfa.surrogates import surrogate_grad
+from pipesdfa.surrogates import surrogate_grad_
 
 __all__ = ["fused_multistep", "neuron_forward_nograd"]
 
@@ -35,7 +35,7 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
     may be ``x_seq`` itself (``X[t]`` is read before ``H[t]`` is written).
     """
     T = x_seq.shape[0]
-    v = torch.full_like(x_seq[0], p.v_rest) if v0 is None else v0.detach().clone()
+    v = torch.full_like(x_seq[0], p.v_rest) if v0 is None else v0.detach().clone()  # updated in place
     spikes = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
     tmp = torch.empty_like(x_seq[0])
     vr = p.v_rest
@@ -44,8 +44,11 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
         if p.kind == "if":
             torch.add(v, x_seq[t], out=h)
         elif p.decay_input:  # v + (x - (v - v_rest)) / tau
-            torch.sub(v, vr, out=tmp)
-            torch.sub(x_seq[t], tmp, out=tmp)
+            if vr == 0.0:  # v - 0 == v exactly: one pass fewer
+                torch.sub(x_seq[t], v, out=tmp)
+            else:
+                torch.sub(v, vr, out=tmp)
+                torch.sub(x_seq[t], tmp, out=tmp)
             tmp.div_(p.tau)
             torch.add(v, tmp, out=h)
         else:  # v - (v - v_rest) / tau + x
@@ -57,8 +60,10 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
         torch.ge(h, p.v_threshold, out=s)
         if p.v_reset is None:  # h - v_th * s  (exact for s in {0, 1})
             v = torch.where(s, h - p.v_threshold, h)
-        else:  # h (1 - s) + v_reset s
-            v = h.masked_fill(s, p.v_reset)
+        else:  # h (1 - s) + v_reset s, as -threshold(-h): x <= -V_th (a spike) -> -V_reset, else x
+            torch.neg(h, out=v)
+            torch.nn.functional.threshold_(v, -p.v_threshold, -p.v_reset)
+            v.neg_()
     return spikes, v
 
 
@@ -80,7 +85,7 @@ class _FusedMultistep(torch.autograd.Function):
         p: NeuronParams = ctx.p
         cf = coeffs(p)
         T = h_all.shape[0]
-        sg = surrogate_grad(h_all - cf.v_th, p.surrogate, cf.alpha)
+        sg = surrogate_grad_(h_all - cf.v_th, p.surrogate, cf.alpha)
         g = g_s * sg if g_s is not None else torch.zeros_like(h_all)  # P, overwritten by G
 
         def a_coef(sl):

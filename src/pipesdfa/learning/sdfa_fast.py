@@ -57,6 +57,7 @@ is formed chunk by chunk (equal to the module's output up to rounding in the las
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -65,7 +66,7 @@ from torch import nn
 from pipesdfa.kernels import forward_with_potential
 from pipesdfa.kernels.common import Coeffs, coeffs
 from pipesdfa.learning.base import LossFn
-from pipesdfa.surrogates import surrogate_grad
+from pipesdfa.surrogates import surrogate_grad_
 
 __all__ = ["STORES", "DEFAULT_STORE", "CHUNK_ROWS", "COLUMN_BLOCK", "pack_bits", "unpack_bits", "HiddenState", "forward_blocks", "hidden_forward",
            "block_weight_grads", "compute_grads_fast"]
@@ -121,25 +122,49 @@ def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
 GROUP_ELEMENTS = {"cuda": 1 << 22, "cpu": 1 << 18}
 
 
+#: ``sum_j 2^(56 - 7 j)``: multiplying 8 bytes of 0/1 (one little-endian int64, byte ``j`` =
+#: element ``j``) by it puts element ``j`` at bit ``56 + j`` with no carries into bits 56..63.
+_PACK_MAGIC = 0x0102040810204080
+_UNPACK_TABLES: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
 def pack_bits(b: torch.Tensor) -> torch.Tensor:
-    """``bool [..., n] -> uint8 [..., ceil(n / 8)]``, bit ``j`` of byte ``i`` = element ``8 i + j``."""
+    """``bool [..., n] -> uint8 [..., ceil(n / 8)]``, bit ``j`` of byte ``i`` = element ``8 i + j``.
+
+    Each group of 8 bytes is read as one int64 and packed by one multiply and one shift.
+    """
     n = b.shape[-1]
     pad = (-n) % 8
-    u = b.to(torch.uint8)
+    u = b.view(torch.uint8) if b.dtype == torch.bool else (b != 0).view(torch.uint8)
     if pad:
         u = torch.nn.functional.pad(u, (0, pad))
-    u = u.reshape(*u.shape[:-1], -1, 8)
-    out = u[..., 0].clone()
-    for j in range(1, 8):
-        out |= u[..., j] << j
-    return out
+    if sys.byteorder != "little":  # pragma: no cover - the multiply needs little-endian int64
+        u = u.reshape(*u.shape[:-1], -1, 8)
+        out = u[..., 0].clone()
+        for j in range(1, 8):
+            out |= u[..., j] << j
+        return out
+    w = u.contiguous().view(torch.int64)
+    return ((w * _PACK_MAGIC) >> 56).to(torch.uint8)  # low byte of the (wrapped) product
+
+
+def _unpack_table(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[256, 8]``: row ``v`` = the 8 bits of ``v``, lowest first, in ``dtype``."""
+    key = (dtype, device)
+    t = _UNPACK_TABLES.get(key)
+    if t is None:
+        v = torch.arange(256, dtype=torch.int64)
+        t = ((v[:, None] >> torch.arange(8)) & 1).to(dtype).to(device)
+        _UNPACK_TABLES[key] = t
+    return t
 
 
 def unpack_bits(p: torch.Tensor, n: int, dtype: torch.dtype = torch.bool) -> torch.Tensor:
-    """Inverse of :func:`pack_bits`: ``uint8 [..., m] -> [..., n]`` of 0/1 in ``dtype``."""
-    shifts = torch.arange(8, dtype=torch.uint8, device=p.device)
-    bits = (p.unsqueeze(-1) >> shifts) & 1
-    return bits.reshape(*p.shape[:-1], -1)[..., :n].to(dtype)
+    """Inverse of :func:`pack_bits`: ``uint8 [..., m] -> [..., n]`` of 0/1 in ``dtype`` (one
+    table lookup per byte)."""
+    bits = _unpack_table(dtype, p.device).index_select(0, p.reshape(-1).to(torch.int32))
+    bits = bits.reshape(*p.shape[:-1], -1)
+    return bits if bits.shape[-1] == n else bits[..., :n]
 
 
 def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch.Tensor | None,
@@ -155,20 +180,22 @@ def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch
     for i in range(0, n, per):
         j = min(n, i + per)
         hh = h[i:j]
-        g = surrogate_grad(hh - cf.v_th, p.surrogate, cf.alpha)
+        if ka is None:  # g' straight into the store
+            surrogate_grad_(hh - cf.v_th, p.surrogate, cf.alpha, out=sg[t0 + i:t0 + j])
+            continue
+        g = surrogate_grad_(hh - cf.v_th, p.surrogate, cf.alpha)
         sg[t0 + i:t0 + j] = g
-        if ka is not None:
-            jj = min(j, T - 1 - t0)  # A[t] only for t < T-1
-            if jj <= i:
-                continue
-            hh, g = hh[: jj - i], g[: jj - i]
-            if cf.hard:
-                a = (hh < cf.v_th).to(h.dtype)
-                if not cf.detach_reset:
-                    a.addcmul_(cf.v_reset - hh, g)
-            else:
-                a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
-            ka[t0 + i:t0 + jj] = a.mul_(cf.k)
+        jj = min(j, T - 1 - t0)  # A[t] only for t < T-1
+        if jj <= i:
+            continue
+        hh, g = hh[: jj - i], g[: jj - i]
+        if cf.hard:
+            a = (hh < cf.v_th).to(h.dtype)
+            if not cf.detach_reset:
+                a.addcmul_(cf.v_reset - hh, g)
+        else:
+            a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
+        ka[t0 + i:t0 + jj] = a.mul_(cf.k)
 
 
 def _chunk_steps(B: int) -> int:
@@ -457,32 +484,49 @@ def _recurrence(g: torch.Tensor, ka: torch.Tensor | None, t0: int, g_next: torch
 
 @torch.no_grad()
 def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
-    """``dW = sum_t (c G[t])^T S_in[t]`` for a dense block, chunk by chunk (backwards in time)."""
+    """``dW = sum_t (c G[t])^T S_in[t]`` for a dense block, chunk by chunk (backwards in time).
+
+    ``c`` is folded into ``r`` (``G`` is linear in ``P``); the first chunk's product is written
+    into ``dW``, the others added.
+    """
     T, B = st.out_shape[:2]
     dtype = blk.weight.dtype
     pd = _product_dtype(st, dtype)
     r = r.to(dtype).reshape(1, B, -1)
-    dw = torch.zeros_like(blk.weight)
+    if cf.c != 1.0:
+        r = r * cf.c
+    dw = torch.empty_like(blk.weight)
     step = _chunk_steps(B)
     g_next = None
+    first = True
     for t0 in reversed(range(0, T, step)):
         t1 = min(T, t0 + step)
-        g = st.sg[t0:t1].to(dtype).mul_(r)
+        g = torch.mul(st.sg[t0:t1], r)  # P = r g' in dW's precision
         g_next = _recurrence(g, st.ka, t0, g_next)
         rows = (t1 - t0) * B
         gt = g.reshape(rows, -1).t()
         if pd == dtype:
-            dw.addmm_(gt, st.input(pd, t0, t1).reshape(rows, -1))  # no product temporary
+            x_in = st.input(pd, t0, t1).reshape(rows, -1)
+            if first:
+                torch.mm(gt, x_in, out=dw)
+            else:
+                dw.addmm_(gt, x_in)  # no product temporary
         else:  # bfloat16 products over blocks of input features, accumulated in dw's precision
             gt = gt.to(pd)
             n_in = dw.shape[1]
             cols = COLUMN_BLOCK["cuda" if dw.is_cuda else "cpu"]
             for c0 in range(0, n_in, cols):
                 c1 = min(n_in, c0 + cols)
-                dw[:, c0:c1].add_(gt @ st.input_columns(pd, t0, t1, c0, c1).reshape(rows, c1 - c0))
+                prod = gt @ st.input_columns(pd, t0, t1, c0, c1).reshape(rows, c1 - c0)
+                if first:
+                    dw[:, c0:c1].copy_(prod)
+                else:
+                    dw[:, c0:c1].add_(prod)
+                del prod
+        first = False
         del g, gt
-    if cf.c != 1.0:
-        dw.mul_(cf.c)
+    if first:  # no time steps
+        dw.zero_()
     _accumulate(blk.weight, dw)
 
 
