@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipesdfa.data.datasets import encode_braille, load_braille, load_dvsgesture, load_ncaltech101, load_nmnist, load_shd
+from pipesdfa.data.datasets import balanced_head, encode_braille, load_braille, load_dvsgesture, load_ncaltech101, load_nmnist, load_shd
 from pipesdfa.data.formats.braille_pkl import sigma_delta_encode
 from pipesdfa.data.layouts import stratified_split
 from pipesdfa.data.writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
@@ -32,6 +34,31 @@ def test_nmnist_official_layout(nmnist_root, tmp_path):
     assert y == 0 and float(x.sum()) == 50
     assert sorted(int(b.train[i][1]) for i in range(12)) == sorted(d % 10 for d in range(12))
     assert b.test[1][1] == 7
+
+
+def test_max_train_keeps_every_class_of_a_class_sorted_list(nmnist_root, tmp_path):
+    # the file list is Train/0/..., Train/0/..., Train/1/...: the first 4 files would be classes 0, 0, 1, 2
+    b = load_nmnist(T=2, data_dir=nmnist_root, cache_dir=tmp_path / "cache", max_train=4, max_test=1)
+    assert len(b.train) == 4 and len(b.test) == 1
+    assert sorted(int(b.train[i][1]) for i in range(4)) == [0, 1, 2, 3]
+    # the first file of class 0 (50 events), as in the full split
+    assert int(b.train[0][1]) == 0 and float(b.train[0][0].sum()) == 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels=st.lists(st.integers(0, 5), min_size=1, max_size=60), n=st.integers(1, 70))
+def test_balanced_head_properties(labels, n):
+    lab = np.array(labels)
+    keep = balanced_head(lab, n)
+    assert len(keep) == min(n, len(lab))
+    assert list(keep) == sorted(set(keep.tolist()))  # sorted, no repeats
+    counts = {c: int((lab[keep] == c).sum()) for c in set(labels)}
+    for c, k in counts.items():  # each class contributes its first k samples, in order
+        assert list(keep[lab[keep] == c]) == list(np.flatnonzero(lab == c)[:k])
+    # balanced: a class has fewer than another only when it ran out of samples
+    top = max(counts.values())
+    for c, k in counts.items():
+        assert k >= top - 1 or k == int((lab == c).sum())
 
 
 def test_nmnist_slayer_layout(tmp_path):

@@ -71,8 +71,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--loss", choices=["ce", "mse"], help="loss on the firing rates")
     h.add_argument("--optimizer", choices=["adam", "sgd"], help="optimiser (default adam, cosine schedule)")
     h.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
-    h.add_argument("--max-train", type=positive_int, help="use only the first N training samples")
-    h.add_argument("--max-test", type=positive_int, help="use only the first N test samples")
+    h.add_argument("--max-train", type=positive_int, help="use only N training samples (event datasets: the first of every class in turn; digits: the first N)")
+    h.add_argument("--max-test", type=positive_int, help="use only N test samples (as --max-train)")
     h.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     h.add_argument("--backend", default="auto", help="neuron kernel backend: torch (the reference), fused, triton, "
                    "auto (default: triton on CUDA, else fused)")

@@ -9,7 +9,8 @@ and caches frames on disk (:class:`~pipesdfa.data.cache.FrameCache`).
 Common options: ``split_by`` (``number`` / ``time`` / ``window``), ``binary`` (clip counts
 to 1), ``cache_dir`` (``None`` = :func:`~pipesdfa.data.cache.default_cache_root`, ``False`` =
 no disk cache), ``in_memory`` (keep frames in RAM; ``None`` = when the split is under
-1 GiB), ``max_train`` / ``max_test`` (keep the first N samples of a split, for quick runs),
+1 GiB), ``max_train`` / ``max_test`` (keep N samples of a split, class by class in turn:
+:func:`balanced_head`; for quick runs),
 ``materialize`` (hand a split over as one in-memory ``FrameTensorDataset``; ``None`` = when
 it is kept in memory).
 ``seed`` does not change the data; the splits of N-Caltech101 and Braille (which have no
@@ -56,12 +57,31 @@ def _cache(name: str, cache_dir, params: dict) -> FrameCache | None:
     return FrameCache(root, name, params)
 
 
+def balanced_head(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` samples taken class by class in turn, each class's in listed order:
+    the first sample of every class, then the second of every class, ... (a class that runs
+    out drops out), returned sorted. Deterministic; on a class-sorted file list (N-MNIST's
+    ``Train/0``, ``Train/1``, ...) it keeps every class instead of the first one only."""
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        rank[where] = np.arange(len(where))
+    order = np.lexsort((labels, rank))  # by rank within the class, then by class
+    return np.sort(order[:n])
+
+
 def _head(src: ListSource, n: int | None) -> ListSource:
+    """``src`` cut to ``n`` samples (:func:`balanced_head`), or as is."""
     if n is None or n >= len(src):
         return src
     if n < 1:
         raise UserError(f"max_train / max_test must be >= 1, got {n}")
-    return ListSource(src.items[:n], src.labels[:n], src._read, {"of": src.identity(), "first": n})
+    keep = balanced_head(src.labels, n)
+    return ListSource([src.items[i] for i in keep], src.labels[keep], src._read,
+                      {"of": src.identity(), "balanced_first": n})
 
 
 def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names: list[str], cache_dir,
