@@ -121,7 +121,9 @@ def train_step_table() -> str | None:
         if not lines:
             lines = ["| device | workload | T | B | BPTT ms | SDFA inst. ms (x BPTT) | SDFA local ms (x BPTT) | "
                      "reference SDFA ms (SDFA inst. speed-up) | BPTT MiB | SDFA inst. MiB (x BPTT) | "
-                     "SDFA inst. MiB, store=float (x BPTT) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                     "SDFA inst. MiB, store=float (x BPTT) | products-only floor of SDFA inst. / BPTT |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        floors = {(f["workload"], f["T"], f["batch"]): f for f in d.get("gemm_floor") or []}
         cases: dict[tuple, dict] = {}
         for r in d["rows"]:
             key = (r["workload"], r["T"], r["batch"])
@@ -148,18 +150,25 @@ def train_step_table() -> str | None:
             bmib = "-" if bp.get("peak_mib") is None else f"{bp['peak_mib']:.1f}"
             lines.append(f"| {dev} | {wl} | {T} | {B} | {bp['ms_per_step']:.1f} | {rel(si, 'ms_per_step')} | "
                          f"{rel(sl, 'ms_per_step')} | {refcol} | {bmib} | {rel(si, 'peak_mib')} | "
-                         f"{rel(sf, 'peak_mib')} |")
+                         f"{rel(sf, 'peak_mib')} | {_floor_text(floors.get((wl, T, B)))} |")
     if not lines:
         return None
     lines += ["", "Medians of round-robin steps measured side by side in one run per device "
                   f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
-                  "columns: the default `store=half`, except the last. Reference: the authors' SDFA formulation "
+                  "columns: the default `store=half`, except the memory column marked float. Floor: the same "
+                  "step's dense products alone, timed side by side in the same run (`gemm_floor`: forward + "
+                  "bfloat16 weight gradient over forward + float32 weight and input gradients; MLPs only), the "
+                  "ratio SDFA could reach if nothing else cost time. Reference: the authors' SDFA formulation "
                   "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
                   "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "
                   "size (docs/performance.md has every variant and the conditions). The GPU rows were measured on an "
                   "earlier commit (before the chunked conv path and the `store=half` default; its SDFA half/float "
                   "columns are that code's `half`/`float` rows) and have not been rerun since."]
     return "\n".join(lines)
+
+
+def _floor_text(fl: dict | None) -> str:
+    return "-" if fl is None else f"{fl['sdfa_half']:.2f}"
 
 
 def device_table() -> str | None:

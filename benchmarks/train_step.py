@@ -262,6 +262,64 @@ def row_backend(job: Job, device: torch.device) -> str:
     return backend if backend == spikingjelly_ref.BACKEND_NAME else resolve_backend(backend, device)
 
 
+def spike_rates(workload: str, shape: tuple[int, ...], x: torch.Tensor, device: torch.device, seed: int) -> list[float]:
+    """Mean spike rate of every block's output on the benchmark input, at the initial weights
+    (the same for every variant). Dense products cost the same at any rate; an event-driven
+    product would not, so the JSON says how active the synthetic network is."""
+    job = make_job(Variant("bptt", None, "fast"), workload, shape, device, seed)
+    with torch.no_grad():
+        outs = job.model.forward_all(x)
+    return [round(float(o.float().mean()), 5) for o in outs]
+
+
+def gemm_floor(workload: str, shape: tuple[int, ...], T: int, batch: int, device: torch.device,
+               args) -> dict[str, Any] | None:
+    """The bare matrix products of one step of a dense model, timed side by side: forward
+    ``X W^T + b`` (float32), weight gradient ``G^T X`` (float32 and bfloat16 operands) and input
+    gradient ``G W`` (float32; not for the first block), over all blocks on ``T*B`` rows.
+
+    ``sdfa_half``/``sdfa_float`` = (forward + weight gradient) / (forward + weight gradient
+    float32 + input gradient): the step-time ratio SDFA (instantaneous) could reach against
+    BPTT if nothing but these products cost time (feedback projections, ``10 x n`` per block,
+    left out). ``None`` for models with conv blocks.
+    """
+    job = make_job(Variant("bptt", None, "fast"), workload, shape, device, args.seed)
+    if any(b.kind != "dense" for b in job.model.blocks):
+        return None
+    gen = torch.Generator().manual_seed(args.seed)
+    rows = T * batch
+    mats = []
+    for i, blk in enumerate(job.model.blocks):
+        w, b = blk.weight_op.weight.detach(), blk.weight_op.bias
+        xi = (torch.rand((rows, w.shape[1]), generator=gen) < args.input_rate).float().to(device)
+        g = (torch.randn((rows, w.shape[0]), generator=gen) * 1e-3).to(device)
+        mats.append((i, w, None if b is None else b.detach(), xi, g, xi.bfloat16(), g.t().bfloat16()))
+    kinds = {
+        "forward": lambda: [torch.nn.functional.linear(xi, w, b) for _, w, b, xi, *_ in mats],
+        "dw_float": lambda: [g.t() @ xi for _, _, _, xi, g, _, _ in mats],
+        "dw_bf16": lambda: [gt16 @ x16 for *_, x16, gt16 in mats],
+        "dx_float": lambda: [g @ w for i, w, _, _, g, _, _ in mats if i > 0],
+    }
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    with torch.no_grad():
+        for r in range(args.warmup + args.repeats):
+            for k, f in kinds.items():
+                _sync(device)
+                t0 = time.perf_counter()
+                f()
+                _sync(device)
+                if r >= args.warmup:
+                    times[k].append(1e3 * (time.perf_counter() - t0))
+    ms = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    bptt = ms["forward"] + ms["dw_float"] + ms["dx_float"]
+    out = {"workload": workload, "T": T, "batch": batch, "ms": ms,
+           "sdfa_half": round((ms["forward"] + ms["dw_bf16"]) / bptt, 4),
+           "sdfa_float": round((ms["forward"] + ms["dw_float"]) / bptt, 4)}
+    print(f"{workload:12s} T={T:<3d} B={batch:<3d} products only: {ms}  SDFA/BPTT floor "
+          f"{out['sdfa_half']:.3f} (bf16 dW) / {out['sdfa_float']:.3f} (float32 dW)", flush=True)
+    return out
+
+
 def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
     shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
     loss_fn = make_loss(get_workload(workload).loss)
@@ -290,9 +348,14 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
     if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
         for v in variants:
             peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args)
+    base_label = Variant("bptt", None, "fast").label
     rows = []
+    activity = spike_rates(workload, shape, x, device, args.seed)
     for v in variants:
         peak = peaks.get(v.label)
+        paired = None
+        if base_label in times:  # per round: this variant's step / fast BPTT's step of the same round
+            paired = round(statistics.median(a / b for a, b in zip(times[v.label], times[base_label])), 4)
         rows.append({
             "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
@@ -300,6 +363,8 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
             "ms_per_step": statistics.median(times[v.label]), "ms_all": [round(t, 3) for t in times[v.label]],
             # CPU time of this process (all threads): robust to other jobs on a shared CPU
             "cpu_ms_per_step": round(statistics.median(cpu_times[v.label]), 3) if device.type == "cpu" else None,
+            "x_bptt_paired": paired,
+            "spike_rates": activity,
             "peak_mib": None if peak is None else round(peak, 2),
         })
         print(f"{workload:12s} T={T:<3d} B={batch:<3d} {v.label:28s} {rows[-1]['ms_per_step']:10.2f} ms  "
@@ -343,9 +408,11 @@ def table(result: dict) -> str:
     out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; "
            f"command: `{result['command']}`", "",
            f"x BPTT: ratio to the case's fast BPTT row; x ref: {ref_text}.", "",
-           "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x ref "
-           "| CPU-time ms | x BPTT | peak MiB | x BPTT | x ref |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "x BPTT (paired): median over the timing rounds of the step's time over fast BPTT's in the "
+           "same round.", "",
+           "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x BPTT (paired) "
+           "| x ref | CPU-time ms | x BPTT | peak MiB | x BPTT | x ref |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
 
     def ratio(r: dict, b: dict | None, field: str) -> str:
@@ -357,10 +424,28 @@ def table(result: dict) -> str:
         b, f = base.get(_key(r)), ref.get(_key(r))
         out.append(f"| {r['workload']} | {r['T']} | {r['batch']} | {r['method']} | {r['temporal'] or ''} | "
                    f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | "
-                   f"{ratio(r, b, 'ms_per_step')} | {ratio(r, f, 'ms_per_step')} | "
+                   f"{ratio(r, b, 'ms_per_step')} | {_fmt(r.get('x_bptt_paired'))} | {ratio(r, f, 'ms_per_step')} | "
                    f"{r.get('cpu_ms_per_step') or ''} | {ratio(r, b, 'cpu_ms_per_step')} | {r['peak_mib']} | "
                    f"{ratio(r, b, 'peak_mib')} | {ratio(r, f, 'peak_mib')} |")
+    rates = {_key(r): r.get("spike_rates") for r in rows if r.get("spike_rates") is not None}
+    if rates:
+        out += ["", "Spike rate of every block's output at the initial weights (synthetic input): "
+                + "; ".join(f"{k[0]} T={k[1]}: " + ", ".join(f"{v:.3f}" for v in rs) for k, rs in rates.items())]
+    floors = result.get("gemm_floor") or []
+    if floors:
+        out += ["", "Matrix products alone (`gemm_floor`: float32 forward, weight gradient in float32 and "
+                "bfloat16, float32 input gradient; all blocks, T*B rows), and the SDFA/BPTT ratio they bound:", "",
+                "| workload | T | B | forward ms | dW f32 ms | dW bf16 ms | dX f32 ms | floor SDFA/BPTT, bf16 dW "
+                "| floor, f32 dW |", "|---|---|---|---|---|---|---|---|---|"]
+        for fl in floors:
+            m = fl["ms"]
+            out.append(f"| {fl['workload']} | {fl['T']} | {fl['batch']} | {m['forward']:.1f} | {m['dw_float']:.1f} | "
+                       f"{m['dw_bf16']:.1f} | {m['dx_float']:.1f} | {fl['sdfa_half']:.2f} | {fl['sdfa_float']:.2f} |")
     return "\n".join(out)
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -409,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-spikingjelly", dest="spikingjelly", action="store_false",
                     help="skip the SpikingJelly rows (run only when SpikingJelly is importable)")
     ap.add_argument("--full-size", action="store_true", help="CNN cases at the issue's size on CPU too")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="skip timing the bare matrix products of the MLP cases (gemm_floor)")
     ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:  # internal: see cpu_peak_mib
@@ -435,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--only matches no case; cases: {', '.join(sorted({c[0] for c in CASES}))}")
     reduced: dict[str, Any] = {}
     rows: list[dict] = []
+    floors: list[dict] = []
     t_start = time.time()
     timing_text = (f"in this process, allocator untouched (glibc defaults); {args.warmup} warm-up step(s) of every "
                    f"variant, then {args.repeats} round-robin rounds of one step per variant; ms_per_step = median "
@@ -467,10 +555,17 @@ def main(argv: list[str] | None = None) -> int:
                          "seed": args.seed, "reduced": reduced,
                          "step": "zero_grad + rule.compute_grads + Adam step",
                          "timing": timing_text,
+                         "x_bptt_paired": "median over the rounds of (this variant's step / the fast BPTT "
+                                          "step of the same round): drift of the machine's speed cancels",
+                         "spike_rates": "mean output spike rate of every block at the initial weights on "
+                                        "the benchmark input",
+                         "gemm_floor": "the MLP cases' bare matrix products timed side by side "
+                                       "(see gemm_floor in the script)",
                          "peak_mib": "peak allocated during one step above the level before it",
                          "memory": memory_text,
                          "reference_column": reference_text},
             "rows": rows,
+            "gemm_floor": floors,
             "wall_seconds": round(time.time() - t_start, 1),
         }
 
@@ -481,6 +576,11 @@ def main(argv: list[str] | None = None) -> int:
             T, batch, hw = red["T"], red["batch"], red.get("hw")
             reduced[workload] = red
         rows += run_case(workload, T, batch, device, args, hw)
+        if args.floor:
+            shape = tuple(rows[-1]["input_shape"])
+            fl = gemm_floor(workload, shape, T, batch, device, args)
+            if fl is not None:
+                floors.append(fl)
         atomic_write_json(args.out, result())  # partial results survive an interrupted run
     print(table(result()))
     print(f"wrote {args.out}")
