@@ -19,12 +19,20 @@ rules, ``bptt`` and ``sdfa``/``local``, every block's neuron a SpikingJelly
 "x ref" column is relative to the SpikingJelly SDFA row when there is one, else to the
 plain-formulation SDFA row.
 
-Timing (this process, with the allocator a user gets: glibc's defaults, nothing changed):
-``--warmup`` steps, then ``--repeats`` rounds; each round times one step of every variant
-in turn (round-robin, so that load on a shared machine hits all alike); the row's
-``ms_per_step`` is the median wall time, ``cpu_ms_per_step`` (CPU only) the median CPU time
-of the process, which other jobs on a shared machine disturb much less. A step =
-``zero_grad`` + ``rule.compute_grads`` + Adam step (the trainer's fused Adam).
+Timing, CPU (the default): every variant runs alone in a fresh process (this script re-run
+with the hidden ``--timing-child`` option; the allocator a user gets, glibc's defaults,
+nothing changed): ``max(1, --warmup)`` warm-up steps, then ``--steps`` timed steps; ``--repeats``
+rounds, each starting one process per variant in turn (so that load on a shared machine and
+drift hit all alike). A training run repeats one rule's step, so each variant is timed in its
+own steady state: its own caches and its own allocator state (glibc's mmap/trim thresholds
+adapt to what a process frees; in one shared process one rule's large frees changed how much
+the next rule paid in page faults, and the order of variants and cases moved the numbers).
+The row's ``ms_per_step`` is the median wall time over all timed steps, ``cpu_ms_per_step``
+the median CPU time of the process, ``sys_ms_per_step``/``minflt_per_step`` the median kernel
+time and minor page faults per step. ``--in-process`` (and CUDA, where PyTorch's caching
+allocator makes the process's history matter little) times all variants round-robin in
+this one process instead, after ``--warmup`` steps each. A step = ``zero_grad`` +
+``rule.compute_grads`` + Adam step (the trainer's fused Adam).
 
 Memory (``peak_mib``): peak bytes allocated during one step above the level just before it
 (model, optimiser state and input excluded; the previous step's gradients are released
@@ -245,16 +253,49 @@ def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, 
     """Run :func:`memory_child` for ``v`` in a child process (see the module docstring)."""
     if not (sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")):
         return None
-    spec = {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed,
+    return _run_child("--memory-child", _child_spec(v, workload, T, batch, hw, args),
+                      f"{workload} T={T} {v.label}")["peak_mib"]
+
+
+def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> dict[str, Any]:
+    return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed,
             "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
-            "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
-    cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", json.dumps(spec)]
+            "steps": args.steps, "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
+
+
+def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), option, json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"memory child for {workload} T={T} {v.label} failed "
-                           f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    lines = proc.stdout.strip().splitlines()
-    return json.loads(lines[-1])["peak_mib"]
+        raise RuntimeError(f"{option} child for {what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Body of ``--timing-child``: one variant alone in a fresh process (CPU): ``warmup`` steps,
+    then ``steps`` timed steps; wall and CPU time, system time and minor page faults of each."""
+    import resource
+
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    device = torch.device("cpu")
+    v = Variant(**spec["variant"])
+    shape, x, y = make_inputs(spec["workload"], spec["T"], spec["batch"], device, spec["seed"],
+                              spec["input_rate"], spec.get("hw"))
+    job = make_job(v, spec["workload"], shape, device, spec["seed"])
+    loss_fn = make_loss(get_workload(spec["workload"]).loss)
+    for _ in range(max(1, spec["warmup"])):
+        step(job, x, y, loss_fn)
+    out: dict[str, list[float]] = {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
+    for _ in range(spec["steps"]):
+        r0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
+        step(job, x, y, loss_fn)
+        t1, c1, r1 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+        out["ms"].append(1e3 * (t1 - t0))
+        out["cpu_ms"].append(1e3 * (c1 - c0))
+        out["sys_ms"].append(1e3 * (r1.ru_stime - r0.ru_stime))
+        out["minflt"].append(float(r1.ru_minflt - r0.ru_minflt))
+    return out
 
 
 def row_backend(job: Job, device: torch.device) -> str:
@@ -320,12 +361,12 @@ def gemm_floor(workload: str, shape: tuple[int, ...], T: int, batch: int, device
     return out
 
 
-def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
-    shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
-    loss_fn = make_loss(get_workload(workload).loss)
-    jobs = [make_job(v, workload, shape, device, args.seed) for v in select_variants(args)]
-    times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
-    cpu_times: dict[str, list[float]] = {j.variant.label: [] for j in jobs}
+def _time_in_process(variants: list[Variant], workload: str, shape, x, y, loss_fn, device: torch.device,
+                     args) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, str],
+                                    dict[str, float | None]]:
+    """All variants in this process, round-robin: ``(samples, per-round times, backends, CUDA peaks)``."""
+    jobs = [make_job(v, workload, shape, device, args.seed) for v in variants]
+    samples: dict[str, dict[str, list[float]]] = {j.variant.label: {"ms": [], "cpu_ms": []} for j in jobs}
     for _ in range(args.warmup):
         for j in jobs:
             step(j, x, y, loss_fn)
@@ -335,34 +376,82 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
             t0, c0 = time.perf_counter(), time.process_time()
             step(j, x, y, loss_fn)
             _sync(device)
-            times[j.variant.label].append(1e3 * (time.perf_counter() - t0))
-            cpu_times[j.variant.label].append(1e3 * (time.process_time() - c0))
+            samples[j.variant.label]["ms"].append(1e3 * (time.perf_counter() - t0))
+            samples[j.variant.label]["cpu_ms"].append(1e3 * (time.process_time() - c0))
     peaks: dict[str, float | None] = {}
-    backends = {j.variant.label: row_backend(j, device) for j in jobs}
     if device.type == "cuda":
         for j in jobs:
             peaks[j.variant.label] = cuda_peak_mib(j, x, y, loss_fn, device)
-    variants = [j.variant for j in jobs]
+    backends = {j.variant.label: row_backend(j, device) for j in jobs}
+    rounds = {k: list(v["ms"]) for k, v in samples.items()}
     del jobs
     gc.collect()
+    return samples, rounds, backends, peaks
+
+
+def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, hw: int | None, device: torch.device,
+                   args) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, str]]:
+    """Each variant alone in a fresh process (``--timing-child``), ``--repeats`` rounds of one
+    process per variant in turn: ``(samples, per-round median times, backends)``."""
+    samples: dict[str, dict[str, list[float]]] = {v.label: {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
+                                                  for v in variants}
+    rounds: dict[str, list[float]] = {v.label: [] for v in variants}
+    for r in range(args.repeats):
+        for v in variants:
+            out = _run_child("--timing-child", _child_spec(v, workload, T, batch, hw, args),
+                             f"{workload} T={T} {v.label}")
+            for k in samples[v.label]:
+                samples[v.label][k] += out[k]
+            rounds[v.label].append(statistics.median(out["ms"]))
+        print(f"  {workload} T={T}: round {r + 1}/{args.repeats}", flush=True)
+    backends = {v.label: variant_backend(v, device) for v in variants}
+    return samples, rounds, backends
+
+
+def variant_backend(v: Variant, device: torch.device) -> str:
+    """The neuron backend a variant's blocks run (as :func:`row_backend` reads it off a model)."""
+    if v.impl == "spikingjelly":
+        return spikingjelly_ref.BACKEND_NAME
+    return resolve_backend("auto" if v.impl == "fast" else "torch", device)
+
+
+def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
+    shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
+    loss_fn = make_loss(get_workload(workload).loss)
+    variants = select_variants(args)
+    isolated = device.type == "cpu" and not args.in_process
+    peaks: dict[str, float | None] = {}
+    if isolated:
+        samples, rounds, backends = _time_isolated(variants, workload, T, batch, hw, device, args)
+    else:
+        samples, rounds, backends, peaks = _time_in_process(variants, workload, shape, x, y, loss_fn, device, args)
     if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
         for v in variants:
             peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args)
     base_label = Variant("bptt", None, "fast").label
     rows = []
     activity = spike_rates(workload, shape, x, device, args.seed)
+
+    def med(label: str, key: str, nd: int = 3) -> float | None:
+        vals = samples[label].get(key)
+        return round(statistics.median(vals), nd) if vals else None
+
     for v in variants:
         peak = peaks.get(v.label)
         paired = None
-        if base_label in times:  # per round: this variant's step / fast BPTT's step of the same round
-            paired = round(statistics.median(a / b for a, b in zip(times[v.label], times[base_label])), 4)
+        if base_label in rounds:  # per round: this variant's step / fast BPTT's step of the same round
+            paired = round(statistics.median(a / b for a, b in zip(rounds[v.label], rounds[base_label])), 4)
         rows.append({
             "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
             "backend": backends[v.label], "device": str(device),
-            "ms_per_step": statistics.median(times[v.label]), "ms_all": [round(t, 3) for t in times[v.label]],
-            # CPU time of this process (all threads): robust to other jobs on a shared CPU
-            "cpu_ms_per_step": round(statistics.median(cpu_times[v.label]), 3) if device.type == "cpu" else None,
+            "timing": "isolated" if isolated else "in-process",
+            "ms_per_step": statistics.median(samples[v.label]["ms"]),
+            "ms_all": [round(t, 3) for t in samples[v.label]["ms"]],
+            # CPU time of the process (all threads): robust to other jobs on a shared CPU
+            "cpu_ms_per_step": med(v.label, "cpu_ms") if device.type == "cpu" else None,
+            "sys_ms_per_step": med(v.label, "sys_ms"),  # isolated only: kernel time (page faults)
+            "minflt_per_step": med(v.label, "minflt", 1),
             "x_bptt_paired": paired,
             "spike_rates": activity,
             "peak_mib": None if peak is None else round(peak, 2),
@@ -411,8 +500,8 @@ def table(result: dict) -> str:
            "x BPTT (paired): median over the timing rounds of the step's time over fast BPTT's in the "
            "same round.", "",
            "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x BPTT (paired) "
-           "| x ref | CPU-time ms | x BPTT | peak MiB | x BPTT | x ref |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| x ref | CPU-time ms | x BPTT | sys ms (page faults) | peak MiB | x BPTT | x ref |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
 
     def ratio(r: dict, b: dict | None, field: str) -> str:
@@ -425,7 +514,7 @@ def table(result: dict) -> str:
         out.append(f"| {r['workload']} | {r['T']} | {r['batch']} | {r['method']} | {r['temporal'] or ''} | "
                    f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | "
                    f"{ratio(r, b, 'ms_per_step')} | {_fmt(r.get('x_bptt_paired'))} | {ratio(r, f, 'ms_per_step')} | "
-                   f"{r.get('cpu_ms_per_step') or ''} | {ratio(r, b, 'cpu_ms_per_step')} | {r['peak_mib']} | "
+                   f"{r.get('cpu_ms_per_step') or ''} | {ratio(r, b, 'cpu_ms_per_step')} | {_sys(r)} | {r['peak_mib']} | "
                    f"{ratio(r, b, 'peak_mib')} | {ratio(r, f, 'peak_mib')} |")
     rates = {_key(r): r.get("spike_rates") for r in rows if r.get("spike_rates") is not None}
     if rates:
@@ -442,6 +531,12 @@ def table(result: dict) -> str:
             out.append(f"| {fl['workload']} | {fl['T']} | {fl['batch']} | {m['forward']:.1f} | {m['dw_float']:.1f} | "
                        f"{m['dw_bf16']:.1f} | {m['dx_float']:.1f} | {fl['sdfa_half']:.2f} | {fl['sdfa_float']:.2f} |")
     return "\n".join(out)
+
+
+def _sys(r: dict) -> str:
+    if r.get("sys_ms_per_step") is None:
+        return ""
+    return f"{r['sys_ms_per_step']:.1f} ({r.get('minflt_per_step') or 0:.0f})"
 
 
 def _fmt(v: float | None) -> str:
@@ -496,8 +591,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-size", action="store_true", help="CNN cases at the issue's size on CPU too")
     ap.add_argument("--no-floor", dest="floor", action="store_false",
                     help="skip timing the bare matrix products of the MLP cases (gemm_floor)")
+    ap.add_argument("--steps", type=int, default=3,
+                    help="CPU, isolated timing: timed steps per variant process per round (default 3)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="CPU: time every variant round-robin in this one process (the CUDA method) instead "
+                         "of one fresh process per variant and round")
     ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
+    ap.add_argument("--timing-child", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.timing_child:  # internal: see _time_isolated
+        print(json.dumps(timing_child(json.loads(args.timing_child))), flush=True)
+        return 0
     if args.memory_child:  # internal: see cpu_peak_mib
         print(json.dumps(memory_child(json.loads(args.memory_child))), flush=True)
         return 0
@@ -524,9 +628,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     floors: list[dict] = []
     t_start = time.time()
-    timing_text = (f"in this process, allocator untouched (glibc defaults); {args.warmup} warm-up step(s) of every "
-                   f"variant, then {args.repeats} round-robin rounds of one step per variant; ms_per_step = median "
-                   "wall time (perf_counter), cpu_ms_per_step = median process CPU time")
+    if device.type == "cpu" and not args.in_process:
+        timing_text = (f"one fresh process per variant and round (train_step.py --timing-child; allocator untouched, "
+                       f"glibc defaults): {max(1, args.warmup)} warm-up step(s), then {args.steps} timed steps; "
+                       f"{args.repeats} rounds, the variants' processes in turn; ms_per_step = median wall time "
+                       "(perf_counter) over all timed steps, cpu_ms_per_step = median process CPU time, "
+                       "sys_ms_per_step / minflt_per_step = median kernel time / minor page faults per step")
+    else:
+        timing_text = (f"in this process, allocator untouched (glibc defaults); {args.warmup} warm-up step(s) of "
+                       f"every variant, then {args.repeats} round-robin rounds of one step per variant; ms_per_step = "
+                       "median wall time (perf_counter), cpu_ms_per_step = median process CPU time")
     if device.type == "cuda":
         memory_text = ("in this process after the timing rounds: torch.cuda.max_memory_allocated over one step "
                        "minus torch.cuda.memory_allocated before it (gradients released before)")
@@ -556,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
                          "step": "zero_grad + rule.compute_grads + Adam step",
                          "timing": timing_text,
                          "x_bptt_paired": "median over the rounds of (this variant's step / the fast BPTT "
-                                          "step of the same round): drift of the machine's speed cancels",
+                                          "step of the same round; isolated timing: each round's median "
+                                          "step): drift of the machine's speed cancels",
                          "spike_rates": "mean output spike rate of every block at the initial weights on "
                                         "the benchmark input",
                          "gemm_floor": "the MLP cases' bare matrix products timed side by side "

@@ -218,7 +218,7 @@ def _bn_stats(bn: nn.BatchNorm2d, ys: list[torch.Tensor]) -> tuple[torch.Tensor,
 
     One chunk: ``torch.batch_norm_update_stats``, the kernel ``F.batch_norm`` uses (running
     statistics bit-equal to the module's). Several chunks: each chunk's mean and biased
-    variance (``torch.var_mean``), combined in float64 with Chan et al.'s pairwise update
+    variance (the same kernel, no running statistics), combined in float64 with Chan et al.'s pairwise update
     ``M2 = M2_a + M2_b + delta^2 n_a n_b / n`` and the module's running-statistics rule
     (``(1 - m) r + m stat``, unbiased variance), equal to the module's up to rounding.
     ``1/sigma = 1/sqrt(var + eps)`` in double as the CPU kernel does.
@@ -239,7 +239,7 @@ def _bn_stats(bn: nn.BatchNorm2d, ys: list[torch.Tensor]) -> tuple[torch.Tensor,
     n = 0
     mean64 = m2 = torch.zeros(ys[0].shape[1], dtype=torch.float64, device=ys[0].device)
     for yc in ys:
-        v_c, m_c = torch.var_mean(yc, dim=(0, 2, 3), unbiased=False)
+        m_c, v_c = torch.batch_norm_update_stats(yc, None, None, 0.0)  # biased variance, BN's own kernel
         n_c = yc.numel() // yc.shape[1]
         delta = m_c.double() - mean64
         n_new = n + n_c
