@@ -19,20 +19,20 @@ rules, ``bptt`` and ``sdfa``/``local``, every block's neuron a SpikingJelly
 "x ref" column is relative to the SpikingJelly SDFA row when there is one, else to the
 plain-formulation SDFA row.
 
-Timing, CPU (the default): every variant runs alone in a fresh process (this script re-run
-with the hidden ``--timing-child`` option; the allocator a user gets, glibc's defaults,
-nothing changed): ``max(1, --warmup)`` warm-up steps, then ``--steps`` timed steps; ``--repeats``
-rounds, each starting one process per variant in turn (so that load on a shared machine and
-drift hit all alike). A training run repeats one rule's step, so each variant is timed in its
-own steady state: its own caches and its own allocator state (glibc's mmap/trim thresholds
-adapt to what a process frees; in one shared process one rule's large frees changed how much
-the next rule paid in page faults, and the order of variants and cases moved the numbers).
-The row's ``ms_per_step`` is the median wall time over all timed steps, ``cpu_ms_per_step``
-the median CPU time of the process, ``sys_ms_per_step``/``minflt_per_step`` the median kernel
-time and minor page faults per step. ``--in-process`` (and CUDA, where PyTorch's caching
-allocator makes the process's history matter little) times all variants round-robin in
-this one process instead, after ``--warmup`` steps each. A step = ``zero_grad`` +
-``rule.compute_grads`` + Adam step (the trainer's fused Adam).
+Timing, CPU (the default): every variant runs in its own process (this script re-run with
+the hidden ``--step-server`` option; the allocator a user gets, glibc's defaults, nothing
+changed). All are started and given ``max(1, --warmup)`` warm-up steps, then ``--repeats``
+round-robin rounds ask each process in turn for one timed step, one process stepping at a
+time (so that load on a shared machine hits all alike). A training run repeats one rule's
+step, so each variant keeps its own allocator state: glibc's mmap/trim thresholds adapt to
+what a process frees, and in one shared process one rule's large frees changed how many page
+faults the next rule paid (the order of variants and cases moved the numbers). The row's
+``ms_per_step`` is the median wall time, ``cpu_ms_per_step`` the median CPU time of the
+variant's process, ``sys_ms_per_step``/``minflt_per_step`` its median kernel time and minor
+page faults per step. ``--in-process`` (and CUDA, where PyTorch's caching allocator makes
+the process's history matter little) runs all variants round-robin in this one process
+instead, after ``--warmup`` steps each. A step = ``zero_grad`` + ``rule.compute_grads`` + Adam
+step (the trainer's fused Adam).
 
 Memory (``peak_mib``): peak bytes allocated during one step above the level just before it
 (model, optimiser state and input excluded; the previous step's gradients are released
@@ -57,6 +57,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -228,9 +229,8 @@ def cuda_peak_mib(job: Job, x: torch.Tensor, y: torch.Tensor, loss_fn, device: t
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Body of ``--memory-child``: peak RSS of one step of one variant (CPU), in a fresh process."""
-    cpu_peak = CpuPeak()  # fixes malloc's behaviour before any tensor of the job exists
+def _child_job(spec: dict[str, Any]) -> tuple[Job, torch.Tensor, torch.Tensor, Any]:
+    """A child process's variant (CPU): ``(job, x, y, loss_fn)`` after ``max(1, warmup)`` steps."""
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     device = torch.device("cpu")
@@ -241,12 +241,38 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
     loss_fn = make_loss(get_workload(spec["workload"]).loss)
     for _ in range(max(1, spec["warmup"])):
         step(job, x, y, loss_fn)
+    return job, x, y, loss_fn
+
+
+def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Body of ``--memory-child``: peak RSS of one step of one variant (CPU), in a fresh process."""
+    cpu_peak = CpuPeak()  # fixes malloc's behaviour before any tensor of the job exists
+    job, x, y, loss_fn = _child_job(spec)
     if not cpu_peak.ok:
         return {"peak_mib": None}
     job.opt.zero_grad(set_to_none=True)  # the step's new gradients count, for every rule alike
     cpu_peak.start()
     step(job, x, y, loss_fn)
     return {"peak_mib": cpu_peak.peak_mib()}
+
+
+def step_server(spec: dict[str, Any]) -> None:
+    """Body of ``--step-server``: one variant in its own process (CPU). After its warm-up it
+    prints ``{"ready": true}``, then for every ``step`` line on stdin runs one step and prints
+    its wall and CPU time, system time and minor page faults (JSON); any other line ends it."""
+    import resource
+
+    job, x, y, loss_fn = _child_job(spec)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        r0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
+        step(job, x, y, loss_fn)
+        t1, c1, r1 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps({"ms": 1e3 * (t1 - t0), "cpu_ms": 1e3 * (c1 - c0),
+                          "sys_ms": 1e3 * (r1.ru_stime - r0.ru_stime),
+                          "minflt": float(r1.ru_minflt - r0.ru_minflt)}), flush=True)
 
 
 def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> float | None:
@@ -260,7 +286,7 @@ def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, 
 def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> dict[str, Any]:
     return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed,
             "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
-            "steps": args.steps, "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
+            "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
 
 
 def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
@@ -269,33 +295,6 @@ def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"{option} child for {what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Body of ``--timing-child``: one variant alone in a fresh process (CPU): ``warmup`` steps,
-    then ``steps`` timed steps; wall and CPU time, system time and minor page faults of each."""
-    import resource
-
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    device = torch.device("cpu")
-    v = Variant(**spec["variant"])
-    shape, x, y = make_inputs(spec["workload"], spec["T"], spec["batch"], device, spec["seed"],
-                              spec["input_rate"], spec.get("hw"))
-    job = make_job(v, spec["workload"], shape, device, spec["seed"])
-    loss_fn = make_loss(get_workload(spec["workload"]).loss)
-    for _ in range(max(1, spec["warmup"])):
-        step(job, x, y, loss_fn)
-    out: dict[str, list[float]] = {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
-    for _ in range(spec["steps"]):
-        r0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
-        step(job, x, y, loss_fn)
-        t1, c1, r1 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
-        out["ms"].append(1e3 * (t1 - t0))
-        out["cpu_ms"].append(1e3 * (c1 - c0))
-        out["sys_ms"].append(1e3 * (r1.ru_stime - r0.ru_stime))
-        out["minflt"].append(float(r1.ru_minflt - r0.ru_minflt))
-    return out
 
 
 def row_backend(job: Job, device: torch.device) -> str:
@@ -389,21 +388,51 @@ def _time_in_process(variants: list[Variant], workload: str, shape, x, y, loss_f
     return samples, rounds, backends, peaks
 
 
+def _read_json(proc: subprocess.Popen, what: str, errfile) -> dict[str, Any]:
+    """The next JSON line a step server prints (other lines are skipped)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    errfile.seek(0)
+    raise RuntimeError(f"step server for {what} ended (exit {proc.wait()}):\n{errfile.read()[-3000:]}")
+
+
 def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, hw: int | None, device: torch.device,
                    args) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, str]]:
-    """Each variant alone in a fresh process (``--timing-child``), ``--repeats`` rounds of one
-    process per variant in turn: ``(samples, per-round median times, backends)``."""
+    """Each variant in its own process (``--step-server``, started and warmed up together),
+    timed one step at a time round-robin: ``(samples, per-round times, backends)``."""
     samples: dict[str, dict[str, list[float]]] = {v.label: {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
                                                   for v in variants}
-    rounds: dict[str, list[float]] = {v.label: [] for v in variants}
-    for r in range(args.repeats):
+    servers: list[tuple[Variant, subprocess.Popen, Any]] = []
+    try:
         for v in variants:
-            out = _run_child("--timing-child", _child_spec(v, workload, T, batch, hw, args),
-                             f"{workload} T={T} {v.label}")
-            for k in samples[v.label]:
-                samples[v.label][k] += out[k]
-            rounds[v.label].append(statistics.median(out["ms"]))
-        print(f"  {workload} T={T}: round {r + 1}/{args.repeats}", flush=True)
+            err = tempfile.TemporaryFile(mode="w+")
+            spec = json.dumps(_child_spec(v, workload, T, batch, hw, args))
+            proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--step-server", spec],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+            servers.append((v, proc, err))
+        for v, proc, err in servers:
+            _read_json(proc, f"{workload} T={T} {v.label}", err)  # ready: built and warmed up
+        for _ in range(args.repeats):
+            for v, proc, err in servers:
+                assert proc.stdin is not None
+                proc.stdin.write("step\n")
+                proc.stdin.flush()
+                out = _read_json(proc, f"{workload} T={T} {v.label}", err)
+                for k in samples[v.label]:
+                    samples[v.label][k].append(out[k])
+    finally:
+        for v, proc, err in servers:
+            try:
+                if proc.stdin is not None:
+                    proc.stdin.close()  # end of input: the server returns
+                proc.wait(timeout=120)
+            except Exception:  # noqa: BLE001 -- a hung server must not keep the benchmark alive
+                proc.kill()
+            err.close()
+    rounds = {k: list(v["ms"]) for k, v in samples.items()}
     backends = {v.label: variant_backend(v, device) for v in variants}
     return samples, rounds, backends
 
@@ -591,16 +620,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-size", action="store_true", help="CNN cases at the issue's size on CPU too")
     ap.add_argument("--no-floor", dest="floor", action="store_false",
                     help="skip timing the bare matrix products of the MLP cases (gemm_floor)")
-    ap.add_argument("--steps", type=int, default=3,
-                    help="CPU, isolated timing: timed steps per variant process per round (default 3)")
     ap.add_argument("--in-process", action="store_true",
-                    help="CPU: time every variant round-robin in this one process (the CUDA method) instead "
-                         "of one fresh process per variant and round")
+                    help="CPU: run every variant in this one process (the CUDA method) instead of one process "
+                         "per variant")
     ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
-    ap.add_argument("--timing-child", metavar="JSON", help=argparse.SUPPRESS)
+    ap.add_argument("--step-server", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.timing_child:  # internal: see _time_isolated
-        print(json.dumps(timing_child(json.loads(args.timing_child))), flush=True)
+    if args.step_server:  # internal: see _time_isolated
+        step_server(json.loads(args.step_server))
         return 0
     if args.memory_child:  # internal: see cpu_peak_mib
         print(json.dumps(memory_child(json.loads(args.memory_child))), flush=True)
@@ -629,11 +656,12 @@ def main(argv: list[str] | None = None) -> int:
     floors: list[dict] = []
     t_start = time.time()
     if device.type == "cpu" and not args.in_process:
-        timing_text = (f"one fresh process per variant and round (train_step.py --timing-child; allocator untouched, "
-                       f"glibc defaults): {max(1, args.warmup)} warm-up step(s), then {args.steps} timed steps; "
-                       f"{args.repeats} rounds, the variants' processes in turn; ms_per_step = median wall time "
-                       "(perf_counter) over all timed steps, cpu_ms_per_step = median process CPU time, "
-                       "sys_ms_per_step / minflt_per_step = median kernel time / minor page faults per step")
+        timing_text = (f"one process per variant (train_step.py --step-server; allocator untouched, glibc "
+                       f"defaults), all started and given {max(1, args.warmup)} warm-up step(s) first, then "
+                       f"{args.repeats} round-robin rounds of one step per variant, one process stepping at a time; "
+                       "ms_per_step = median wall time (perf_counter), cpu_ms_per_step = median CPU time of the "
+                       "variant's process, sys_ms_per_step / minflt_per_step = its median kernel time / minor "
+                       "page faults per step")
     else:
         timing_text = (f"in this process, allocator untouched (glibc defaults); {args.warmup} warm-up step(s) of "
                        f"every variant, then {args.repeats} round-robin rounds of one step per variant; ms_per_step = "
@@ -667,8 +695,7 @@ def main(argv: list[str] | None = None) -> int:
                          "step": "zero_grad + rule.compute_grads + Adam step",
                          "timing": timing_text,
                          "x_bptt_paired": "median over the rounds of (this variant's step / the fast BPTT "
-                                          "step of the same round; isolated timing: each round's median "
-                                          "step): drift of the machine's speed cancels",
+                                          "step of the same round): drift of the machine's speed cancels",
                          "spike_rates": "mean output spike rate of every block at the initial weights on "
                                         "the benchmark input",
                          "gemm_floor": "the MLP cases' bare matrix products timed side by side "
