@@ -153,12 +153,14 @@ def train_step_table() -> str | None:
                          f"{rel(sf, 'peak_mib')} | {_floor_text(floors.get((wl, T, B)))} |")
     if not lines:
         return None
-    lines += ["", "Medians of round-robin steps measured side by side in one run per device "
+    lines += ["", "Medians of round-robin steps (CPU: each variant in its own process) measured side by side in one run per device "
                   f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
                   "columns: the default `store=half`, except the memory column marked float. Floor: the same "
                   "step's dense products alone, timed side by side in the same run (`gemm_floor`: forward + "
                   "bfloat16 weight gradient over forward + float32 weight and input gradients; MLPs only), the "
-                  "ratio SDFA could reach if nothing else cost time. Reference: the authors' SDFA formulation "
+                  "ratio SDFA could reach if nothing else cost time. CPU times include the kernel's time for page "
+                  "faults, per row in docs/performance.md (large for our BPTT at T=100, whose whole-sequence buffers "
+                  "glibc maps afresh every step: hence SDFA below its floor there). Reference: the authors' SDFA formulation "
                   "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
                   "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "
                   "size (docs/performance.md has every variant and the conditions). The GPU rows were measured on an "
