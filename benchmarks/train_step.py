@@ -178,7 +178,7 @@ def make_job(v: Variant, workload: str, input_shape: tuple[int, ...], device: to
     spec = w.model_spec(input_shape)
     neuron = NeuronParams(kind=w.neuron, tau=w.tau)
     torch.manual_seed(seed)
-    model = build_model(spec, neuron, backend="auto" if v.impl == "fast" else "torch")
+    model = build_model(spec, neuron, backend=_requested_backend(v))
     scale_init(model, w.init_gain)
     if v.impl == "spikingjelly":
         spikingjelly_ref.use_spikingjelly(model)
@@ -297,11 +297,6 @@ def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def row_backend(job: Job, device: torch.device) -> str:
-    backend = job.model.blocks[0].neuron.backend
-    return backend if backend == spikingjelly_ref.BACKEND_NAME else resolve_backend(backend, device)
-
-
 def spike_rates(workload: str, shape: tuple[int, ...], x: torch.Tensor, device: torch.device, seed: int) -> list[float]:
     """Mean spike rate of every block's output on the benchmark input, at the initial weights
     (the same for every variant). Dense products cost the same at any rate; an event-driven
@@ -361,9 +356,8 @@ def gemm_floor(workload: str, shape: tuple[int, ...], T: int, batch: int, device
 
 
 def _time_in_process(variants: list[Variant], workload: str, shape, x, y, loss_fn, device: torch.device,
-                     args) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, str],
-                                    dict[str, float | None]]:
-    """All variants in this process, round-robin: ``(samples, per-round times, backends, CUDA peaks)``."""
+                     args) -> tuple[dict[str, dict[str, list[float]]], dict[str, float | None]]:
+    """All variants in this process, round-robin, one step each per round: ``(samples, CUDA peaks)``."""
     jobs = [make_job(v, workload, shape, device, args.seed) for v in variants]
     samples: dict[str, dict[str, list[float]]] = {j.variant.label: {"ms": [], "cpu_ms": []} for j in jobs}
     for _ in range(args.warmup):
@@ -381,11 +375,9 @@ def _time_in_process(variants: list[Variant], workload: str, shape, x, y, loss_f
     if device.type == "cuda":
         for j in jobs:
             peaks[j.variant.label] = cuda_peak_mib(j, x, y, loss_fn, device)
-    backends = {j.variant.label: row_backend(j, device) for j in jobs}
-    rounds = {k: list(v["ms"]) for k, v in samples.items()}
     del jobs
     gc.collect()
-    return samples, rounds, backends, peaks
+    return samples, peaks
 
 
 def _read_json(proc: subprocess.Popen, what: str, errfile) -> dict[str, Any]:
@@ -399,10 +391,10 @@ def _read_json(proc: subprocess.Popen, what: str, errfile) -> dict[str, Any]:
     raise RuntimeError(f"step server for {what} ended (exit {proc.wait()}):\n{errfile.read()[-3000:]}")
 
 
-def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, hw: int | None, device: torch.device,
-                   args) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, str]]:
+def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, hw: int | None,
+                   args) -> dict[str, dict[str, list[float]]]:
     """Each variant in its own process (``--step-server``, started and warmed up together),
-    timed one step at a time round-robin: ``(samples, per-round times, backends)``."""
+    timed one step at a time round-robin, one step each per round: the samples."""
     samples: dict[str, dict[str, list[float]]] = {v.label: {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
                                                   for v in variants}
     servers: list[tuple[Variant, subprocess.Popen, Any]] = []
@@ -432,16 +424,20 @@ def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, h
             except Exception:  # noqa: BLE001 -- a hung server must not keep the benchmark alive
                 proc.kill()
             err.close()
-    rounds = {k: list(v["ms"]) for k, v in samples.items()}
-    backends = {v.label: variant_backend(v, device) for v in variants}
-    return samples, rounds, backends
+    return samples
+
+
+def _requested_backend(v: Variant) -> str:
+    """The neuron backend :func:`make_job` builds a variant's model with (SpikingJelly rows then
+    swap the neurons)."""
+    return "auto" if v.impl == "fast" else "torch"
 
 
 def variant_backend(v: Variant, device: torch.device) -> str:
-    """The neuron backend a variant's blocks run (as :func:`row_backend` reads it off a model)."""
+    """The neuron backend a variant's blocks run on ``device``."""
     if v.impl == "spikingjelly":
         return spikingjelly_ref.BACKEND_NAME
-    return resolve_backend("auto" if v.impl == "fast" else "torch", device)
+    return resolve_backend(_requested_backend(v), device)
 
 
 def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
@@ -451,9 +447,9 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
     isolated = device.type == "cpu" and not args.in_process
     peaks: dict[str, float | None] = {}
     if isolated:
-        samples, rounds, backends = _time_isolated(variants, workload, T, batch, hw, device, args)
+        samples = _time_isolated(variants, workload, T, batch, hw, args)
     else:
-        samples, rounds, backends, peaks = _time_in_process(variants, workload, shape, x, y, loss_fn, device, args)
+        samples, peaks = _time_in_process(variants, workload, shape, x, y, loss_fn, device, args)
     if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
         for v in variants:
             peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args)
@@ -468,12 +464,13 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
     for v in variants:
         peak = peaks.get(v.label)
         paired = None
-        if base_label in rounds:  # per round: this variant's step / fast BPTT's step of the same round
-            paired = round(statistics.median(a / b for a, b in zip(rounds[v.label], rounds[base_label])), 4)
+        if base_label in samples:  # per round (one step each): this variant's step / fast BPTT's
+            ms, base_ms = samples[v.label]["ms"], samples[base_label]["ms"]
+            paired = round(statistics.median(a / b for a, b in zip(ms, base_ms)), 4)
         rows.append({
             "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
-            "backend": backends[v.label], "device": str(device),
+            "backend": variant_backend(v, device), "device": str(device),
             "timing": "isolated" if isolated else "in-process",
             "ms_per_step": statistics.median(samples[v.label]["ms"]),
             "ms_all": [round(t, 3) for t in samples[v.label]["ms"]],
