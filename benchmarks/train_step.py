@@ -41,9 +41,10 @@ this process after the timing rounds. CPU: measured apart from the timing, one c
 process per variant (this script re-run with the hidden ``--memory-child`` option): the
 child fixes glibc's mmap threshold at 64 KiB (so that every tensor buffer is returned to the
 system when freed, which would slow the timed steps down), builds the same model, rule and
-input, runs ``max(1, --warmup)`` warm-up steps, then reads the process's peak resident set
-over one step (``VmHWM``, reset through ``/proc/self/clear_refs``; Linux only, ``null``
-elsewhere).
+input, runs ``max(1, --warmup)`` warm-up steps, empties the fused kernels' buffer cache
+(:mod:`pipesdfa.kernels.workspace`, whose blocks then count as the step's), then reads the
+process's peak resident set over one step (``VmHWM``, reset through
+``/proc/self/clear_refs``; Linux only, ``null`` elsewhere).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ import torch
 
 from pipesdfa.atomic import atomic_write_json
 from pipesdfa.kernels import resolve_backend
-from pipesdfa.kernels import spikingjelly_ref
+from pipesdfa.kernels import spikingjelly_ref, workspace
 from pipesdfa.learning import make_rule
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
@@ -251,6 +252,7 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
     if not cpu_peak.ok:
         return {"peak_mib": None}
     job.opt.zero_grad(set_to_none=True)  # the step's new gradients count, for every rule alike
+    workspace.empty_cache()  # blocks the fused kernels keep from step to step count as the step's
     cpu_peak.start()
     step(job, x, y, loss_fn)
     return {"peak_mib": cpu_peak.peak_mib()}
@@ -590,6 +592,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
             info["triton"] = triton.__version__
         except ImportError:
             info["triton"] = None
+    info["cpu_workspace_mib"] = workspace.limit_bytes() / 2**20  # pipesdfa.kernels.workspace
     info["spikingjelly"] = spikingjelly_ref.available()
     info["spikingjelly_version"] = spikingjelly_ref.version() if info["spikingjelly"] else None
     return info

@@ -81,6 +81,45 @@ def test_fused_float32_spikes_identical_long_sequence(with_v0):
     _check("fused", p, True, with_v0, dtype=torch.float32, T=50, seed=3)
 
 
+@pytest.mark.parametrize("kind,v_reset,detach,decay,surrogate,recurrent", OPTIONS[::5])
+def test_fused_backward_in_time_chunks_matches_reference(monkeypatch, kind, v_reset, detach, decay, surrogate,
+                                                          recurrent):
+    """The CPU backward in chunks of 2 steps (T=7: chunks 5-7, 3-5, 1-3, 0-1) is still the reference."""
+    from pipesdfa.kernels import fused
+
+    monkeypatch.setattr(fused, "CHUNK_BYTES", 2 * 3 * 5 * 4 * 8)  # two float64 steps of [3, 5, 4]
+    assert [hi - lo for lo, hi in fused.time_chunks(torch.empty(7, 3, 5, 4, dtype=torch.float64))] == [2, 2, 2, 1]
+    _check("fused", _params(kind, v_reset, detach, decay, surrogate), recurrent, with_v0=recurrent)
+
+
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_fused_backward_chunking_is_bit_exact(monkeypatch, v_reset):
+    """Chunks only bound the temporaries: the gradients are bit-equal to one whole-sequence chunk."""
+    from pipesdfa.kernels import fused
+
+    p = NeuronParams(v_reset=v_reset)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(23, 4, 6, generator=gen) + 0.6
+    v0 = torch.rand(4, 6, generator=gen)
+    ws, wv = torch.randn(23, 4, 6, generator=gen), torch.randn(4, 6, generator=gen)
+    fn = lambda a, b: run_multistep(a, p, b, True, "fused")  # noqa: E731
+    monkeypatch.setattr(fused, "CHUNK_BYTES", 2**40)
+    whole = _grads(fn, x, v0, ws, wv)
+    for n_steps in (1, 3, 22):
+        monkeypatch.setattr(fused, "CHUNK_BYTES", n_steps * 4 * 6 * 4)
+        part = _grads(fn, x, v0, ws, wv)
+        assert torch.equal(part[0], whole[0]) and all(torch.equal(a, b) for a, b in zip(part[2], whole[2]))
+
+
+def test_time_chunks_cover_the_sequence_backwards():
+    from pipesdfa.kernels.fused import CHUNK_BYTES, time_chunks
+
+    big = torch.empty(10, CHUNK_BYTES // 4 // 3)  # 3 steps per chunk (float32)
+    assert time_chunks(big) == [(7, 10), (4, 7), (1, 4), (0, 1)]
+    assert time_chunks(torch.empty(5, CHUNK_BYTES)) == [(4, 5), (3, 4), (2, 3), (1, 2), (0, 1)]  # >= 1 step
+    assert time_chunks(torch.empty(4, 2)) == [(0, 4)]
+
+
 triton_ok = backend_available("triton", "cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -14,29 +14,52 @@ gradient reaching ``H`` obeys the linear recurrence backwards in time::
     dL/dX[t] = c G[t],   dL/dV0 = k G[0]
 
 i.e. one fused multiply-add per time step instead of a per-step autograd graph.
+
+Memory: besides the saved ``H`` and the returned spikes and ``dL/dX``, every temporary
+(``g'``, ``A``) covers a chunk of time steps of at most :data:`CHUNK_BYTES` on the CPU (the
+whole sequence on other devices, whose caching allocators reuse blocks anyway). Whole-sequence
+temporaries cost more than their arithmetic on the CPU: above glibc's mmap threshold (at most
+32 MiB) every one is mapped afresh and page-faulted in on each step. For the same reason the
+whole-sequence tensors (``H``, the spikes, ``dL/dX``) come from :mod:`pipesdfa.kernels.workspace`,
+which reuses their blocks from step to step.
 """
 
 from __future__ import annotations
 
 import torch
 
+from pipesdfa.kernels import workspace
 from pipesdfa.kernels.common import coeffs
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.surrogates import surrogate_grad_
 
-__all__ = ["fused_multistep", "neuron_forward_nograd"]
+__all__ = ["CHUNK_BYTES", "fused_multistep", "neuron_forward_nograd", "time_chunks"]
+
+#: Largest temporary of the fused backward on the CPU, in bytes (a few time steps' worth).
+CHUNK_BYTES = 4 * 2**20
+
+
+def time_chunks(like: torch.Tensor) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]`` covering ``range(T)`` from the end backwards, each at most
+    :data:`CHUNK_BYTES` of ``like [T, ...]`` on the CPU (at least one step), one chunk elsewhere."""
+    T = like.shape[0]
+    step_bytes = max(1, like[0].numel() * like.element_size())
+    n = T if like.device.type != "cpu" else max(1, min(T, CHUNK_BYTES // step_bytes))
+    return [(max(0, hi - n), hi) for hi in range(T, 0, -n)]
 
 
 def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None = None,
-                          h_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes ``[T, ...]`` (bool) and ``V[T-1]``, without autograd; ``H`` written to ``h_out``.
+                          h_out: torch.Tensor | None = None, spike_dtype: torch.dtype = torch.bool
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes ``[T, ...]`` (0/1 in ``spike_dtype``) and ``V[T-1]``, without autograd; ``H``
+    written to ``h_out``.
 
     Same arithmetic, in the same order, as :func:`pipesdfa.neurons.neuron_step`. ``h_out``
     may be ``x_seq`` itself (``X[t]`` is read before ``H[t]`` is written).
     """
     T = x_seq.shape[0]
     v = torch.full_like(x_seq[0], p.v_rest) if v0 is None else v0.detach().clone()  # updated in place
-    spikes = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
+    spikes = workspace.empty(x_seq.shape, spike_dtype, x_seq.device)
     tmp = torch.empty_like(x_seq[0])
     vr = p.v_rest
     for t in range(T):
@@ -59,7 +82,7 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
         s = spikes[t]
         torch.ge(h, p.v_threshold, out=s)
         if p.v_reset is None:  # h - v_th * s  (exact for s in {0, 1})
-            v = torch.where(s, h - p.v_threshold, h)
+            v = torch.where(s, h - p.v_threshold, h) if s.dtype == torch.bool else torch.sub(h, s, alpha=p.v_threshold)
         else:  # h (1 - s) + v_reset s, as -threshold(-h): x <= -V_th (a spike) -> -V_reset, else x
             torch.neg(h, out=v)
             torch.nn.functional.threshold_(v, -p.v_threshold, -p.v_reset)
@@ -70,13 +93,12 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
 class _FusedMultistep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, v0, p, recurrent_grad):  # type: ignore[override]
-        h_all = torch.empty_like(x_seq)
-        spikes, v = neuron_forward_nograd(x_seq, p, v0, h_out=h_all)
+        h_all = workspace.empty(x_seq.shape, x_seq.dtype, x_seq.device)
+        s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h_all, spike_dtype=x_seq.dtype)
         ctx.save_for_backward(h_all)
         ctx.p = p
         ctx.recurrent_grad = recurrent_grad
         ctx.has_v0 = v0 is not None
-        s = spikes.to(x_seq.dtype)
         return s, v
 
     @staticmethod
@@ -85,26 +107,30 @@ class _FusedMultistep(torch.autograd.Function):
         p: NeuronParams = ctx.p
         cf = coeffs(p)
         T = h_all.shape[0]
-        sg = surrogate_grad_(h_all - cf.v_th, p.surrogate, cf.alpha)
-        g = g_s * sg if g_s is not None else torch.zeros_like(h_all)  # P, overwritten by G
+        recurrent = ctx.recurrent_grad and T > 1
 
-        def a_coef(sl):
-            """``A = dV/dH + dV/dS g'`` on the time slice ``sl``."""
-            h, gs = h_all[sl], sg[sl]
+        def a_coef(h: torch.Tensor, gs: torch.Tensor) -> torch.Tensor:
+            """``A = dV/dH + dV/dS g'`` from ``H`` and ``g'`` of the same steps."""
             if cf.hard:
                 dvdh = (h < cf.v_th).to(h.dtype)
                 return dvdh if cf.detach_reset else torch.addcmul(dvdh, cf.v_reset - h, gs)
             return torch.ones_like(h) if cf.detach_reset else 1.0 - cf.v_th * gs
 
-        if g_v is not None:
-            g[T - 1].addcmul_(a_coef(T - 1), g_v)
-        g_v0 = None
-        if ctx.recurrent_grad and T > 1:
-            ka = a_coef(slice(0, T - 1)).mul_(cf.k)
-            for t in range(T - 2, -1, -1):
-                g[t].addcmul_(ka[t], g[t + 1])
-        if ctx.recurrent_grad and ctx.has_v0 and ctx.needs_input_grad[1]:
-            g_v0 = g[0] * cf.k
+        g = workspace.empty(h_all.shape, h_all.dtype, h_all.device)  # P, then G, then dL/dX
+        for lo, hi in time_chunks(h_all):  # last steps first: G[t] needs G[t+1]
+            h = h_all[lo:hi]
+            sg = surrogate_grad_(h - cf.v_th, p.surrogate, cf.alpha)
+            if g_s is not None:
+                torch.mul(g_s[lo:hi], sg, out=g[lo:hi])
+            else:
+                g[lo:hi].zero_()
+            if hi == T and g_v is not None:
+                g[T - 1].addcmul_(a_coef(h[-1], sg[-1]), g_v)
+            if recurrent:
+                ka = a_coef(h, sg).mul_(cf.k)
+                for t in range(min(hi, T - 1) - 1, lo - 1, -1):
+                    g[t].addcmul_(ka[t - lo], g[t + 1])
+        g_v0 = g[0] * cf.k if ctx.recurrent_grad and ctx.has_v0 and ctx.needs_input_grad[1] else None
         g_x = g.mul_(cf.c) if cf.c != 1.0 else g
         return g_x, g_v0, None, None
 
@@ -113,6 +139,5 @@ def fused_multistep(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | Non
                     recurrent_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop-in for :func:`pipesdfa.neurons.multistep`: ``(spikes [T, ...], V[T-1])``."""
     if not (x_seq.requires_grad or (v0 is not None and v0.requires_grad)) or not torch.is_grad_enabled():
-        spikes, v = neuron_forward_nograd(x_seq, p, v0)
-        return spikes.to(x_seq.dtype), v
+        return neuron_forward_nograd(x_seq, p, v0, spike_dtype=x_seq.dtype)
     return _FusedMultistep.apply(x_seq, v0, p, recurrent_grad)
