@@ -129,9 +129,9 @@ def surrogate_grad_(x: torch.Tensor, name: str, alpha: float, out: torch.Tensor 
         f, factor = _INPLACE[name]
         y = f(x, alpha)
         k = factor(alpha)
-        if out is None:
-            return y.mul_(k) if k != 1.0 else y
-        return torch.mul(y, k, out=out)
+        if k != 1.0:
+            y.mul_(k)
+        return y if out is None else out.copy_(y)  # (a mixed-dtype mul into out is not vectorised)
     g = surrogate_grad(x, name, alpha)
     if out is None:
         return g

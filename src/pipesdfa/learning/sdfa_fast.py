@@ -113,6 +113,19 @@ class HiddenState:
         return unpack_bits(self.s_in[t0:t1, :, c0 // 8:(c1 + 7) // 8], c1 - c0, dtype)
 
 
+def _spikes_as(s: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """0/1 spikes in ``dtype``; bool goes through a uint8 view (on the CPU PyTorch converts
+    bool to float several times slower than uint8)."""
+    return s.view(torch.uint8).to(dtype) if s.dtype == torch.bool else s.to(dtype)
+
+
+def _times(sg: torch.Tensor, r: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``sg * r`` in ``dtype``, a new tensor: a stored float16 ``sg`` is converted first, then
+    multiplied in place (the same numbers as the mixed-dtype product, which the CPU does not
+    vectorise)."""
+    return torch.mul(sg, r) if sg.dtype == dtype else sg.to(dtype).mul_(r)
+
+
 def _store_dtype(store: str, like: torch.Tensor) -> torch.dtype:
     return torch.float16 if store == "half" else like.dtype
 
@@ -360,7 +373,7 @@ def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact
         spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v)
         _surrogate_state(h, p, cf, sg, ka, t0, T)
         del h, pre
-        oc = _pool_and_route(blk.pool, spikes.to(dtype), sg[t0:t1])
+        oc = _pool_and_route(blk.pool, _spikes_as(spikes, dtype), sg[t0:t1])
         del spikes
         if out is None:
             out = torch.empty((T,) + tuple(oc.shape[1:]), dtype=dtype, device=dev)
@@ -420,7 +433,7 @@ def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, com
             pre = blk.weight_op(h)  # fresh: reused as the H buffer
             spikes, hh, v[i] = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v[i])
             _surrogate_state(hh, p, coeffs(p), st.sg, st.ka, t0, T)
-            h = spikes.to(dtype)
+            h = _spikes_as(spikes, dtype)
             h_bool = spikes if spikes.dtype == torch.bool else None
             del pre, hh, spikes
         out[t0:t1] = h
@@ -501,7 +514,7 @@ def _dense_grads(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs) -> None:
     first = True
     for t0 in reversed(range(0, T, step)):
         t1 = min(T, t0 + step)
-        g = torch.mul(st.sg[t0:t1], r)  # P = r g' in dW's precision
+        g = _times(st.sg[t0:t1], r, dtype)  # P = r g' in dW's precision
         g_next = _recurrence(g, st.ka, t0, g_next)
         rows = (t1 - t0) * B
         gt = g.reshape(rows, -1).t()
@@ -543,7 +556,7 @@ def _conv_dx_chunks(blk, st: HiddenState, r: torch.Tensor, cf: Coeffs, dtype: to
     for t0 in reversed(range(0, T, step)):
         t1 = min(T, t0 + step)
         nt = t1 - t0
-        g = st.sg[t0:t1] * r  # a new tensor: sg is read again by a second pass
+        g = _times(st.sg[t0:t1], r, dtype)  # a new tensor: sg is read again by a second pass
         g_next = _recurrence(g, st.ka, t0, g_next)
         if cf.c != 1.0:
             g.mul_(cf.c)
