@@ -136,3 +136,35 @@ def test_fused_steps_reuse_blocks_without_corrupting_earlier_outputs(pool):
     steady = pool.cached_bytes()
     one_step()
     assert pool.cached_bytes() == steady  # nothing held any longer: every block is reused
+
+
+def test_threads_never_share_a_block(pool):
+    """Blocks taken concurrently by several threads are all distinct while held."""
+    import threading
+
+    held: list[list[torch.Tensor]] = [[] for _ in range(4)]
+
+    def worker(i: int) -> None:
+        for k in range(30):
+            held[i].append(pool.empty(SHAPE, torch.float32))
+            if k % 3 == 2:
+                held[i].pop(0)  # free one now and then, so that blocks get reused
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ptrs = [t.data_ptr() for ts in held for t in ts]
+    assert len(ptrs) == len(set(ptrs)) == 4 * 20
+
+
+def test_most_recently_used_free_block_is_handed_out_first(pool):
+    """(The likeliest to be still in cache.)"""
+    a, b = pool.empty(SHAPE, torch.float32), pool.empty(SHAPE, torch.float32)
+    pa, pb = a.data_ptr(), b.data_ptr()
+    del b, a  # both free; b's block was taken last
+    assert pool.empty(SHAPE, torch.float32).data_ptr() == pb  # (freed again at once)
+    c = pool.empty(SHAPE, torch.float32)
+    assert c.data_ptr() == pb
+    assert pool.empty(SHAPE, torch.float32).data_ptr() == pa  # b's block is held by c
