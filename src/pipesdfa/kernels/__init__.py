@@ -92,9 +92,11 @@ def _interpreted() -> bool:
 
 @torch.no_grad()
 def forward_with_potential(x_seq: torch.Tensor, p: NeuronParams, backend: str = "auto",
-                           h_out: torch.Tensor | None = None, v0: torch.Tensor | None = None
+                           h_out: torch.Tensor | None = None, v0: torch.Tensor | None = None,
+                           spike_dtype: torch.dtype = torch.bool
                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Graph-free forward: ``(spikes [T, ...] as 0/1 (bool or float), H [T, ...], V[T-1])``.
+    """Graph-free forward: ``(spikes [T, ...] as 0/1, H [T, ...], V[T-1])``; the spikes in
+    ``spike_dtype`` (the Triton kernel returns its own: convert with ``.to`` when it matters).
 
     For rules that form gradients themselves (SDFA's fast path): ``H[t]`` is the membrane
     potential before firing, from which the surrogate derivative ``g'(H - V_th)`` follows.
@@ -114,5 +116,5 @@ def forward_with_potential(x_seq: torch.Tensor, p: NeuronParams, backend: str = 
     from pipesdfa.kernels.fused import neuron_forward_nograd
 
     h = torch.empty_like(x_seq) if h_out is None else h_out
-    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h)
+    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h, spike_dtype=spike_dtype)
     return s, h, v

@@ -112,7 +112,7 @@ class _FusedMultistep(torch.autograd.Function):
         def a_coef(h: torch.Tensor, gs: torch.Tensor) -> torch.Tensor:
             """``A = dV/dH + dV/dS g'`` from ``H`` and ``g'`` of the same steps."""
             if cf.hard:
-                dvdh = (h < cf.v_th).to(h.dtype)
+                dvdh = torch.lt(h, cf.v_th, out=torch.empty_like(h))  # 0/1, straight into h's dtype
                 return dvdh if cf.detach_reset else torch.addcmul(dvdh, cf.v_reset - h, gs)
             return torch.ones_like(h) if cf.detach_reset else 1.0 - cf.v_th * gs
 
