@@ -116,5 +116,5 @@ def forward_with_potential(x_seq: torch.Tensor, p: NeuronParams, backend: str = 
     from pipesdfa.kernels.fused import neuron_forward_nograd
 
     h = torch.empty_like(x_seq) if h_out is None else h_out
-    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h, spike_dtype=spike_dtype)
+    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h, spike_dtype=spike_dtype, reuse=False)  # (chunks)
     return s, h, v

@@ -49,17 +49,20 @@ def time_chunks(like: torch.Tensor) -> list[tuple[int, int]]:
 
 
 def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None = None,
-                          h_out: torch.Tensor | None = None, spike_dtype: torch.dtype = torch.bool
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+                          h_out: torch.Tensor | None = None, spike_dtype: torch.dtype = torch.bool,
+                          reuse: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes ``[T, ...]`` (0/1 in ``spike_dtype``) and ``V[T-1]``, without autograd; ``H``
     written to ``h_out``.
 
     Same arithmetic, in the same order, as :func:`pipesdfa.neurons.neuron_step`. ``h_out``
-    may be ``x_seq`` itself (``X[t]`` is read before ``H[t]`` is written).
+    may be ``x_seq`` itself (``X[t]`` is read before ``H[t]`` is written). ``reuse``: the
+    spikes on a :mod:`~pipesdfa.kernels.workspace` block (for whole sequences; a caller that
+    works in chunks of a few MiB gains nothing from it and would only keep more memory).
     """
     T = x_seq.shape[0]
     v = torch.full_like(x_seq[0], p.v_rest) if v0 is None else v0.detach().clone()  # updated in place
-    spikes = workspace.empty(x_seq.shape, spike_dtype, x_seq.device)
+    spikes = (workspace.empty(x_seq.shape, spike_dtype, x_seq.device) if reuse
+              else torch.empty(x_seq.shape, dtype=spike_dtype, device=x_seq.device))
     tmp = torch.empty_like(x_seq[0])
     vr = p.v_rest
     for t in range(T):
