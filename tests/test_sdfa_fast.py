@@ -187,13 +187,10 @@ def test_pack_bits_round_trip(n):
     assert int(pack_bits(torch.tensor([True, False, True] + [False] * 5))[0]) == 0b101
 
 
-def test_conversion_helpers_are_exact_and_leave_the_store_alone():
-    from pipesdfa.learning.sdfa_fast import _spikes_as, _times
+def test_times_matches_the_mixed_product_and_leaves_the_store_alone():
+    from pipesdfa.learning.sdfa_fast import _times
 
     gen = torch.Generator().manual_seed(0)
-    s = torch.rand(3, 4, 70, generator=gen) < 0.3
-    for dt in (torch.float32, torch.bfloat16, torch.float64):
-        assert torch.equal(_spikes_as(s, dt), s.to(dt)) and _spikes_as(s, dt).dtype == dt
     r = torch.randn(1, 4, 70, generator=gen)
     for store in (torch.float16, torch.float32):
         sg = torch.rand(3, 4, 70, generator=gen).to(store)

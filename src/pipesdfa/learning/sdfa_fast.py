@@ -113,12 +113,6 @@ class HiddenState:
         return unpack_bits(self.s_in[t0:t1, :, c0 // 8:(c1 + 7) // 8], c1 - c0, dtype)
 
 
-def _spikes_as(s: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """0/1 spikes in ``dtype``; bool goes through a uint8 view (on the CPU PyTorch converts
-    bool to float several times slower than uint8)."""
-    return s.view(torch.uint8).to(dtype) if s.dtype == torch.bool else s.to(dtype)
-
-
 def _times(sg: torch.Tensor, r: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``sg * r`` in ``dtype``, a new tensor: a stored float16 ``sg`` is converted first, then
     multiplied in place (the same numbers as the mixed-dtype product, which the CPU does not
@@ -373,7 +367,7 @@ def _conv_block_forward(blk, x: torch.Tensor, temporal: str, store: str, compact
         spikes, h, v = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v, spike_dtype=dtype)
         _surrogate_state(h, p, cf, sg, ka, t0, T)
         del h, pre
-        oc = _pool_and_route(blk.pool, _spikes_as(spikes, dtype), sg[t0:t1])
+        oc = _pool_and_route(blk.pool, spikes.to(dtype), sg[t0:t1])  # (already dtype: no copy)
         del spikes
         if out is None:
             out = torch.empty((T,) + tuple(oc.shape[1:]), dtype=dtype, device=dev)
@@ -433,7 +427,7 @@ def _dense_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, com
             spikes, hh, v[i] = forward_with_potential(pre, p, blk.neuron.backend, h_out=pre, v0=v[i],
                                                       spike_dtype=dtype)
             _surrogate_state(hh, p, coeffs(p), st.sg, st.ka, t0, T)
-            h = _spikes_as(spikes, dtype)
+            h = spikes.to(dtype)  # (already dtype: no copy)
             del pre, hh, spikes
         out[t0:t1] = h
     return states, out
