@@ -175,3 +175,22 @@ def test_spikingjelly_reference_is_optional(monkeypatch):
     monkeypatch.setitem(sys.modules, "spikingjelly.activation_based", None)
     with pytest.raises(UserError, match="SpikingJelly is not installed"):
         spikingjelly_ref.SJNeuron(NeuronParams())
+
+
+def test_recurrence_factor_golden_numbers():
+    """A = dV/dH + dV/dS g', by hand: H = [0.5, 1.5], g' = [0.2, 0.4], V_th = 1."""
+    from pipesdfa.kernels.common import coeffs, recurrence_factor
+
+    h, sg = torch.tensor([0.5, 1.5]), torch.tensor([0.2, 0.4])
+    hard = coeffs(NeuronParams(v_reset=0.0))
+    # hard: 1[H < 1] + (0 - H) g' = [1 - 0.1, 0 - 0.6]
+    torch.testing.assert_close(recurrence_factor(h, sg, hard), torch.tensor([0.9, -0.6]))
+    hard_m = coeffs(NeuronParams(v_reset=-0.5))  # (-0.5 - H) g' = [-0.2, -0.8]
+    torch.testing.assert_close(recurrence_factor(h, sg, hard_m), torch.tensor([0.8, -0.8]))
+    soft = coeffs(NeuronParams(v_reset=None))  # 1 - 1 * g'
+    torch.testing.assert_close(recurrence_factor(h, sg, soft), torch.tensor([0.8, 0.6]))
+    torch.testing.assert_close(recurrence_factor(h, sg, coeffs(NeuronParams(v_reset=0.0, detach_reset=True))),
+                               torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(recurrence_factor(h, sg, coeffs(NeuronParams(v_reset=None, detach_reset=True))),
+                               torch.tensor([1.0, 1.0]))
+    assert recurrence_factor(h.double(), sg.double(), hard).dtype == torch.float64

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.surrogates import SURROGATE_IDS
 
-__all__ = ["Coeffs", "coeffs"]
+__all__ = ["Coeffs", "coeffs", "recurrence_factor"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,14 @@ def coeffs(p: NeuronParams) -> Coeffs:
         v_reset=0.0 if p.v_reset is None else float(p.v_reset), detach_reset=p.detach_reset,
         surrogate_id=SURROGATE_IDS[p.surrogate], alpha=p.alpha_value,
     )
+
+
+def recurrence_factor(h: torch.Tensor, sg: torch.Tensor, cf: Coeffs) -> torch.Tensor:
+    """``A = dV/dH + dV/dS g'`` (a new tensor) from ``H`` and ``g' = g'(H - V_th)`` of the same
+    steps: hard reset ``1[H < V_th] + (V_reset - H) g'``, soft reset ``1 - V_th g'`` (without the
+    ``g'`` term under ``detach_reset``). The indicator is written straight into ``H``'s dtype
+    (faster on the CPU than a bool tensor and a conversion; the same 0/1)."""
+    if cf.hard:
+        dvdh = torch.lt(h, cf.v_th, out=torch.empty_like(h))
+        return dvdh if cf.detach_reset else dvdh.addcmul_(cf.v_reset - h, sg)
+    return torch.ones_like(h) if cf.detach_reset else 1.0 - cf.v_th * sg

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from pipesdfa.kernels import workspace
-from pipesdfa.kernels.common import coeffs
+from pipesdfa.kernels.common import coeffs, recurrence_factor
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.surrogates import surrogate_grad_
 
@@ -111,14 +111,6 @@ class _FusedMultistep(torch.autograd.Function):
         cf = coeffs(p)
         T = h_all.shape[0]
         recurrent = ctx.recurrent_grad and T > 1
-
-        def a_coef(h: torch.Tensor, gs: torch.Tensor) -> torch.Tensor:
-            """``A = dV/dH + dV/dS g'`` from ``H`` and ``g'`` of the same steps."""
-            if cf.hard:
-                dvdh = torch.lt(h, cf.v_th, out=torch.empty_like(h))  # 0/1, straight into h's dtype
-                return dvdh if cf.detach_reset else torch.addcmul(dvdh, cf.v_reset - h, gs)
-            return torch.ones_like(h) if cf.detach_reset else 1.0 - cf.v_th * gs
-
         g = workspace.empty(h_all.shape, h_all.dtype, h_all.device)  # P, then G, then dL/dX
         for lo, hi in time_chunks(h_all):  # last steps first: G[t] needs G[t+1]
             h = h_all[lo:hi]
@@ -128,9 +120,9 @@ class _FusedMultistep(torch.autograd.Function):
             else:
                 g[lo:hi].zero_()
             if hi == T and g_v is not None:
-                g[T - 1].addcmul_(a_coef(h[-1], sg[-1]), g_v)
+                g[T - 1].addcmul_(recurrence_factor(h[-1], sg[-1], cf), g_v)
             if recurrent:
-                ka = a_coef(h, sg).mul_(cf.k)
+                ka = recurrence_factor(h, sg, cf).mul_(cf.k)
                 for t in range(min(hi, T - 1) - 1, lo - 1, -1):
                     g[t].addcmul_(ka[t - lo], g[t + 1])
         g_v0 = g[0] * cf.k if ctx.recurrent_grad and ctx.has_v0 and ctx.needs_input_grad[1] else None

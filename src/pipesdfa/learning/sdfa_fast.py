@@ -64,7 +64,7 @@ import torch
 from torch import nn
 
 from pipesdfa.kernels import forward_with_potential
-from pipesdfa.kernels.common import Coeffs, coeffs
+from pipesdfa.kernels.common import Coeffs, coeffs, recurrence_factor
 from pipesdfa.learning.base import LossFn
 from pipesdfa.surrogates import surrogate_grad_
 
@@ -195,14 +195,7 @@ def _surrogate_state(h: torch.Tensor, p, cf: Coeffs, sg: torch.Tensor, ka: torch
         jj = min(j, T - 1 - t0)  # A[t] only for t < T-1
         if jj <= i:
             continue
-        hh, g = hh[: jj - i], g[: jj - i]
-        if cf.hard:
-            a = torch.lt(hh, cf.v_th, out=torch.empty_like(hh))  # 0/1 (straight into float: faster than via bool)
-            if not cf.detach_reset:
-                a.addcmul_(cf.v_reset - hh, g)
-        else:
-            a = torch.ones_like(g) if cf.detach_reset else 1.0 - cf.v_th * g
-        ka[t0 + i:t0 + jj] = a.mul_(cf.k)
+        ka[t0 + i:t0 + jj] = recurrence_factor(hh[: jj - i], g[: jj - i], cf).mul_(cf.k)
 
 
 def _chunk_steps(B: int) -> int:
