@@ -20,7 +20,7 @@ import time
 
 from pipesdfa.atomic import atomic_write_json
 from pipesdfa.hw.engine import simulate_detailed
-from pipesdfa.hw.params import PRESETS
+from pipesdfa.hw.presets import PRESETS
 
 
 def main(argv: list[str] | None = None) -> int:

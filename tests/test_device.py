@@ -205,14 +205,26 @@ def test_parse_set_options_routes_and_converts():
                                   "program_noise=false", "levels=32"])
     assert dev == {"levels": 32, "c2c_sigma": 0.01}
     assert ana == {"adc_bits": 6, "rounding": "nearest", "program_noise": False}
+    # the canonical keys, shared with `pipesdfa simulate --set device.KEY=V`
+    assert parse_set_options(["device.levels=16", "analog.adc_bits=4"]) == ({"levels": 16}, {"adc_bits": 4})
+
+
+def test_train_and_simulate_read_the_same_device_keys():
+    from pipesdfa.hw.config import load_config
+
+    dev, _ = parse_set_options(["device.levels=16", "device.r_on_ohm=1e5", "device.c2c_sigma=0.02"])
+    sim = load_config("isaac-32nm", {"device.levels": "16", "device.r_on_ohm": "1e5", "device.c2c_sigma": "0.02"})
+    assert sim.params.device_params == DeviceParams().with_(**dev)
     device, config = split_device_and_analog(get_device_preset("taox-hfox"), ["levels=16", "adc_bits=4"])
     assert device.levels == 16 and device.r_on_ohm == 100e3 and config.adc_bits == 4
 
 
 @pytest.mark.parametrize("item,match", [
-    ("levels", "expected key=value"), ("=3", "expected key=value"), ("nope=1", "unknown key"),
-    ("levels=6.5", "levels=6.5: expected an integer"), ("c2c_sigma=abc", "c2c_sigma=abc: expected a finite number"),
-    ("program_noise=maybe", "expected true or false"),
+    ("levels", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE"), ("nope=1", "unknown key"),
+    ("levels=6.5", r"device\.levels = '6\.5'; expected an integer"),
+    ("c2c_sigma=abc", r"device\.c2c_sigma = 'abc'; expected a number"),
+    ("program_noise=maybe", "expected true/false"), ("device.adc_bits=4", "unknown key"),
+    ("board.levels=4", "unknown key"), ("device.preset=x", "--device-preset"),
 ])
 def test_parse_set_options_errors(item, match):
     with pytest.raises(UserError, match=match):

@@ -6,12 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipesdfa.hw.dataflow import StageTimes, build_batches, stage_times
+from pipesdfa.hw.config import load_config
+from pipesdfa.hw.dataflow import StageTimes, stage_times
+from pipesdfa.hw.gradient import layer_gradient
 from pipesdfa.hw.mapping import map_layers
-from pipesdfa.hw.params import load_config
-from pipesdfa.hw.schedule import (Task, flowshop_makespan, pipelayer_closed_form, run_des,
-                                  sdfa_single_batch_closed_form)
-from pipesdfa.hw.timing import simulate_time
+from pipesdfa.hw.memory import plan_memory
+from pipesdfa.hw.schedule import (Task, flowshop_makespan, pipelayer_closed_form, pipelayer_wavefront_closed_form,
+                                  run_des, sdfa_single_batch_closed_form)
+from pipesdfa.hw.timing import build_batches, simulate_time
 from pipesdfa.workloads import Dense, ModelSpec, resolve
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -22,9 +24,7 @@ def _mlp(L: int, width: int = 20) -> ModelSpec:
 
 
 def _setup(arch: str, L: int, **overrides):
-    ov = {"buffer.enforce_capacity": False}
-    ov.update(overrides)
-    p = load_config("isaac-32nm", ov).params
+    p = load_config("isaac-32nm", overrides).params
     return map_layers(resolve(_mlp(L)), p, arch), p
 
 
@@ -56,14 +56,33 @@ def test_des_chain_and_resource_exclusivity_golden():
 
 
 @FAST
-@given(L=st.integers(1, 4), B=st.integers(1, 5), nb=st.integers(1, 4), D=st.integers(1, 1000))
-def test_pipelayer_des_equals_published_cycle_count(L, B, nb, D):
-    """Every stage and the update one cycle D long: (N/B)(2L + B + 1) D (Song et al. 2017)."""
-    m, p = _setup("pipelayer", L, **{"pipeline.pipelayer_shared_transpose": False})
+@given(L=st.integers(1, 5), B=st.integers(1, 6), nb=st.integers(1, 4), D=st.integers(1, 1000))
+def test_pipelayer_des_equals_published_cycle_count_on_the_default_configuration(L, B, nb, D):
+    """Every stage and the update one cycle D long: (N/B)(2L + B + 1) D (Song et al. 2017); and
+    (2L + 1) N D + (N/B) D with one sample in flight (no pipeline)."""
+    m, p = _setup("pipelayer", L)  # default: PipeLayer as published, separate transposed copy
+    assert not p.pipeline.pipelayer_shared_transpose and not p.pipeline.pipelayer_timestep_pipeline
     stt = StageTimes(f=(D,) * L, b=(0,) + (D,) * (L - 1), g=(D,) * L, u=(D,) * L, e=D, fb=0, T=1)
     s = run_des(build_batches(m, p, stt, [B] * nb))
     _check_invariants(s)
     assert s.makespan == pipelayer_closed_form(nb * B, B, L, D)
+    serial = run_des(build_batches(m, p, stt, [B] * nb, K=1)).makespan
+    assert serial == ((2 * L + 1) * nb * B + nb) * D
+
+
+@FAST
+@given(L=st.integers(2, 5), T=st.integers(1, 6), f=st.integers(1, 50), b=st.integers(1, 80), g=st.integers(1, 80),
+       e=st.integers(0, 20), u=st.integers(0, 50))
+def test_pipelayer_timestep_wavefront_equals_closed_form(L, T, f, b, g, e, u):
+    """One sample, time-step pipelined forward and reverse-time wavefront backward:
+    (L + T - 1) f + e + (L - 1) b + g + (T - 1) max(b, g) + u."""
+    m, p = _setup("pipelayer", L, **{"pipeline.pipelayer_timestep_pipeline": True})
+    stt = StageTimes(f=(f,) * L, b=(0,) + (b,) * (L - 1), g=(g,) * L, u=(u,) * L, e=e, fb=0, T=T)
+    s = run_des(build_batches(m, p, stt, [1]))
+    _check_invariants(s)
+    assert s.makespan == pipelayer_wavefront_closed_form(L, T, f, e, b, g, u)
+    as_published = run_des(build_batches(m, load_config("isaac-32nm").params, stt, [1])).makespan
+    assert s.makespan <= as_published
 
 
 @FAST
@@ -92,16 +111,20 @@ def test_timestep_pipeline_is_a_flow_shop(L, n, T, f):
 @given(arch=st.sampled_from(["pipelayer", "pipesdfa"]), L=st.integers(1, 4), T=st.integers(1, 3),
        B=st.integers(1, 4), extra=st.integers(0, 12), rem=st.integers(0, 3),
        dep=st.sampled_from(["stale-1", "strict"]), shared=st.booleans(), tsp=st.booleans(),
-       cap=st.booleans(), par=st.sampled_from([1, 64]))
-def test_fast_path_equals_full_discrete_event_run(arch, L, T, B, extra, rem, dep, shared, tsp, cap, par):
+       K=st.integers(0, 3), cap=st.sampled_from([2000, 200000]), slow_write=st.booleans())
+def test_fast_path_equals_full_discrete_event_run(arch, L, T, B, extra, rem, dep, shared, tsp, K, cap, slow_write):
     p = load_config("pipelayer-2017", {"pipeline.batch_dependency": dep, "pipeline.pipelayer_shared_transpose": shared,
-                                       "pipeline.timestep_pipeline": tsp, "buffer.enforce_capacity": cap,
-                                       "buffer.capacity_bytes": 2000, "update.parallel_crossbars": par}).params
+                                       "pipeline.timestep_pipeline": tsp, "pipeline.pipelayer_timestep_pipeline": tsp,
+                                       "update.serial_latency_s": 6.5e-6 if slow_write else 475e-9,
+                                       "dram.bandwidth_bits_per_s": 1e10}).params
     m = map_layers(resolve(_mlp(L, 150)), p, arch)
-    stt = stage_times(m, p, T)
+    grads = [layer_gradient(l, p, T, 0.1) for l in m.layers]
+    state = [5000] * L
+    plan = plan_memory(m, p, state, B, cap, max(K, 1), 300)  # small buffers: spills and DRAM accumulators
+    stt = stage_times(m, p, T, grads, 1, plan)
     samples = (6 + extra) * B + (rem % B)
-    fast = simulate_time(m, p, stt, samples, B, fast=True, prefix_batches=2)
-    full = simulate_time(m, p, stt, samples, B, fast=False)
+    fast = simulate_time(m, p, stt, samples, B, K=K, fast=True, prefix_batches=2)
+    full = simulate_time(m, p, stt, samples, B, K=K, fast=False)
     assert fast.makespan_ticks == full.makespan_ticks
     assert fast.busy_ticks == full.busy_ticks
     _check_invariants(full.prefix)

@@ -74,54 +74,36 @@ class AnalogConfig:
         return asdict(self)
 
 
-def _coerce(key: str, text: str, like: Any) -> Any:
-    """Convert ``text`` to the type of the field default ``like``; errors name the key."""
-    text = text.strip()
-    try:
-        if isinstance(like, bool):
-            low = text.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if isinstance(like, int):
-            return int(text)
-        if isinstance(like, float):
-            value = float(text)
-            if not math.isfinite(value):
-                raise ValueError(text)
-            return value
-        return text
-    except ValueError:
-        kind = {bool: "true or false", int: "an integer", float: "a finite number"}.get(type(like), "a string")
-        raise UserError(f"--set {key}={text}: expected {kind}") from None
-
-
 def parse_set_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse ``--set key=value`` items into ``(device_changes, analog_changes)``.
 
-    Keys are the fields of :class:`DeviceParams` (for example ``levels``, ``c2c_sigma``,
-    ``nu_ltp``) or of :class:`AnalogConfig` (for example ``adc_bits``, ``rounding``); values are
-    converted to the field's type. A later item overrides an earlier one with the same key.
+    Keys are ``device.KEY`` for the device facts (``device.levels``, ``device.c2c_sigma``, ...: the
+    same keys, parsed by the same code, as ``pipesdfa simulate --set device.KEY=V``) and
+    ``analog.KEY`` for the analog options (``analog.adc_bits``, ``analog.rounding``, ...); a bare
+    ``KEY`` is accepted for either. Values are converted to the field's type by
+    :func:`pipesdfa.hw.params.coerce`; a later item overrides an earlier one with the same key.
     """
-    device_defaults = {f.name: getattr(DeviceParams(), f.name) for f in fields(DeviceParams)}
-    analog_defaults = {f.name: getattr(AnalogConfig(), f.name) for f in fields(AnalogConfig)}
+    from pipesdfa.hw.keys import coerce, parse_set
+    from pipesdfa.hw.params import DEVICE_KEYS
+
+    dev0, ana0 = DeviceParams(), AnalogConfig()
+    analog_keys = {f.name for f in fields(AnalogConfig)}
     device: dict[str, Any] = {}
     analog: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: expected key=value")
-        if key in device_defaults:
-            device[key] = _coerce(key, value, device_defaults[key])
-        elif key in analog_defaults:
-            analog[key] = _coerce(key, value, analog_defaults[key])
+    for key, value in parse_set(list(items)).items():
+        section, dot, leaf = key.rpartition(".")
+        if dot and section not in ("device", "analog"):
+            raise UserError(f"--set {key}: unknown key; expected device.KEY or analog.KEY")
+        if key == "device.preset":
+            raise UserError("--set device.preset: choose the device with --device-preset")
+        if leaf in DEVICE_KEYS and section in ("", "device"):
+            device[leaf] = coerce(f"device.{leaf}", getattr(dev0, leaf), value, "--set")
+        elif leaf in analog_keys and section in ("", "analog"):
+            analog[leaf] = coerce(f"analog.{leaf}", getattr(ana0, leaf), value, "--set")
         else:
             raise UserError(f"--set {key}: unknown key; expected a device parameter "
-                            f"({', '.join(sorted(device_defaults))}) or an analog option "
-                            f"({', '.join(sorted(analog_defaults))})")
+                            f"(device.{{{', '.join(sorted(DEVICE_KEYS))}}}) or an analog option "
+                            f"(analog.{{{', '.join(sorted(analog_keys))}}})")
     return device, analog
 
 

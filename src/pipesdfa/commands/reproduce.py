@@ -1,60 +1,84 @@
-"""``pipesdfa reproduce hardware``: the paper's nine workloads on PipeLayer and PipeSDFA.
+"""``pipesdfa reproduce SUBJECT``: regenerate a result of the paper (one function per subject).
 
-Writes ``DIR/hardware.json`` (rows, checks, the full configuration with sources),
-``DIR/hardware.md`` (the table), ``DIR/constants.md`` (every constant with its source),
-``DIR/gantt.png``, ``DIR/energy_breakdown.png`` and ``DIR/sensitivity.png``.
+* ``hardware`` -- the paper's nine workloads on PipeLayer and PipeSDFA: ``DIR/hardware.json``
+  (rows with every ratio and its range, checks, the configuration with sources),
+  ``DIR/hardware.md``, ``DIR/constants.md``, ``DIR/gantt.png``, ``DIR/energy_breakdown.png``,
+  ``DIR/ratio_ranges.png`` and ``DIR/sensitivity.png``;
+* ``validation`` -- published figures recomputed through the engine: ``DIR/validation.json``
+  and ``DIR/validation.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import Callable
 
 from pipesdfa.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
 from pipesdfa.commands._hwargs import add_config_args, config_from_args
 from pipesdfa.errors import UserError
-from pipesdfa.hw import plots, report
-from pipesdfa.hw.dataflow import build_batches, stage_times
-from pipesdfa.hw.energy import chips_needed
-from pipesdfa.hw.mapping import ARCHS, map_layers
-from pipesdfa.hw.schedule import run_des
-from pipesdfa.hw.timing import max_in_flight
-from pipesdfa.workloads import PAPER_WORKLOADS, WORKLOADS, get_workload, resolve
+from pipesdfa.workloads import PAPER_WORKLOADS, WORKLOADS
+
+SUBJECTS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def subject(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def deco(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        SUBJECTS[name] = fn
+        return fn
+    return deco
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a result of the paper (hardware)",
-                       description="Reproduce the paper's hardware comparison over its nine workloads.")
-    p.add_argument("subject", choices=["hardware"], help="what to reproduce")
-    add_config_args(p, "pipelayer-2017")
+    p = sub.add_parser("reproduce", help="reproduce a result of the paper (hardware, validation)",
+                       description="Reproduce a result: the hardware comparison over the paper's nine workloads, or "
+                                   "the validation of the cost engine against published figures.")
+    p.add_argument("subject", choices=["hardware", "validation"], help="what to reproduce")
+    add_config_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--workloads", nargs="+", default=list(PAPER_WORKLOADS), metavar="NAME",
-                   help="subset of workloads (default: the nine of the paper)")
-    p.add_argument("--samples", type=int, default=None, help="samples per workload (default: one epoch)")
+                   help="hardware: subset of workloads (default: the nine of the paper)")
+    p.add_argument("--samples", type=int, default=None, help="hardware: samples per workload (default: one epoch)")
     p.add_argument("--gantt-workload", default="dvs-convnet", metavar="NAME",
-                   help="workload of the Gantt chart (two batches, default dvs-convnet)")
-    p.add_argument("--sweep-workload", default="nmnist-mlp3", metavar="NAME",
-                   help="workload of the sensitivity sweep (default nmnist-mlp3)")
-    p.add_argument("--no-sweeps", action="store_true", help="skip the T and sensitivity sweeps (faster)")
+                   help="hardware: workload of the Gantt chart (two batches, default dvs-convnet)")
+    p.add_argument("--sweep-workload", default="dvs-vgg11", metavar="NAME",
+                   help="hardware: workload of the sensitivity chart (default dvs-vgg11)")
+    p.add_argument("--no-sweeps", action="store_true",
+                   help="hardware: skip the sweep of uncertain constants (ranges collapse to the point value)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def run(args: argparse.Namespace) -> int:
+    return SUBJECTS[args.subject](args)
+
+
 def _gantt(workload: str, cfg, path: Path) -> None:
+    from pipesdfa.hw import plots
+    from pipesdfa.hw.engine import simulate_detailed
+    from pipesdfa.hw.report import TSP
+    from pipesdfa.hw.schedule import run_des
+    from pipesdfa.hw.timing import build_batches
+    from pipesdfa.workloads import get_workload
+
     w = get_workload(workload)
-    spec = w.model_spec()
-    layers = resolve(spec)
     scheds = {}
-    for arch in ARCHS:
-        m = map_layers(layers, cfg.params, arch, spec.num_classes * spec.vote)
-        st = stage_times(m, cfg.params, w.T)
-        K = max_in_flight(m, cfg.params, w.T, chips_needed(m, cfg.params))
-        scheds[arch] = run_des(build_batches(m, cfg.params, st, [w.batch, w.batch], K))
+    for label, arch, c in (("pipelayer (as published)", "pipelayer", cfg),
+                           ("pipelayer (time-step pipelined)", "pipelayer", cfg.with_overrides(TSP, "gantt")),
+                           ("pipesdfa", "pipesdfa", cfg)):
+        d = simulate_detailed(workload, arch, config=c, samples=2 * w.batch)
+        scheds[label] = run_des(build_batches(d.mapping, c.params, d.stages, [w.batch, w.batch],
+                                              d.run["memory"]["max_in_flight"]))
     plots.plot_gantt(scheds, path, f"{workload}: two batches of {w.batch}, T={w.T}, preset {cfg.preset}")
 
 
-def run(args: argparse.Namespace) -> int:
+@subject("hardware")
+def run_hardware(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipesdfa.hw import plots, report, uncertainty
+
     for name in args.workloads + [args.gantt_workload, args.sweep_workload]:
         if name not in WORKLOADS:
             raise UserError(f"unknown workload {name!r}; expected one of: {', '.join(WORKLOADS)}")
@@ -62,22 +86,23 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--samples must be >= 1, got {args.samples}")
     out = ensure_writable_dir(args.out)
     cfg = config_from_args(args)
-    bar = tqdm(args.workloads, desc="workloads", leave=False)
-    rows = [report.compare(w, cfg, samples=args.samples) for w in bar]
-    t_series = {}
-    sweeps = {}
-    if not args.no_sweeps:
-        for w in tqdm(args.workloads, desc="T sweep", leave=False):
-            t_series[w] = report.ratio_vs_T(w, cfg, samples=args.samples)
-        with tqdm(total=21, desc="sensitivity sweep", leave=False) as sbar:
-            sweeps = report.sensitivity(args.sweep_workload, cfg, samples=args.samples, progress=lambda: sbar.update())
+    n_pts = 0 if args.no_sweeps else sum(len(f.points) for f in uncertainty.factors(cfg))
+    rows = []
+    with tqdm(total=len(args.workloads) * (n_pts + 3), desc="hardware", disable=args.no_progress or not sys.stderr.isatty(),
+              leave=False) as bar:
+        for w in args.workloads:
+            bar.set_postfix_str(w)
+            rows.append(report.compare_all(w, cfg, sweeps=not args.no_sweeps, progress=bar.update,
+                                           samples=args.samples))
+            bar.update(3)
     doc = {
         "preset": cfg.preset,
+        "device_preset": cfg.device_preset,
         "ratios": "PipeLayer / PipeSDFA",
         "rows": rows,
-        "checks": report.checks(rows, t_series or None),
-        "ratio_vs_T": t_series,
-        "sensitivity": {"workload": args.sweep_workload, "sweeps": sweeps},
+        "checks": report.checks(rows),
+        "sweep_factors": [{"name": f.name, "source": f.source, "points": [p[0] for p in f.points]}
+                          for f in uncertainty.factors(cfg)] if not args.no_sweeps else [],
         "config": cfg.to_dict(),
         "sources": cfg.sources,
     }
@@ -86,10 +111,32 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "constants.md", report.constants_markdown(cfg))
     _gantt(args.gantt_workload, cfg, out / "gantt.png")
     plots.plot_energy_breakdown(rows, out / "energy_breakdown.png", cfg.preset)
-    if sweeps:
-        plots.plot_sensitivity(sweeps, out / "sensitivity.png", f"{args.sweep_workload}, preset {cfg.preset}")
+    plots.plot_ratio_ranges(rows, out / "ratio_ranges.png", cfg.preset,
+                            (report.PAPER_TIME_RANGE, report.PAPER_ENERGY_RANGE))
+    by = {r["workload"]: r for r in rows}
+    if not args.no_sweeps and args.sweep_workload in by:
+        plots.plot_sensitivity(by[args.sweep_workload], out / "sensitivity.png",
+                               f"{args.sweep_workload}, preset {cfg.preset}: one uncertain constant at a time")
     print(report.markdown_table(rows, cfg.preset), end="")
     c = doc["checks"]
     print(f"time ratio {c['time_ratio_range'][0]:.2f}x..{c['time_ratio_range'][1]:.2f}x, "
-          f"energy ratio {c['energy_ratio_range'][0]:.2f}x..{c['energy_ratio_range'][1]:.2f}x; wrote {out}")
+          f"energy ratio {c['energy_ratio_range'][0]:.2f}x..{c['energy_ratio_range'][1]:.2f}x "
+          f"(paper {report.PAPER_TIME_RANGE[0]}-{report.PAPER_TIME_RANGE[1]}x, "
+          f"{report.PAPER_ENERGY_RANGE[0]}-{report.PAPER_ENERGY_RANGE[1]}x); wrote {out}")
+    return 0
+
+
+@subject("validation")
+def run_validation(args: argparse.Namespace) -> int:
+    from pipesdfa.hw.validation import TOLERANCE, markdown, validation_rows
+
+    out = ensure_writable_dir(args.out)
+    rows = validation_rows()
+    ok = [r for r in rows if r["within_tolerance"]]
+    doc = {"tolerance": TOLERANCE, "rows": rows, "matched": len(ok), "sources_matched": sorted({r["source"] for r in ok})}
+    atomic_write_json(out / "validation.json", doc)
+    atomic_write_text(out / "validation.md", markdown(rows))
+    print(markdown(rows), end="")
+    print(f"{len(ok)} of {len(rows)} published figures within {TOLERANCE:.0%} "
+          f"({len(doc['sources_matched'])} sources); wrote {out}")
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 from pipesdfa.errors import UserError
 from pipesdfa.hw.params import HwParams
 
-__all__ = ["Activity", "default_activity", "load_activity", "activity_from_dict"]
+__all__ = ["Activity", "default_activity", "load_activity", "activity_from_dict", "read_metrics"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def activity_from_dict(d: dict[str, Any], p: HwParams, n_layers: int, where: str
     return Activity(inp, tuple(rates), ppw, where)
 
 
-def load_activity(path: str | Path, p: HwParams, n_layers: int) -> Activity:
+def read_metrics(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a metrics.json); one clear error for a missing or bad file."""
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -92,4 +93,8 @@ def load_activity(path: str | Path, p: HwParams, n_layers: int) -> Activity:
         raise UserError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(d, dict):
         raise UserError(f"{path}: expected a JSON object (a metrics.json)")
-    return activity_from_dict(d, p, n_layers, str(path))
+    return d
+
+
+def load_activity(path: str | Path, p: HwParams, n_layers: int) -> Activity:
+    return activity_from_dict(read_metrics(path), p, n_layers, str(path))

@@ -17,13 +17,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pipesdfa.atomic import atomic_write_with  # noqa: E402
 from pipesdfa.hw.schedule import TICK_S, Schedule  # noqa: E402
 
-__all__ = ["plot_gantt", "plot_energy_breakdown", "plot_sensitivity", "PHASE_COLORS"]
+__all__ = ["plot_gantt", "plot_energy_breakdown", "plot_sensitivity", "plot_ratio_ranges", "PHASE_COLORS"]
 
 PHASE_COLORS = {
     "forward": "#4C72B0", "error": "#DD8452", "backward": "#C44E52", "feedback": "#8172B3",
-    "gradient": "#55A868", "update": "#937860", "buffer": "#DA8BC3", "interconnect": "#8C8C8C",
+    "gradient": "#55A868", "update": "#937860", "dram": "#64B5CD", "buffer": "#DA8BC3", "interconnect": "#8C8C8C",
     "static": "#CCB974",
 }
+GANTT_PHASES = ("forward", "error", "backward", "feedback", "gradient", "update", "dram")
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -33,7 +34,7 @@ def _save(fig: Any, path: Path) -> None:
 
 def _resource_order(names: set[str]) -> list[str]:
     def key(r: str) -> tuple[int, int, str]:
-        for rank, prefix in enumerate(("xbarT", "xbar", "digital", "feedback", "grad")):
+        for rank, prefix in enumerate(("xbarT", "xbar", "digital", "feedback", "grad", "dram")):
             if r.startswith(prefix):
                 tail = r[len(prefix):]
                 return (rank, int(tail) if tail.isdigit() else 0, r)
@@ -63,10 +64,9 @@ def plot_gantt(schedules: Mapping[str, Schedule], path: Path, title: str) -> Non
         ax.set_xlabel("time (ms)")
         ax.set_title(f"{arch}: makespan {s.makespan * TICK_S * 1e3:.3g} ms", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for p, c in PHASE_COLORS.items()
-               if p in ("forward", "error", "backward", "feedback", "gradient", "update")]
-    fig.legend(handles, ["forward", "error", "backward", "feedback", "gradient", "update"], loc="lower center",
-               ncol=6, fontsize=8, bbox_to_anchor=(0.5, -0.04))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in GANTT_PHASES]
+    fig.legend(handles, list(GANTT_PHASES), loc="lower center", ncol=len(GANTT_PHASES), fontsize=8,
+               bbox_to_anchor=(0.5, -0.04))
     fig.suptitle(title + " (second batch lighter)", fontsize=11, y=1.02)
     fig.tight_layout()
     _save(fig, path)
@@ -98,25 +98,49 @@ def plot_energy_breakdown(rows: Sequence[Mapping[str, Any]], path: Path, preset:
     _save(fig, path)
 
 
-def plot_sensitivity(sweeps: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, title: str) -> None:
-    """One panel per swept assumption: time and energy ratio against the swept value."""
-    n = len(sweeps)
-    cols = 4
-    rows_n = -(-n // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols, 3.0 * rows_n), squeeze=False)
-    for ax, (name, pts) in zip(axes.flat, sweeps.items()):
-        labels = [str(p["value"]) for p in pts]
-        x = range(len(pts))
-        ax.plot(x, [p["time_ratio"] for p in pts], "o-", color="#4C72B0", label="time ratio")
-        ax.plot(x, [p["energy_ratio"] for p in pts], "s--", color="#55A868", label="energy ratio")
+def plot_sensitivity(row: Mapping[str, Any], path: Path, title: str) -> None:
+    """Tornado chart of one workload: each sweep point's time and energy ratio against the default."""
+    pts = row["sweep"]
+    labels = [f"{p['factor']}: {p['value']}" for p in pts]
+    y = range(len(pts))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(pts) + 1.6), sharey=True)
+    for ax, key, color in ((axes[0], "time_ratio", "#4C72B0"), (axes[1], "energy_ratio", "#55A868")):
+        base = row[key]
+        ax.barh(list(y), [p[key] - base for p in pts], left=base, color=color, alpha=0.8)
+        ax.axvline(base, color="k", lw=0.8)
+        ax.axvline(1.0, color="#C44E52", lw=0.6, ls=":")
+        ax.set_xlabel(key.replace("_", " ") + " (PipeLayer / PipeSDFA)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(list(y))
+    axes[0].set_yticklabels(labels, fontsize=7)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_ratio_ranges(rows: Sequence[Mapping[str, Any]], path: Path, preset: str,
+                      paper: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    """Per workload: each ratio with its sweep range as error bars, beside the other comparisons."""
+    fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.5 * len(rows)), 4.2))
+    x = list(range(len(rows)))
+    for ax, kind, band in ((axes[0], "time", paper[0]), (axes[1], "energy", paper[1])):
+        v = [r[f"{kind}_ratio"] for r in rows]
+        lo = [r[f"{kind}_ratio"] - r[f"{kind}_ratio_range"][0] for r in rows]
+        hi = [r[f"{kind}_ratio_range"][1] - r[f"{kind}_ratio"] for r in rows]
+        ax.axhspan(band[0], band[1], color="#CCB974", alpha=0.25, label="paper's range")
+        ax.errorbar(x, v, yerr=[lo, hi], fmt="o", color="#4C72B0", capsize=4, label="PipeLayer as published")
+        iso = [r.get(f"{kind}_ratio_iso_area") for r in rows]
+        ax.plot([i for i, u in zip(x, iso) if u], [u for u in iso if u], "s", color="#55A868", label="iso-area")
+        key = f"{kind}_ratio_timestep_pipelined"
+        ax.plot(x, [r[key] for r in rows], "^", color="#C44E52", label="PipeLayer time-step pipelined")
         ax.axhline(1.0, color="k", lw=0.6)
-        ax.set_xticks(list(x))
-        ax.set_xticklabels(labels, fontsize=7, rotation=20)
-        ax.set_title(name, fontsize=9)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title + "  (PipeLayer / PipeSDFA)", fontsize=10)
+        ax.set_yscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(f"{kind} ratio PipeLayer / PipeSDFA")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"PipeLayer / PipeSDFA per workload, preset {preset}; bars: sweep of uncertain constants", fontsize=10)
     fig.tight_layout()
     _save(fig, path)

@@ -1,79 +1,115 @@
-"""Comparison reports: PipeLayer vs PipeSDFA over workloads (rows, checks, Markdown table).
+"""Comparison reports: PipeLayer vs PipeSDFA over workloads, three ways and with ranges.
 
-Ratios are PipeLayer / PipeSDFA (> 1 means PipeSDFA is faster / uses less energy).
+Ratios are PipeLayer / PipeSDFA (> 1: PipeSDFA is faster / uses less energy):
+
+* ``time_ratio``, ``energy_ratio``: PipeLayer as published (time steps serial in a layer,
+  separate transposed copy), each machine on the chips its mapping needs;
+* ``time_ratio_timestep_pipelined``: PipeLayer given the time-step pipeline and the reverse-time
+  wavefront of its backward (``pipeline.pipelayer_timestep_pipeline``);
+* ``time_ratio_iso_area``, ``energy_ratio_iso_area``: both machines on the silicon of PipeLayer's
+  published design (``area.budget_mm2``), each with the largest replication that fits; PipeLayer
+  also picks the faster of its separate and shared transposed arrays;
+* ``time_ratio_range``, ``energy_ratio_range``: ``[min, max]`` over the documented sweep of the
+  uncertain constants (:mod:`pipesdfa.hw.uncertainty`) around the published comparison.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from pipesdfa.errors import UserError
+from pipesdfa.hw import uncertainty
+from pipesdfa.hw.archs import BASELINE, PROPOSAL
+from pipesdfa.hw.config import HwConfig
 from pipesdfa.hw.engine import simulate_detailed
-from pipesdfa.hw.params import HwConfig
 from pipesdfa.workloads import get_workload, resolve
 
-__all__ = ["compare", "comparison_rows", "markdown_table", "checks", "PAPER_TIME_RANGE", "PAPER_ENERGY_RANGE",
-           "ratio_vs_T", "sensitivity", "constants_markdown"]
+__all__ = ["compare", "compare_all", "comparison_rows", "markdown_table", "checks", "PAPER_TIME_RANGE",
+           "PAPER_ENERGY_RANGE", "constants_markdown", "DEPTH_SERIES"]
 
-#: The paper's reported ranges over its workloads (PAPER.md section 1).
+#: The paper's reported ranges over its workloads.
 PAPER_TIME_RANGE = (1.1, 10.5)
 PAPER_ENERGY_RANGE = (1.37, 2.1)
 DEPTH_SERIES = ("nmnist-mlp2", "nmnist-mlp3", "nmnist-mlp4", "nmnist-mlp5")
-
-
-def compare(workload: str, cfg: HwConfig, **kw: Any) -> dict[str, Any]:
-    """Both architectures on one workload: ``{"workload", "time_ratio", "energy_ratio", "pipelayer", "pipesdfa"}``."""
-    runs = {a: simulate_detailed(workload, a, config=cfg, **kw).run for a in ("pipelayer", "pipesdfa")}
-    pl, sd = runs["pipelayer"], runs["pipesdfa"]
-    w = get_workload(workload)
-    return {
-        "workload": workload,
-        "layers": len(resolve(w.model_spec())),
-        "T": pl["T"],
-        "batch": pl["batch"],
-        "samples": pl["samples"],
-        "time_ratio": pl["time_s"] / sd["time_s"],
-        "energy_ratio": pl["energy_j"] / sd["energy_j"],
-        "area_ratio": pl["area_mm2"] / sd["area_mm2"],
-        "pipelayer": _summary(pl),
-        "pipesdfa": _summary(sd),
-    }
+TSP = {"pipeline.pipelayer_timestep_pipeline": True}
 
 
 def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("time_s", "energy_j", "area_mm2", "chips")
-    out = {k: run[k] for k in keep}
+    out = {k: run[k] for k in ("time_s", "energy_j", "area_mm2", "chips", "max_replication", "device_preset")}
     out["energy_by_phase_j"] = run["breakdown"]["phase"]
+    out["energy_by_component_j"] = run["breakdown"]["component"]
     out["crossbars"] = run["crossbars"]
-    out["max_in_flight"] = run["schedule"]["max_in_flight"]
-    out["peak_buffer_bytes"] = run["schedule"]["peak_buffer_bytes"]
-    out["buffer_bytes_per_sample"] = run["schedule"]["buffer_bytes_per_sample"]
+    out["memory"] = run["memory"]
+    out["bottleneck"] = max(run["schedule"]["utilization"].items(), key=lambda kv: kv[1])[0] \
+        if run["schedule"]["utilization"] else None
     return out
 
 
-def comparison_rows(workloads: Sequence[str], cfg: HwConfig, progress: Callable[[str], None] | None = None,
-                    **kw: Any) -> list[dict[str, Any]]:
+def compare(workload: str, cfg: HwConfig, **kw: Any) -> dict[str, Any]:
+    """Both machines on one workload with ``cfg`` as given."""
+    pl = simulate_detailed(workload, BASELINE, config=cfg, **kw).run
+    sd = simulate_detailed(workload, PROPOSAL, config=cfg, **kw).run
+    return {"time_ratio": pl["time_s"] / sd["time_s"], "energy_ratio": pl["energy_j"] / sd["energy_j"],
+            "area_ratio": pl["area_mm2"] / sd["area_mm2"], "pipelayer": _summary(pl), "pipesdfa": _summary(sd),
+            "T": pl["T"], "batch": pl["batch"], "samples": pl["samples"]}
+
+
+def _iso_area(workload: str, cfg: HwConfig, budget_mm2: float, **kw: Any) -> dict[str, Any]:
+    on = cfg.with_overrides({"area.budget_mm2": budget_mm2}, "iso-area budget")
+    pl_runs = []
+    for shared in (False, True):
+        c = on.with_overrides({"pipeline.pipelayer_shared_transpose": shared}, "iso-area PipeLayer design")
+        try:
+            pl_runs.append(simulate_detailed(workload, BASELINE, config=c, **kw).run)
+        except UserError:
+            continue
+    pl = min(pl_runs, key=lambda r: r["time_s"])
+    out: dict[str, Any] = {"budget_mm2": budget_mm2, "chips": int(budget_mm2 // cfg.params.chip_area_mm2),
+                           "pipelayer": _summary(pl), "pipelayer_shared_transpose": pl_runs.index(pl) == 1
+                           if len(pl_runs) == 2 else None}
+    try:
+        sd = simulate_detailed(workload, PROPOSAL, config=on, **kw).run
+    except UserError as exc:
+        out.update({"time_ratio": None, "energy_ratio": None, "pipesdfa": None, "infeasible": str(exc)})
+        return out
+    out.update({"time_ratio": pl["time_s"] / sd["time_s"], "energy_ratio": pl["energy_j"] / sd["energy_j"],
+                "pipesdfa": _summary(sd)})
+    return out
+
+
+def compare_all(workload: str, cfg: HwConfig, sweeps: bool = True, progress: Callable[[], None] | None = None,
+                **kw: Any) -> dict[str, Any]:
+    """The published, time-step-pipelined and iso-area comparisons and the ratio ranges of one workload."""
+    base = compare(workload, cfg, **kw)
+    tsp = compare(workload, cfg.with_overrides(TSP, "time-step-pipelined PipeLayer"), **kw)
+    iso = _iso_area(workload, cfg, base["pipelayer"]["area_mm2"], **kw)
+    pts = uncertainty.sweep(workload, cfg, compare, progress=progress, **kw) if sweeps else []
+    w = get_workload(workload)
+    return {
+        "workload": workload, "layers": len(resolve(w.model_spec())), "T": base["T"], "batch": base["batch"],
+        "samples": base["samples"],
+        "time_ratio": base["time_ratio"], "energy_ratio": base["energy_ratio"], "area_ratio": base["area_ratio"],
+        "time_ratio_timestep_pipelined": tsp["time_ratio"], "energy_ratio_timestep_pipelined": tsp["energy_ratio"],
+        "time_ratio_iso_area": iso["time_ratio"], "energy_ratio_iso_area": iso["energy_ratio"],
+        "time_ratio_range": uncertainty.ratio_range(base, pts, "time_ratio"),
+        "energy_ratio_range": uncertainty.ratio_range(base, pts, "energy_ratio"),
+        "pipelayer": base["pipelayer"], "pipesdfa": base["pipesdfa"],
+        "pipelayer_timestep_pipelined": tsp["pipelayer"], "iso_area": iso, "sweep": pts,
+    }
+
+
+def comparison_rows(workloads: Sequence[str], cfg: HwConfig, sweeps: bool = True,
+                    progress: Callable[[str], None] | None = None, **kw: Any) -> list[dict[str, Any]]:
     rows = []
     for w in workloads:
         if progress:
             progress(w)
-        rows.append(compare(w, cfg, **kw))
+        rows.append(compare_all(w, cfg, sweeps=sweeps, **kw))
     return rows
 
 
-def ratio_vs_T(workload: str, cfg: HwConfig, factors: Sequence[float] = (0.5, 1.0, 2.0),
-               samples: int | None = None) -> list[dict[str, float]]:
-    """Ratios at ``T = factor * T_workload`` over ``samples`` samples (default 8 batches)."""
-    w = get_workload(workload)
-    out = []
-    for f in factors:
-        T = max(1, int(round(w.T * f)))
-        r = compare(workload, cfg, T=T, samples=samples if samples is not None else 8 * w.batch)
-        out.append({"T": T, "time_ratio": r["time_ratio"], "energy_ratio": r["energy_ratio"]})
-    return out
-
-
-def checks(rows: Sequence[Mapping[str, Any]], t_series: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> dict[str, Any]:
-    """The acceptance properties, evaluated on ``rows`` (and on T sweeps when given)."""
+def checks(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Summary properties of ``rows`` (the paper's ranges beside ours)."""
     by = {r["workload"]: r for r in rows}
     tr = [r["time_ratio"] for r in rows]
     er = [r["energy_ratio"] for r in rows]
@@ -82,83 +118,46 @@ def checks(rows: Sequence[Mapping[str, Any]], t_series: Mapping[str, Sequence[Ma
         "pipesdfa_less_energy_everywhere": all(x > 1 for x in er),
         "time_ratio_range": [min(tr), max(tr)] if tr else None,
         "energy_ratio_range": [min(er), max(er)] if er else None,
+        "time_ratio_timestep_pipelined_range": [min(r["time_ratio_timestep_pipelined"] for r in rows),
+                                                max(r["time_ratio_timestep_pipelined"] for r in rows)] if rows else None,
         "paper_time_range": list(PAPER_TIME_RANGE),
         "paper_energy_range": list(PAPER_ENERGY_RANGE),
     }
-    if tr:
-        out["time_ends_within_15pct_of_paper"] = (abs(min(tr) / PAPER_TIME_RANGE[0] - 1) <= 0.15
-                                                  and abs(max(tr) / PAPER_TIME_RANGE[1] - 1) <= 0.15)
-        out["energy_ends_within_15pct_of_paper"] = (abs(min(er) / PAPER_ENERGY_RANGE[0] - 1) <= 0.15
-                                                    and abs(max(er) / PAPER_ENERGY_RANGE[1] - 1) <= 0.15)
     if all(w in by for w in DEPTH_SERIES):
         seq = [by[w]["time_ratio"] for w in DEPTH_SERIES]
-        out["time_ratio_grows_with_depth"] = all(a < b for a, b in zip(seq, seq[1:]))
-    if t_series:
-        out["time_ratio_grows_with_T"] = {w: all(a["time_ratio"] < b["time_ratio"] for a, b in zip(s, s[1:]))
-                                          for w, s in t_series.items()}
+        out["time_ratio_grows_with_depth"] = all(a <= b for a, b in zip(seq, seq[1:]))
     return out
 
 
-def _fmt_t(s: float) -> str:
-    return f"{s:.3g} s"
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
 
 
-def _fmt_e(j: float) -> str:
-    return f"{j:.3g} J"
+def _rng(r: Sequence[float]) -> str:
+    return f"{r[0]:.2f}-{r[1]:.2f}"
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], preset: str) -> str:
-    head = (f"Preset `{preset}`; one training epoch per workload; ratios are PipeLayer / PipeSDFA.\n\n"
-            "| workload | L | T | B | samples | PipeLayer time | PipeSDFA time | time ratio | PipeLayer energy "
-            "| PipeSDFA energy | energy ratio | area PL / SDFA (mm^2) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = (f"Preset `{preset}`; one training epoch per workload; ratios PipeLayer / PipeSDFA "
+            "(range: the sweep of uncertain constants).\n\n"
+            "| workload | L | T | B | time ratio | range | energy ratio | range | time ratio, PipeLayer time-step pipelined "
+            "| time ratio, iso-area | energy ratio, iso-area | chips PL / SDFA | PipeLayer time | PipeSDFA time |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         pl, sd = r["pipelayer"], r["pipesdfa"]
         lines.append(
-            f"| {r['workload']} | {r['layers']} | {r['T']} | {r['batch']} | {r['samples']} | {_fmt_t(pl['time_s'])} "
-            f"| {_fmt_t(sd['time_s'])} | {r['time_ratio']:.2f}x | {_fmt_e(pl['energy_j'])} | {_fmt_e(sd['energy_j'])} "
-            f"| {r['energy_ratio']:.2f}x | {pl['area_mm2']:.3g} / {sd['area_mm2']:.3g} |")
+            f"| {r['workload']} | {r['layers']} | {r['T']} | {r['batch']} | {_x(r['time_ratio'])} "
+            f"| {_rng(r['time_ratio_range'])} | {_x(r['energy_ratio'])} | {_rng(r['energy_ratio_range'])} "
+            f"| {_x(r['time_ratio_timestep_pipelined'])} | {_x(r['time_ratio_iso_area'])} "
+            f"| {_x(r['energy_ratio_iso_area'])} | {pl['chips']} / {sd['chips']} | {pl['time_s']:.3g} s "
+            f"| {sd['time_s']:.3g} s |")
     return head + "\n".join(lines) + "\n"
-
-
-def sensitivity(workload: str, cfg: HwConfig, samples: int | None = None,
-                progress: Callable[[], None] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Time/energy ratios of ``workload`` while one assumption at a time is varied.
-
-    Sweeps: update scheme, write energy and latency (x0.1, x1, x10 on both schemes), ADC bits,
-    T and batch (x0.5, x1, x2 of the workload's), and depth (the N-MNIST MLP series).
-    """
-    p = cfg.params
-    w = get_workload(workload)
-
-    def point(value: Any, changes: Mapping[str, Any] | None = None, wl: str = workload, **kw: Any) -> dict[str, Any]:
-        c = cfg.with_overrides(dict(changes or {}), "sensitivity sweep")
-        n = kw.pop("samples", samples)
-        r = compare(wl, c, samples=n, **kw)
-        if progress:
-            progress()
-        return {"value": value, "time_ratio": r["time_ratio"], "energy_ratio": r["energy_ratio"]}
-
-    u = p.update
-    out: dict[str, list[dict[str, Any]]] = {
-        "update scheme": [point(s, {"update.scheme": s}) for s in ("serial", "outer-product")],
-        "write energy (x)": [point(f, {"update.serial_energy_j": u.serial_energy_j * f,
-                                       "update.outer_energy_j": u.outer_energy_j * f}) for f in (0.1, 1, 10)],
-        "write latency (x)": [point(f, {"update.serial_latency_s": u.serial_latency_s * f,
-                                        "update.outer_latency_s": u.outer_latency_s * f}) for f in (0.1, 1, 10)],
-        "ADC bits": [point(b, {"adc.bits": b, "adc.energy_j": -1.0}) for b in (4, 6, 8)],
-        "T": [point(max(1, int(w.T * f)), T=max(1, int(w.T * f))) for f in (0.5, 1, 2)],
-        "batch": [point(max(1, int(w.batch * f)), batch=max(1, int(w.batch * f))) for f in (0.5, 1, 2)],
-        "depth (N-MNIST MLP layers)": [point(i + 2, wl=name, samples=samples)
-                                       for i, name in enumerate(DEPTH_SERIES)],
-    }
-    return out
 
 
 def constants_markdown(cfg: HwConfig) -> str:
     """Every parameter of ``cfg`` with its value and its source, as a Markdown table."""
-    from pipesdfa.hw.params import flatten
+    from pipesdfa.hw.keys import flatten
 
     lines = [f"Preset `{cfg.preset}`.\n", "| key | value | source |", "|---|---|---|"]
     for key, v in flatten(cfg.params).items():

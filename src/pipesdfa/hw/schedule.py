@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = [
     "TICK_S", "to_ticks", "Task", "Schedule", "run_des",
-    "pipelayer_closed_form", "flowshop_makespan", "sdfa_single_batch_closed_form",
+    "pipelayer_closed_form", "flowshop_makespan", "sdfa_single_batch_closed_form", "pipelayer_wavefront_closed_form",
 ]
 
 TICK_S = 1e-12
@@ -212,3 +212,15 @@ def sdfa_single_batch_closed_form(L: int, T: int, B: int, f: int, e: int, fb: in
     ``T f``; gradients queue on each layer's gradient arrays at ``max(g, T f)`` per sample.
     """
     return (L + T - 1) * f + e + fb + g + (B - 1) * max(g, T * f) + u
+
+
+def pipelayer_wavefront_closed_form(L: int, T: int, f: int, e: int, b: int, g: int, u: int) -> int:
+    """One sample on the time-step-pipelined PipeLayer (``L >= 2``, balanced layers): forward
+    ``(L + T - 1) f`` (flow shop), error ``e``, then the reverse-time wavefront -- ``B_l`` step
+    ``t`` after ``B_{l+1}`` step ``t`` and its own step ``t + 1`` -- reaches layer 1 after
+    ``(L - 2) b`` and layer 0's gradient, fed by ``B_1``, ends
+    ``(L - 1) b + g + (T - 1) max(b, g)`` after the error; then the update ``u``:
+
+    ``(L + T - 1) f + e + (L - 1) b + g + (T - 1) max(b, g) + u``.
+    """
+    return (L + T - 1) * f + e + (L - 1) * b + g + (T - 1) * max(b, g) + u

@@ -10,7 +10,7 @@ after the last batch starts is the same in the prefix and in the full run, and
 ``makespan(n) = makespan(prefix) + (n_full - m) / c * (one cycle of increments)``, with ``m``
 chosen so that ``c`` divides ``n_full - m``. Periodic starts alone do not prove a periodic state
 (a queue may still grow behind them), so the rule is accepted only when it also predicts,
-exactly, the makespan of a second prefix two cycles longer; otherwise prefixes keep doubling
+exactly, the makespan of a second prefix two cycles longer; otherwise the prefix doubles
 and in the end the full run is used. If no steady state shows within
 the prefix, the prefix is doubled, and in the end the full run is used. Tests check the fast
 path against the full run.
@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipesdfa.hw.dataflow import StageTimes, build_batches, stored_bits
+from pipesdfa.hw.archs import get_arch
+from pipesdfa.hw.dataflow import StageTimes
 from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.params import HwParams
-from pipesdfa.hw.schedule import TICK_S, Schedule, run_des
+from pipesdfa.hw.schedule import TICK_S, Schedule, Task, run_des
 
-__all__ = ["TimingResult", "simulate_time", "batch_sizes", "buffer_profile", "max_in_flight"]
+__all__ = ["TimingResult", "simulate_time", "batch_sizes", "buffer_profile", "build_batches"]
 
 
 @dataclass
@@ -51,18 +52,17 @@ def batch_sizes(samples: int, batch: int) -> list[int]:
     return [batch] * full + ([rem] if rem else [])
 
 
-def max_in_flight(m: ModelMap, p: HwParams, T: int, chips: int) -> int:
-    """``floor(capacity / bytes_per_sample)`` (>= 1) when capacity is enforced, else 0 (unlimited)."""
-    if not p.buffer.enforce_capacity:
-        return 0
-    per_sample = sum(stored_bits(m, p, T))
-    cap = p.buffer.capacity_bytes * 8 * max(1, chips)
-    return max(1, cap // max(1, per_sample))
+def build_batches(m: ModelMap, p: HwParams, st: StageTimes, sizes: list[int], K: int = 0,
+                  fine: bool = False) -> list[Task]:
+    """The task graph of consecutive batches on ``m``'s architecture (``K`` samples in flight, 0 = no limit)."""
+    return get_arch(m.arch).build_batches(m, p, st, sizes, K, fine)
 
 
-def buffer_profile(s: Schedule, m: ModelMap, p: HwParams, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step function of buffer occupancy (bits) over time: ``(times, occupancy_after)``."""
-    bits = stored_bits(m, p, T)
+def buffer_profile(s: Schedule, m: ModelMap, p: HwParams, T: int,
+                   bits: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Step function of buffer occupancy (bits) over time: ``(times, occupancy_after)``;
+    ``bits`` per layer and sample (default: everything the architecture stores)."""
+    bits = bits if bits is not None else get_arch(m.arch).stored_bits(m, p, T)
     alloc: dict[tuple[int, int], int] = {}
     free: dict[tuple[int, int], int] = {}
     for idx, task in enumerate(s.tasks):
@@ -104,16 +104,17 @@ def _cycle(inc: np.ndarray, max_c: int = 4) -> int:
 
 
 def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch: int, *,
-                  chips: int = 1, fast: bool = True, prefix_batches: int = 4) -> TimingResult:
-    """Time to train ``samples`` samples in batches of ``batch`` on mapping ``m``."""
+                  K: int = 0, fast: bool = True, prefix_batches: int = 4,
+                  onchip_bits: list[int] | None = None) -> TimingResult:
+    """Time to train ``samples`` samples in batches of ``batch`` on mapping ``m`` with at most
+    ``K`` samples in flight (0 = no limit); ``onchip_bits`` per layer feed the buffer profile."""
     sizes = batch_sizes(samples, batch)
-    K = max_in_flight(m, p, st.T, chips)
     n_full = samples // batch
     partial = len(sizes) > n_full
 
     def full_run() -> TimingResult:
         s = run_des(build_batches(m, p, st, sizes, K))
-        times, occ = buffer_profile(s, m, p, st.T)
+        times, occ = buffer_profile(s, m, p, st.T, onchip_bits)
         return TimingResult(s.makespan, len(sizes), None, False, s.busy(), int(occ.max(initial=0)), K, s)
 
     if not fast or n_full <= prefix_batches + 1:
@@ -133,8 +134,12 @@ def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch:
             mfull += (n_full - mfull) % c  # align the prefix with the cycle
             continue
         cyc = [int(x) for x in inc[-c:]]
-        if (prev is not None and prev[1] == c and prev[2] == cyc and (mfull - prev[0]) % c == 0
-                and s.makespan == prev[3] + (mfull - prev[0]) // c * sum(cyc)):
+        same = prev is not None and prev[1] == c and prev[2] == cyc and (mfull - prev[0]) % c == 0
+        if same and s.makespan != prev[3] + (mfull - prev[0]) // c * sum(cyc):
+            prev = None  # periodic starts, but something still accumulates behind them: look further out
+            mfull *= 2
+            continue
+        if same:
             extra = n_full - mfull
             shift = (extra // c) * sum(cyc)
             D = sum(cyc) // c if sum(cyc) % c == 0 else None
@@ -146,7 +151,7 @@ def simulate_time(m: ModelMap, p: HwParams, st: StageTimes, samples: int, batch:
                     per_batch[task.resource] = per_batch.get(task.resource, 0) + task.duration
             for r, v in per_batch.items():
                 busy[r] = busy.get(r, 0) + extra * v
-            times, occ = buffer_profile(s, m, p, st.T)
+            times, occ = buffer_profile(s, m, p, st.T, onchip_bits)
             return TimingResult(s.makespan + shift, len(sizes), D, True, busy, int(occ.max(initial=0)), K, s)
         prev = (mfull, c, cyc, s.makespan)
         mfull += 2 * c  # a second, longer prefix, aligned with the cycle
