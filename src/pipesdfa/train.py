@@ -40,7 +40,7 @@ from pipesdfa.neurons import NeuronParams
 from pipesdfa.runconfig import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
 from pipesdfa.workloads import build_spec
 
-__all__ = ["TrainConfig", "config_from_workload", "train", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
+__all__ = ["TrainConfig", "config_from_workload", "train", "fit", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
            "build_run", "restore", "CHECKPOINT", "METRICS", "HARDWARE", "LOSSES", "CHECKPOINT_VERSION", "batches"]
 
 METRICS = "metrics.json"
@@ -283,3 +283,7 @@ def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
         "final": final,
         "activity": last.get("activity"),
     }
+
+
+#: The public name of :func:`train` (``pipesdfa.fit``; ``pipesdfa.train`` is this module).
+fit = train
