@@ -49,7 +49,7 @@ def test_unknown_blocks_go_through_autograd_and_mixed_paths_match_the_reference(
     blocks = nn.ModuleList([
         pipesdfa.SpikingBlock(nn.Linear(20, 16, bias=False), pipesdfa.LIF(**lif)),
         PlusOne(nn.Linear(16, 12, bias=False), pipesdfa.LIF(**lif)),
-        pipesdfa.SpikingBlock(nn.Linear(12, 8, bias=True), pipesdfa.LIF(**lif)),  # a bias: autograd
+        pipesdfa.SpikingBlock(nn.Linear(12, 8, bias=True), pipesdfa.LIF(**lif)),  # a bias: still the fast path
         pipesdfa.SpikingBlock(nn.Linear(8, 4, bias=False), pipesdfa.LIF(**lif)),
     ])
     with torch.no_grad():
@@ -59,8 +59,8 @@ def test_unknown_blocks_go_through_autograd_and_mixed_paths_match_the_reference(
     y = torch.arange(5) % 4
     ref = copy.deepcopy(blocks)
     rule = pipesdfa.SDFA(blocks, 4, temporal=temporal, store="float")
-    assert rule.paths == ["dense", "autograd", "autograd", "dense"]
-    assert [fast_kind(b) for b in blocks] == ["dense", None, None, "dense"]
+    assert rule.paths == ["dense", "autograd", "dense", "dense"]
+    assert [fast_kind(b) for b in blocks] == ["dense", None, "dense", "dense"]
     rule.compute_grads(x, y, make_loss("mse"))
     pipesdfa.SDFA(ref, 4, temporal=temporal, fast=False).compute_grads(x, y, make_loss("mse"))
     for (n, a), (_, b) in zip(blocks.named_parameters(), ref.named_parameters()):
@@ -158,3 +158,29 @@ def test_output_only_and_bptt_bind_any_blocks():
     pipesdfa.OutputOnly(blocks, 3).compute_grads(x, y, make_loss("mse"))
     assert blocks[0][0].weight.grad is None and blocks[1][0].weight.grad is not None
     assert math.isfinite(pipesdfa.BPTT(blocks, 3).compute_grads(x, y, make_loss("mse"))[0])
+
+
+@pytest.mark.parametrize("temporal", ["local", "instantaneous"])
+def test_fast_path_with_biases_matches_autograd(temporal):
+    """Ops with a bias (e.g. a conv with batch-norm folded in, imported from NIR): db on the fast path."""
+    torch.manual_seed(2)
+    blocks = nn.ModuleList([
+        pipesdfa.SpikingBlock(nn.Conv2d(2, 4, 3, padding=1), pipesdfa.LIF(backend="fused"), nn.BatchNorm2d(4), 2),
+        pipesdfa.SpikingBlock(nn.Conv2d(4, 5, 3, padding=1), pipesdfa.IF(backend="fused")),
+        pipesdfa.SpikingBlock(nn.Linear(5 * 4 * 4, 6), pipesdfa.LIF(backend="fused")),
+    ])
+    with torch.no_grad():
+        for b in blocks:
+            b.weight_op.weight.mul_(2.0)
+            b.weight_op.bias.fill_(0.3)
+    x = (torch.rand(5, 3, 2, 8, 8) < 0.4).float()
+    y = torch.tensor([0, 1, 2])
+    ref = copy.deepcopy(blocks)
+    rule = pipesdfa.SDFA(blocks, 3, readout=pipesdfa.VoteReadout(3, 2), temporal=temporal, store="float")
+    assert rule.paths == ["conv", "conv", "dense"]
+    rule.compute_grads(x, y, make_loss("mse"))
+    pipesdfa.SDFA(ref, 3, readout=pipesdfa.VoteReadout(3, 2), temporal=temporal, fast=False).compute_grads(
+        x, y, make_loss("mse"))
+    for (n, a), (_, b) in zip(blocks.named_parameters(), ref.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=lambda m: f"{n}: {m}")
+        assert float(b.grad.abs().sum()) > 0, f"{n}: no gradient"

@@ -7,7 +7,7 @@ output (``[B, ...]`` the same at every step, or ``[T, B, ...]``). Two paths:
 
 * **fast** (graph-free, compact state) for the block kinds it knows, :func:`fast_kind`: a
   :class:`~pipesdfa.blocks.SpikingBlock` (not a subclass overriding its forward) whose op is a
-  bias-free ``nn.Linear`` (:mod:`.dense`) or zero-padded ``nn.Conv2d`` with an optional
+  ``nn.Linear`` (:mod:`.dense`) or zero-padded ``nn.Conv2d`` with an optional
   ``nn.BatchNorm2d`` and a non-overlapping max-pool (:mod:`.conv`), and whose neuron is a
   :class:`~pipesdfa.neurons.SpikingNeuron`;
 * **autograd** for any other block whose forward is differentiable: the block runs with a
@@ -54,8 +54,6 @@ def fast_kind(block: nn.Module) -> str | None:
             getattr(type(neuron), m) is not getattr(SpikingNeuron, m) for m in ("forward", "run")):
         return None
     op = block.weight_op
-    if getattr(op, "bias", None) is not None:
-        return None
     if block.kind == "conv":
         if op.padding_mode != "zeros":
             return None

@@ -15,6 +15,7 @@ Weight gradient (:func:`weight_grads`) from the error ``r`` at the pooled spike 
         dgamma = sum dL/dX * x_hat,  dbeta = sum dL/dX,
         dL/dY = gamma/sigma (dL/dX - mean(dL/dX) - x_hat mean(dL/dX x_hat))
     dW = conv2d_weight(S_in, dL/dY)          -- the weight-gradient convolution over T*B images
+    db = sum over images and positions of dL/dY   (a conv with a bias)
 
 With batch statistics the two sums need a first pass over the chunks; a second re-forms each
 chunk's ``dL/dX`` (element-wise work only) and adds its weight-gradient convolution to ``dW``.
@@ -175,6 +176,7 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
         n = st.sg.numel() // C
         mg, mgx = (dbeta / n)[:, None, None], (dgamma / n)[:, None, None]
     dw = torch.zeros_like(conv.weight)
+    db = torch.zeros_like(conv.bias) if conv.bias is not None else None
     for t0, t1, g in _dx_chunks(blk, st, r, dtype):
         if bn is not None:
             xh = xhat(t0, t1)
@@ -185,6 +187,8 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
                 dgamma += (g * xh).sum((0, 2, 3))  # type: ignore[operator]
             del xh
             g.mul_(scale)
+        if db is not None:
+            db += g.sum((0, 2, 3))
         x_in = st.input(pd, t0, t1)
         x_in = x_in.reshape((t1 - t0) * B, *x_in.shape[2:])
         dw.add_(torch.nn.grad.conv2d_weight(x_in, conv.weight.shape, g.to(pd), conv.stride, conv.padding,
@@ -194,3 +198,5 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
         accumulate(bn.weight, dgamma)
         accumulate(bn.bias, dbeta)
     accumulate(conv.weight, dw)
+    if db is not None:
+        accumulate(conv.bias, db)

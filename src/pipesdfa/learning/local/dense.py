@@ -11,6 +11,7 @@ at every step, or ``[T, B, n]``), with ``c = dH/dX``::
 
     P[t] = r[t] g'[t],   G[t] = P[t] (instantaneous)  or  P[t] + k A[t] G[t+1] (local)
     dW = sum over the T*B rows of (c G) (x) S_in          -- one product per chunk
+    db = sum over the T*B rows of c G                     (an op with a bias)
 
 ``store="half"``: bfloat16 operands (spikes are exact in bfloat16), float32 accumulation, in
 blocks of :data:`COLUMN_BLOCK` input features.
@@ -94,6 +95,8 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
     if cf.c != 1.0:
         r = r * cf.c
     dw = torch.empty_like(blk.weight)
+    bias = blk.weight_op.bias
+    db = torch.zeros_like(bias) if bias is not None else None
     step = chunk_steps(B)
     g_next = None
     first = True
@@ -104,6 +107,8 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
             g_next = backward_recurrence_(g, st.ka[t0:t1], g_next).clone()
         rows = (t1 - t0) * B
         gt = g.reshape(rows, -1).t()
+        if db is not None:
+            db += gt.sum(1)
         if pd == dtype:
             x_in = st.input(pd, t0, t1).reshape(rows, -1)
             if first:
@@ -127,3 +132,5 @@ def weight_grads(blk, st: LocalState, r: torch.Tensor) -> None:
     if first:  # no time steps
         dw.zero_()
     accumulate(blk.weight, dw)
+    if db is not None:
+        accumulate(bias, db)
