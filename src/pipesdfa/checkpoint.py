@@ -11,7 +11,7 @@ import torch
 from pipesdfa.atomic import atomic_write_with
 from pipesdfa.errors import UserError
 
-__all__ = ["CHECKPOINT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "restore"]
+__all__ = ["CHECKPOINT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "restore", "model_from_checkpoint"]
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
@@ -68,3 +68,31 @@ def restore(run: Any, state: dict[str, Any]) -> None:
         raise UserError(f"checkpoint {path} does not match its config: {str(exc).splitlines()[0]}") from None
     if "torch_rng" in state:
         torch.set_rng_state(state["torch_rng"])
+
+
+def model_from_checkpoint(state: dict[str, Any]):
+    """The zoo network of a checkpoint, weights loaded, without loading its dataset (the
+    checkpoint's ``model_spec``; older checkpoints, which lack it, load the data for its shape)."""
+    from pipesdfa.models import build_model
+    from pipesdfa.neurons import NeuronParams
+    from pipesdfa.runconfig import TrainConfig
+    from pipesdfa.workloads import ModelSpec
+
+    cfg = TrainConfig.from_dict(state["config"])
+    if "model_spec" in state:
+        spec = ModelSpec.from_dict(state["model_spec"])
+    else:
+        from pipesdfa.data.registry import load_dataset
+        from pipesdfa.workloads import build_spec
+
+        data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=1, max_test=1,
+                            **cfg.data_options)
+        spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
+    net = build_model(spec, NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha),
+                      backend="auto")
+    try:
+        net.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise UserError(f"checkpoint {state.get('path')}: field 'model' does not match its config: "
+                        f"{str(exc).splitlines()[0]}") from None
+    return net
