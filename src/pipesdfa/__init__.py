@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "TrainConfig": "pipesdfa.runconfig", "config_from_workload": "pipesdfa.runconfig",
     "fit": "pipesdfa.train", "evaluate": "pipesdfa.evaluation",
     "to_nir": "pipesdfa.interop.nir_export", "from_nir": "pipesdfa.interop.nir_import",
-    "OpsCounter": "pipesdfa.ops",
+    "OpsCounter": "pipesdfa.ops", "UserError": "pipesdfa.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
