@@ -54,3 +54,59 @@ def test_non_binary_inputs_count_as_macs_and_conv_padding_is_not_an_op():
     # corners 4, edges 6, centre 9 -> 4*4 + 4*6 + 9 = 49
     assert layer["dense_ops"] == 49 and layer["effective_macs"] == 49 and layer["effective_acs"] == 0
     assert connection_sparsity(net) == float((conv.weight == 0).sum()) / 9
+
+
+def test_against_neurobench_on_digits_mlp():
+    """NeuroBench (optional test extra) on the same network, run by snnTorch from our NIR export."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("neurobench")
+    import sys
+    from pathlib import Path
+
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity
+    from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations
+    from neurobench.models import SNNTorchModel
+    from snntorch.import_nir import import_from_nir
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_nir import digits_frames, digits_mlp
+
+    net = digits_mlp()
+    with torch.no_grad():
+        net.blocks[1].weight.mul_(1.5)
+        net.blocks[2].weight.mul_(4.0)
+    x, y = digits_frames(64)
+    ours = OpsCounter(net)
+    ours.forward(net.blocks, x)
+    ours = ours.result()
+    snn_net = import_from_nir(pipesdfa.to_nir(net, T=8, dt=1e-4))  # dt: what snnTorch's importer assumes
+
+    class Stepper(nn.Module):  # NeuroBench's SNNTorchModel calls net(x_t) -> (spikes, _)
+        def __init__(self):
+            super().__init__()
+            self.g, self.state = snn_net, None
+
+        def reset(self):
+            self.state = None
+            for m in self.g.modules():
+                if hasattr(m, "reset_mem"):
+                    m.reset_mem()
+
+        def forward(self, xt):
+            out, self.state = self.g(xt, self.state)
+            return out, None
+
+    loader = DataLoader(TensorDataset(x.transpose(0, 1).reshape(64, 8, -1), y), batch_size=64)
+    bench = Benchmark(SNNTorchModel(Stepper()), loader, [], [],
+                      [[ConnectionSparsity], [ActivationSparsity, SynapticOperations, MembraneUpdates]])
+    nb = bench.run(quiet=True)
+    assert nb["ConnectionSparsity"] == pytest.approx(ours["connection_sparsity"])
+    assert nb["ActivationSparsity"] == pytest.approx(ours["activation_sparsity"])
+    syn = nb["SynapticOperations"]
+    assert syn["Dense"] == pytest.approx(ours["synaptic_ops"]["dense"])
+    assert syn["Effective_ACs"] == pytest.approx(ours["synaptic_ops"]["effective_acs"])
+    assert syn["Effective_MACs"] == pytest.approx(ours["synaptic_ops"]["effective_macs"])
+    assert nb["MembraneUpdates"] == pytest.approx(ours["membrane_updates"])
+    assert ours["membrane_updates"] > 0 and 0 < ours["activation_sparsity"] < 1

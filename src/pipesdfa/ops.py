@@ -15,7 +15,8 @@ neuromorphic computing algorithms and systems", Nature Communications 16, 1545, 
   multiply-accumulate of the layer, zeros included (``n_in * n_out`` per step for a dense layer,
   the conv's ``C_out H_out W_out C_in k^2`` less padding); ``effective`` counts only products of
   a nonzero input and a nonzero weight. Effective operations on binary (0/1) inputs are
-  accumulates (``effective_acs``), on any other input multiply-accumulates (``effective_macs``);
+  accumulates (``effective_acs``), on any other input multiply-accumulates (``effective_macs``),
+  decided per time step (over the batch) as NeuroBench decides per layer call;
 * ``membrane_updates``: per neuron and step, 1 if its potential changed (``V[t] != V[t-1]``),
   every neuron counted at the first step (NeuroBench's ``MembraneUpdates``).
 
@@ -58,18 +59,20 @@ def connection_sparsity(model: nn.Module) -> float:
     return float(sum(int((w == 0).sum()) for w in ws)) / total if total else 0.0
 
 
-def _is_binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
+def _binary_steps(x: torch.Tensor) -> torch.Tensor:
+    """``[T]`` bool: whether step ``t``'s input (all samples) is 0/1 (NeuroBench decides per call)."""
+    return ((x == 0) | (x == 1)).reshape(x.shape[0], -1).all(1)
 
 
-def _synops(op: nn.Module, x: torch.Tensor) -> tuple[float, float]:
-    """``(dense, effective)`` operations of ``op`` on ``x [T, B, ...]`` (sums over all steps and samples)."""
+def _synops(op: nn.Module, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """``(dense, effective [T])``: dense operations of ``op`` on ``x [T, B, ...]`` (all steps and
+    samples) and the effective ones per step."""
     T, B = x.shape[:2]
     w_nz = (op.weight != 0).to(x.dtype)
     nz = (x != 0).to(x.dtype)
     if isinstance(op, nn.Linear):
         flat = nz.reshape(T * B, -1)
-        return float(T * B * op.in_features * op.out_features), float((flat @ w_nz.t()).sum())
+        return float(T * B * op.in_features * op.out_features), (flat @ w_nz.t()).reshape(T, -1).sum(1)
     assert isinstance(op, nn.Conv2d)
     imgs = nz.reshape(T * B, *x.shape[2:])
 
@@ -77,7 +80,7 @@ def _synops(op: nn.Module, x: torch.Tensor) -> tuple[float, float]:
         return F.conv2d(a, w, None, op.stride, op.padding, op.dilation, op.groups)
 
     dense = float(conv(torch.ones_like(imgs[:1]), torch.ones_like(w_nz)).sum()) * T * B
-    return dense, float(conv(imgs, w_nz).sum())
+    return dense, conv(imgs, w_nz).reshape(T, -1).sum(1)
 
 
 class OpsCounter:
@@ -104,8 +107,10 @@ class OpsCounter:
             rec = self._layer(i)
             if isinstance(blk, SpikingBlock) and isinstance(blk.neuron, SpikingNeuron):
                 dense, eff = _synops(blk.weight_op, x)
+                binary = _binary_steps(x)
                 rec["dense"] += dense
-                rec["acs" if _is_binary(x) else "macs"] += eff
+                rec["acs"] += float(eff[binary].sum())
+                rec["macs"] += float(eff[~binary].sum())
                 rec["measured_ops"] = True
                 pre = blk.synaptic_input(x)
                 p = blk.neuron.params
