@@ -146,3 +146,24 @@ def test_snntorch_runs_our_graph_to_the_same_spikes():
             out.append(o[0] if isinstance(o, tuple) else o)
     assert float(ours.sum()) > 100
     assert torch.equal(torch.stack(out), ours)
+
+
+@pytest.mark.slow
+def test_reference_executor_on_real_nmnist_frames(shared_data):
+    """The executor against our nmnist-mlp2 and a conv net on real N-MNIST test frames."""
+    if not (shared_data / "nmnist").is_dir():
+        pytest.skip("../shared/data/nmnist absent")
+    data = pipesdfa.load_dataset("nmnist", T=10, data_dir=str(shared_data), max_train=1, max_test=32, cache_dir=False)
+    x = data.test.frames[:32].float().transpose(0, 1).contiguous()
+    torch.manual_seed(0)
+    mlp = build_model(get_workload("nmnist-mlp2").model_spec(data.input_shape, data.num_classes), NeuronParams(),
+                      backend="fused").eval()
+    scale_init(mlp, 3.0)
+    _check_executor(mlp, x, ["lif0", "lif1"])
+    spec = ModelSpec("conv", data.input_shape, (Conv(8, 3, 1, 1, True, 2), Conv(8, 3, 2, 1, False, 1), Dense(10)), 10)
+    torch.manual_seed(1)
+    conv = build_model(spec, NeuronParams(kind="if"), backend="fused").eval()
+    with torch.no_grad():
+        for blk in conv.blocks:
+            blk.weight.mul_(2.0)
+    _check_executor(conv, x, ["pool0_threshold", "if1", "if2"])
