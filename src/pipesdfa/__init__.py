@@ -4,7 +4,8 @@ The public API (``import pipesdfa``; names load on first use, so ``import pipesd
 light). See ``docs/api.md``.
 
 * rules: :class:`SDFA`, :class:`BPTT`, :class:`OutputOnly` (bound to blocks and a readout),
-  :func:`alignment`, :class:`FeedbackMatrices`, :func:`register_sampler`;
+  :func:`alignment`, :class:`FeedbackMatrices`, :func:`register_sampler`; :func:`tap` and
+  :class:`TappedSDFA` (SDFA through markers in a network's own forward);
 * building blocks: :class:`SpikingBlock`, :class:`LIF`, :class:`IF`, :class:`SpikingNeuron`,
   :class:`NeuronParams`, :func:`spike_fn`, :data:`SURROGATES`, :class:`MeanRate`,
   :class:`VoteReadout`;
@@ -28,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "SDFA": "pipesdfa.learning", "BPTT": "pipesdfa.learning", "OutputOnly": "pipesdfa.learning",
     "Rule": "pipesdfa.learning", "alignment": "pipesdfa.learning", "make_rule": "pipesdfa.learning",
     "FeedbackMatrices": "pipesdfa.learning", "register_sampler": "pipesdfa.learning",
+    "TappedSDFA": "pipesdfa.learning", "tap": "pipesdfa.learning",
     "SpikingBlock": "pipesdfa.blocks",
     "LIF": "pipesdfa.neurons", "IF": "pipesdfa.neurons", "SpikingNeuron": "pipesdfa.neurons",
     "NeuronParams": "pipesdfa.dynamics",

@@ -18,9 +18,10 @@ from pipesdfa.learning.bptt import BPTT
 from pipesdfa.learning.feedback import SAMPLERS, FeedbackMatrices, register_sampler
 from pipesdfa.learning.output_only import OutputOnly
 from pipesdfa.learning.sdfa import SDFA, TEMPORAL_MODES
+from pipesdfa.learning.tap import TappedSDFA, tap
 
 __all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule", "alignment", "FeedbackMatrices",
-           "SAMPLERS", "register_sampler", "TEMPORAL_MODES"]
+           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap"]
 
 RULES: dict[str, type[Rule]] = {"bptt": BPTT, "sdfa": SDFA, "output": OutputOnly}
 

@@ -75,7 +75,8 @@ class FeedbackMatrices(nn.Module):
         else:
             if distribution not in SAMPLERS:
                 raise UserError(f"sdfa distribution {distribution!r} unknown; expected one of: "
-                                f"{', '.join(SAMPLERS)} (or a sampler callable)")
+                                f"{', '.join(SAMPLERS)} (or a sampler callable; 'rram' is registered by "
+                                "importing pipesdfa.analog)")
             self.sampler = SAMPLERS[distribution]
             self.distribution = distribution
         self.num_classes = int(num_classes)
