@@ -82,9 +82,8 @@ def shared_data_root() -> Path:
 def braille_plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str | None]:
     """Braille runs (``braille-mlp`` with ``--braille-epochs``, all seeds), or ``([], reason)``
     when the loader or the data is missing."""
-    from pipesdfa.data.registry import LOADERS, _ensure_builtin
+    from pipesdfa.data.registry import LOADERS
 
-    _ensure_builtin()
     root = shared_data_root()
     if "braille" not in LOADERS:
         return [], "no 'braille' dataset loader is registered on this branch"

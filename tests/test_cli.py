@@ -33,6 +33,31 @@ def test_train_then_eval_end_to_end(tmp_path, capsys):
     rc, stdout, _ = run_cli(["eval", "--checkpoint", str(out / "checkpoint.pt")], capsys)
     ev = json.loads(stdout)
     assert rc == 0 and ev["test_acc"] == pytest.approx(m["final"]["test_acc"])
+    ops = m["final"]["ops"]  # NeuroBench-style counts, in metrics.json and in eval
+    assert ops == ev["ops"]
+    assert ops["training_footprint_bytes"] - ops["footprint_bytes"] == 4 * 10 * 32  # the shared feedback matrix
+    assert 0 < ops["activation_sparsity"] < 1 and ops["synaptic_ops"]["effective_acs"] > 0
+    assert [l["layer"] for l in ops["layers"]] == [0, 1, 2]
+
+
+def test_export_writes_a_nir_graph_that_imports_to_the_same_network(tmp_path, capsys):
+    import torch
+
+    import pipesdfa
+    from pipesdfa.checkpoint import load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "run"
+    assert run_cli(["train", *TINY, "--method", "sdfa", "--out", str(out)], capsys)[0] == 0
+    rc, stdout, _ = run_cli(["export", "--checkpoint", str(out), "--out", str(tmp_path / "net.nir")], capsys)
+    assert rc == 0 and "wrote" in stdout
+    back = pipesdfa.from_nir(tmp_path / "net.nir")
+    net = model_from_checkpoint(load_checkpoint(out))
+    assert back.T == 4 and back.metadata["epoch"] == 1
+    for a, b in zip(net.blocks, back.blocks):
+        assert torch.equal(a.weight_op.weight, b.weight_op.weight)
+    rc, _, err = run_cli(["export", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "x.nir")],
+                         capsys)
+    assert rc == 2 and "does not exist" in err and not (tmp_path / "x.nir").exists()
 
 
 def test_layers_counts_weight_layers(tmp_path, capsys):

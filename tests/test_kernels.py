@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pipesdfa.errors import UserError
-from pipesdfa.kernels import BACKENDS, backend_available, check_backend, resolve_backend, run_multistep
+from pipesdfa.kernels import BACKEND_NAMES, BACKENDS, backend_available, check_backend, resolve_backend, run_multistep
 from pipesdfa.neurons import NeuronParams, SpikingNeuron, multistep
 from pipesdfa.surrogates import SURROGATES
 
@@ -157,7 +157,8 @@ def test_spiking_neuron_dispatches_to_backend():
 
 
 def test_backend_names():
-    assert set(BACKENDS) >= {"torch", "fused", "triton", "auto"}
+    assert set(BACKENDS) == {"torch", "fused", "triton"} and set(BACKEND_NAMES) == {*BACKENDS, "auto"}
+    assert all(b.name == n for n, b in BACKENDS.items())
     assert resolve_backend("auto", "cpu") == "fused"
     with pytest.raises(UserError, match="neuron backend 'cuda-magic' unknown"):
         check_backend("cuda-magic")
@@ -194,3 +195,36 @@ def test_recurrence_factor_golden_numbers():
     torch.testing.assert_close(recurrence_factor(h, sg, coeffs(NeuronParams(v_reset=None, detach_reset=True))),
                                torch.tensor([1.0, 1.0]))
     assert recurrence_factor(h.double(), sg.double(), hard).dtype == torch.float64
+
+
+def test_backward_recurrence_golden_numbers():
+    """G[t] = P[t] + kA[t] G[t+1] by hand, whole and in two chunks (G carried between them)."""
+    from pipesdfa.kernels.common import backward_recurrence_
+
+    P = torch.tensor([1.0, 2.0, 3.0])
+    kA = torch.tensor([0.5, 0.25])  # steps 0 and 1 (the last step has no successor)
+    # G[2] = 3, G[1] = 2 + 0.25 * 3 = 2.75, G[0] = 1 + 0.5 * 2.75 = 2.375
+    g = P.clone()
+    backward_recurrence_(g, kA, None)
+    assert g.tolist() == [2.375, 2.75, 3.0]
+    g2 = P.clone()
+    nxt = backward_recurrence_(g2[2:], kA[2:], None)  # the last chunk: no kA
+    backward_recurrence_(g2[:2], kA[:2], nxt)
+    assert g2.tolist() == [2.375, 2.75, 3.0]
+
+
+def test_register_backend_adds_an_object_and_refuses_duplicates():
+    from pipesdfa.kernels import Backend, register_backend
+    from pipesdfa.kernels import backends as reg
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend(BACKENDS["fused"])
+    b = Backend("test-copy", "the reference under another name", BACKENDS["torch"].multistep,
+                BACKENDS["torch"].forward_with_potential, lambda d: True)
+    try:
+        register_backend(b)
+        x = torch.rand(4, 3, 5) * 2
+        s, _ = run_multistep(x, NeuronParams(), backend="test-copy")
+        assert torch.equal(s, run_multistep(x, NeuronParams(), backend="torch")[0])
+    finally:
+        reg.BACKENDS.pop("test-copy")

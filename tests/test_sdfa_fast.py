@@ -10,7 +10,7 @@ import torch
 
 from pipesdfa.errors import UserError
 from pipesdfa.learning import make_rule
-from pipesdfa.learning.sdfa_fast import hidden_forward
+from pipesdfa.learning.local import fast_kind, forward_blocks
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.train import make_loss
@@ -113,7 +113,8 @@ def test_gradients_accumulate_like_backward():
 def test_state_is_compact():
     """Hidden inputs are kept as bool spikes, surrogate derivatives in float16, no graph."""
     model, x, _ = _setup(conv_spec(), NeuronParams(), gain=1.5)
-    states, out = hidden_forward(model, x, "instantaneous", "half")
+    hidden = list(model.blocks)[:-1]
+    states, out = forward_blocks(hidden, [fast_kind(b) for b in hidden], ["instantaneous"] * len(hidden), x, "half")
     assert states[0].s_in is x  # the network input is not copied
     for st in states[1:]:  # spikes packed 8 to a byte
         assert st.packed and st.s_in.dtype == torch.uint8
@@ -140,10 +141,10 @@ def test_fast_is_default_and_options_validated():
 @pytest.mark.parametrize("temporal", ["instantaneous", "local"])
 def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
     """Several chunks of time steps (the membrane potential and G carried across them)."""
-    import pipesdfa.learning.sdfa_fast as fast
+    from pipesdfa.learning.local import dense, state
 
-    monkeypatch.setattr(fast, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
-    monkeypatch.setattr(fast, "GROUP_ELEMENTS", {"cpu": 1, "cuda": 1})  # and one step per surrogate group
+    monkeypatch.setattr(dense, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
+    monkeypatch.setattr(state, "GROUP_ELEMENTS", {"cpu": 1, "cuda": 1})  # and one step per surrogate group
     _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
 
 
@@ -152,7 +153,7 @@ def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
 def test_conv_chunks_over_time_match_reference(monkeypatch, temporal, store):
     """Conv blocks over several chunks of time steps: membrane potential and G carried across
     chunks, batch-norm's two passes, dW summed over chunks."""
-    import pipesdfa.learning.sdfa_fast as fast
+    from pipesdfa.learning.local import conv as fast
 
     # B=4: the first conv block (4 x 8 x 8 neurons per image) gets one step per chunk
     monkeypatch.setattr(fast, "CONV_CHUNK_ELEMENTS", {"cpu": 4 * 256, "cuda": 4 * 256})
@@ -178,7 +179,7 @@ def test_cuda_fast_path_matches_reference(temporal):
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 1000])
 def test_pack_bits_round_trip(n):
-    from pipesdfa.learning.sdfa_fast import pack_bits, unpack_bits
+    from pipesdfa.kernels.bits import pack_bits, unpack_bits
 
     b = torch.rand(3, 2, n) < 0.3
     p = pack_bits(b)
@@ -188,7 +189,7 @@ def test_pack_bits_round_trip(n):
 
 
 def test_times_matches_the_mixed_product_and_leaves_the_store_alone():
-    from pipesdfa.learning.sdfa_fast import _times
+    from pipesdfa.learning.local.state import times as _times
 
     gen = torch.Generator().manual_seed(0)
     r = torch.randn(1, 4, 70, generator=gen)

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipesdfa.commands.demo",
     "pipesdfa.commands.train",
     "pipesdfa.commands.eval",
+    "pipesdfa.commands.export",
     "pipesdfa.commands.simulate",
     "pipesdfa.commands.reproduce",
     "pipesdfa.commands.data",

@@ -22,185 +22,33 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
 
 from pipesdfa.atomic import atomic_write_json, atomic_write_with, ensure_writable_dir
-from pipesdfa.data.registry import DatasetBundle, FrameTensorDataset, load_dataset
+from pipesdfa.checkpoint import CHECKPOINT, CHECKPOINT_VERSION, load_checkpoint, restore, save_checkpoint
+from pipesdfa.data.registry import DatasetBundle, load_dataset
 from pipesdfa.distributed import context as dist_context
 from pipesdfa.errors import UserError
-from pipesdfa.learning import Rule, make_rule
-from pipesdfa.learning.alignment import alignment
-from pipesdfa.learning.sdfa_fast import DEFAULT_STORE
+from pipesdfa.evaluation import batches, evaluate, to_time_first
+from pipesdfa.learning import Rule, alignment, make_rule
 from pipesdfa.models import SpikingNet, build_model
 from pipesdfa.neurons import NeuronParams
-from pipesdfa.workloads import build_spec, get_workload
+from pipesdfa.runconfig import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
+from pipesdfa.workloads import build_spec
 
-__all__ = ["TrainConfig", "config_from_workload", "train", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
-           "build_run", "CHECKPOINT", "METRICS"]
+__all__ = ["TrainConfig", "config_from_workload", "train", "fit", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
+           "build_run", "restore", "CHECKPOINT", "METRICS", "HARDWARE", "LOSSES", "CHECKPOINT_VERSION", "batches"]
 
-CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
-CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved in the checkpoint and ``metrics.json``)."""
-
-    dataset: str = "digits"
-    model: str = "mlp"
-    hidden: tuple[int, ...] = (256, 256)
-    neuron: str = "lif"
-    tau: float = 2.0
-    init_gain: float = 1.0
-    surrogate: str = "atan"
-    alpha: float | None = None
-    T: int = 8
-    batch: int = 32
-    epochs: int = 10
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    loss: str = "ce"
-    optimizer: str = "adam"
-    method: str = "bptt"
-    feedback: str | None = None
-    distribution: str | None = None
-    temporal: str | None = None
-    feedback_seed: int | None = None
-    sdfa_impl: str = "fast"
-    sdfa_store: str = DEFAULT_STORE
-    seed: int = 0
-    workload: str | None = None
-    data_dir: str | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)
-    max_train: int | None = None
-    max_test: int | None = None
-    backend: str = "auto"
-    device: str = "cpu"
-    num_workers: int = 0
-    out: str = "runs/train"
-    hardware: str = "ideal"
-    device_preset: str = "neurosim-default"
-    device_set: list[str] = field(default_factory=list)
-
-    def validate(self) -> "TrainConfig":
-        for name in ("T", "batch", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v <= 0:
-                raise UserError(f"{name} must be a positive integer, got {v!r}")
-        if not self.init_gain > 0:
-            raise UserError(f"init_gain must be > 0, got {self.init_gain}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.loss not in LOSSES:
-            raise UserError(f"loss {self.loss!r} unknown; expected one of: {', '.join(LOSSES)}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise UserError(f"optimizer {self.optimizer!r} unknown; expected 'adam' or 'sgd'")
-        if self.method != "sdfa":
-            given = [k for k in ("feedback", "distribution", "temporal") if getattr(self, k) is not None]
-            if given:
-                raise UserError(f"--{given[0]} is an SDFA option; it does not apply to --method {self.method}")
-        if self.sdfa_impl not in ("fast", "autograd"):
-            raise UserError(f"sdfa_impl {self.sdfa_impl!r} unknown; expected 'fast' or 'autograd'")
-        for name in ("max_train", "max_test"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise UserError(f"{name} must be positive, got {v}")
-        self.hardware_setup()
-        return self
-
-    def hardware_setup(self):
-        """``(DeviceParams, AnalogConfig)`` for ``hardware="rram"``, else ``None`` (validated)."""
-        if self.hardware not in HARDWARE:
-            raise UserError(f"hardware {self.hardware!r} unknown; expected one of: {', '.join(HARDWARE)}")
-        if self.hardware != "rram":
-            if self.device_set or self.device_preset != "neurosim-default":
-                raise UserError("--device-preset and --set apply to --hardware rram only")
-            return None
-        if self.device != "cpu":
-            raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, not {self.device!r}")
-        from pipesdfa.analog.config import split_device_and_analog
-        from pipesdfa.hw.device import get_device_preset
-
-        return split_device_and_analog(get_device_preset(self.device_preset), self.device_set)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = set(d) - known
-        if unknown:
-            raise UserError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
-        if "hidden" in d:
-            d["hidden"] = tuple(d["hidden"])
-        if "device_set" in d:
-            d["device_set"] = list(d["device_set"])
-        return TrainConfig(**d)
-
-
-#: ``ideal``: digital float weights; ``rram``: weights on simulated RRAM crossbars.
-HARDWARE = ("ideal", "rram")
-
-
-def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
-    """The config of a registered workload, with ``overrides`` (``None`` values ignored)."""
-    w = get_workload(name)
-    cfg = TrainConfig(dataset=w.dataset, model=w.model, hidden=w.hidden, neuron=w.neuron, tau=w.tau, T=w.T,
-                      batch=w.batch, epochs=w.epochs, lr=w.lr, weight_decay=w.weight_decay, loss=w.loss,
-                      init_gain=w.init_gain, workload=name)
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-
-
-# ------------------------------------------------------------------------------- pieces
-
-def _ce(rates: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(rates, y)
-
-
-def _mse(rates: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(rates, F.one_hot(y, rates.shape[1]).to(rates.dtype))
-
-
-#: ``ce``: cross-entropy on the firing rates; ``mse``: mean squared error of the rates
-#: against one-hot targets (both averaged over the batch).
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"ce": _ce, "mse": _mse}
-
-
-def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise UserError(f"loss {name!r} unknown; expected one of: {', '.join(LOSSES)}") from None
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The generator that orders epoch ``epoch`` (independent of anything else)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def batches(ds: Dataset, order: torch.Tensor, batch: int, num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches ``(x [B, T, ...], y [B])`` in the given order (in-memory fast path or a DataLoader)."""
-    if isinstance(ds, FrameTensorDataset):
-        for i in range(0, order.numel(), batch):
-            idx = order[i:i + batch]
-            yield ds.frames[idx].float(), ds.labels[idx]
-        return
-    loader = DataLoader(ds, batch_size=batch, sampler=order.tolist(), num_workers=num_workers)
-    for x, y in loader:
-        yield x.float(), y.long()
 
 
 @dataclass
@@ -247,6 +95,8 @@ def build_run(cfg: TrainConfig) -> Run:
     fb_seed = cfg.seed if cfg.feedback_seed is None else cfg.feedback_seed
     opts = dict(feedback=cfg.feedback, distribution=cfg.distribution, temporal=cfg.temporal,
                 fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store)
+    if cfg.distribution == "rram":
+        import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sampler)
     rule = make_rule(cfg.method, model, **(dict(opts, feedback_seed=fb_seed) if cfg.method == "sdfa" else {}))
     if hw is not None and cfg.method == "sdfa" and cfg.distribution == "rram":
         from pipesdfa.analog.feedback import refill_with_rram
@@ -293,102 +143,6 @@ def scale_init(model: SpikingNet, gain: float) -> None:
         with torch.no_grad():
             for blk in model.blocks:
                 blk.weight.mul_(gain)
-
-
-def _to_time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.to(device).transpose(0, 1).contiguous()
-
-
-@torch.no_grad()
-def evaluate(model: SpikingNet, ds: Dataset, loss_fn, batch: int, device: torch.device,
-             num_workers: int = 0) -> dict[str, Any]:
-    """Loss, accuracy and spike activity on ``ds``.
-
-    Activity: ``input_rate`` is the fraction of non-zero input entries per time step;
-    ``layers[l].rate`` the mean spikes per neuron per time step of block ``l``'s output.
-    """
-    was_training = model.training
-    model.eval()
-    n = 0
-    loss_sum = correct = 0.0
-    in_sum = 0.0
-    layer_sums = [0.0] * len(model.blocks)
-    try:
-        for xb, yb in batches(ds, torch.arange(len(ds)), batch, num_workers):  # type: ignore[arg-type]
-            x = _to_time_first(xb, device)
-            y = yb.to(device)
-            outs = model.forward_all(x)
-            rates = model.readout(outs[-1])
-            b = y.shape[0]
-            loss_sum += float(loss_fn(rates, y)) * b
-            correct += float((rates.argmax(1) == y).sum())
-            in_sum += float((x > 0).float().mean()) * b
-            for l, s in enumerate(outs):
-                layer_sums[l] += float(s.mean()) * b
-            n += b
-    finally:
-        model.train(was_training)
-    n = max(n, 1)
-    return {
-        "loss": loss_sum / n,
-        "acc": correct / n,
-        "activity": {"input_rate": in_sum / n,
-                     "layers": [{"layer": l, "rate": s / n} for l, s in enumerate(layer_sums)]},
-    }
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-def save_checkpoint(path: Path, run: Run, epoch: int, history: list[dict]) -> None:
-    state = {
-        "version": CHECKPOINT_VERSION,
-        "config": run.cfg.to_dict(),
-        "epoch": epoch,
-        "model": run.model.state_dict(),
-        "rule": run.rule.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "history": history,
-        "torch_rng": torch.get_rng_state(),
-    }
-    if run.hw is not None:
-        state["analog"] = run.hw.state_dict()
-    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint, with one clear error for a missing, truncated or foreign file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a corrupt file
-        raise UserError(f"checkpoint {path} is corrupt or not a pipesdfa checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise UserError(f"checkpoint {path}: field 'version' missing or not {CHECKPOINT_VERSION}")
-    for key in ("config", "epoch", "model", "rule", "optimizer", "scheduler", "history"):
-        if key not in state:
-            raise UserError(f"checkpoint {path}: field {key!r} missing")
-    state["path"] = str(path)
-    return state
-
-
-def restore(run: Run, state: dict[str, Any]) -> None:
-    path = state.get("path", "checkpoint")
-    try:
-        run.model.load_state_dict(state["model"])
-        run.rule.load_state_dict(state["rule"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        run.scheduler.load_state_dict(state["scheduler"])
-        if run.hw is not None:
-            run.hw.load_state_dict(state["analog"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise UserError(f"checkpoint {path} does not match its config: {str(exc).splitlines()[0]}") from None
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -453,7 +207,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
                    disable=not progress or not dctx.is_main, leave=False)
         for xb, yb in batches(run.data.train, order, cfg.batch, cfg.num_workers):
             xb, yb = dctx.shard(xb, yb)
-            x = _to_time_first(xb, run.device)
+            x = to_time_first(xb, run.device)
             y = yb.to(run.device)
             run.optimizer.zero_grad(set_to_none=True)
             if y.shape[0] > 0:
@@ -477,14 +231,14 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
         if run.hw is not None:
             run.hw.end_epoch()
         train_seconds = time.perf_counter() - t0
-        ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers)
+        ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers, run.rule)
         seconds = time.perf_counter() - t0
         if not math.isfinite(loss_sum):
             raise UserError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower --lr")
         rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": seconds,
                "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
-               "activity": ev["activity"]}
+               "activity": ev["activity"], "ops": ev["ops"]}
         history.append(rec)
         if dctx.is_main:
             save_checkpoint(out / CHECKPOINT, run, epoch + 1, history)
@@ -511,10 +265,11 @@ def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
         "epochs": len(history),
         "seconds": sum(h["seconds"] for h in history),
         "activity": last.get("activity"),
+        "ops": last.get("ops"),
     }
     if cfg.method == "sdfa" and history:
         xb, yb = next(batches(run.data.test, torch.arange(min(len(run.data.test), cfg.batch)), cfg.batch))  # type: ignore[arg-type]
-        final["alignment"] = alignment(run.model, run.rule, _to_time_first(xb, run.device), yb.to(run.device), loss_fn)
+        final["alignment"] = alignment(run.rule, to_time_first(xb, run.device), yb.to(run.device), loss_fn)
     hardware = run.hw.metrics() if run.hw is not None else {}
     return {
         **hardware,
@@ -524,7 +279,11 @@ def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
         "dataset": {"name": run.data.name, "train": len(run.data.train), "test": len(run.data.test),  # type: ignore[arg-type]
                     "input_shape": list(run.data.input_shape), "num_classes": run.data.num_classes,
                     **{k: v for k, v in run.data.meta.items() if isinstance(v, (str, int, float, list))}},
-        "epochs": [{k: v for k, v in h.items() if k != "activity"} for h in history],
+        "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops")} for h in history],
         "final": final,
         "activity": last.get("activity"),
     }
+
+
+#: The public name of :func:`train` (``pipesdfa.fit``; ``pipesdfa.train`` is this module).
+fit = train

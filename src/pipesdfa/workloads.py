@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+from pipesdfa.data.catalog import CATALOG
 from pipesdfa.errors import UserError
 
 __all__ = [
@@ -246,25 +247,12 @@ def vgg11_spec(input_shape: Sequence[int], num_classes: int, vote: int = 10, fc:
 
 #: Nominal per-time-step input shape and class count of each dataset, as framed by
 #: :mod:`pipesdfa.data` (the trainer takes the real shape from the data; the hardware
-#: simulator, which has no data, uses these).
-DATASET_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
-    "nmnist": ((2, 34, 34), 10),
-    "shd": ((700,), 20),
-    "braille": ((24,), 27),  # 12 taxels x ON/OFF
-    "dvsgesture": ((2, 128, 128), 11),
-    "ncaltech101": ((2, 128, 128), 101),  # fixed grid; see data.ncaltech101
-    "digits": ((2, 12, 12), 10),  # embedded: 8x8 digits + saccade margin
-}
+#: simulator, which has no data, uses these). From :mod:`pipesdfa.data.catalog`.
+DATASET_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {n: (r.input_shape, r.num_classes) for n, r in CATALOG.items()}
 
-
-#: Training-split sizes (one epoch), from ../shared/design/DATASETS.md: N-MNIST 60,000; SHD
-#: 8,156; Braille 80 % of 1,350; DVS128 Gesture 1,176 (one sample per label-CSV row of the
-#: training trials, the cutting rule of our loader and spikingjelly's; tonic keeps 1,077);
-#: N-Caltech101 80 % of 8,709 (random 80/20, the authors' split); digits: 80 % of 1,797.
-#: The hardware simulator's default ``samples`` is one such epoch.
-EPOCH_SAMPLES: dict[str, int] = {
-    "nmnist": 60000, "shd": 8156, "braille": 1080, "dvsgesture": 1176, "ncaltech101": 6967, "digits": 1437,
-}
+#: Training-split sizes (one epoch) from :mod:`pipesdfa.data.catalog`; the hardware
+#: simulator's default ``samples`` is one such epoch.
+EPOCH_SAMPLES: dict[str, int] = {n: r.epoch_samples for n, r in CATALOG.items()}
 
 
 # ----------------------------------------------------------------------------- workloads

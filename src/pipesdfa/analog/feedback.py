@@ -22,6 +22,7 @@ from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.crossbar import Crossbar
 from pipesdfa.errors import UserError
 from pipesdfa.hw.device import DeviceParams, get_device_preset
+from pipesdfa.learning.feedback import register_sampler
 
 __all__ = ["rram_feedback", "rram_sampler", "refill_with_rram", "gaussianity", "normal_cdf"]
 
@@ -46,6 +47,9 @@ def rram_sampler(shape: tuple[int, ...], generator: torch.Generator) -> torch.Te
     seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator).item())
     rows, cols = shape
     return rram_feedback(rows, cols, seed=seed)
+
+
+register_sampler("rram", rram_sampler)  # SDFA's distribution="rram" (learning/ imports no device model)
 
 
 def refill_with_rram(feedback: torch.nn.Module, device: DeviceParams, seed: int) -> None:

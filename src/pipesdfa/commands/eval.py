@@ -8,8 +8,8 @@ import json
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on the test split",
-                       description="Load a checkpoint written by `pipesdfa train` and report test loss, accuracy "
-                                   "and spike activity as JSON.")
+                       description="Load a checkpoint written by `pipesdfa train` and report test loss, accuracy, "
+                                   "spike activity and NeuroBench-style operation counts (\"ops\") as JSON.")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     p.add_argument("--data-dir", help="override the dataset root saved in the checkpoint")
     p.set_defaults(func=run)
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.data_dir = args.data_dir
     run_ = build_run(cfg)
     restore(run_, state)
-    ev = evaluate(run_.model, run_.data.test, make_loss(cfg.loss), max(cfg.batch, 64), run_.device)
+    ev = evaluate(run_.model, run_.data.test, make_loss(cfg.loss), max(cfg.batch, 64), run_.device, rule=run_.rule)
     print(json.dumps({"checkpoint": state["path"], "epoch": state["epoch"], "test_loss": ev["loss"],
-                      "test_acc": ev["acc"], "activity": ev["activity"]}, indent=2))
+                      "test_acc": ev["acc"], "activity": ev["activity"], "ops": ev["ops"]}, indent=2))
     return 0

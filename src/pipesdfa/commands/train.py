@@ -9,10 +9,11 @@ from pathlib import Path
 
 from pipesdfa.errors import UserError
 
+import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sampler)
 from pipesdfa.analog.cli import add_hardware_args, hardware_overrides
-from pipesdfa.learning import RULES
+from pipesdfa.data.catalog import CATALOG
+from pipesdfa.learning import RULES, TEMPORAL_MODES
 from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
-from pipesdfa.learning.sdfa import TEMPORAL_MODES
 from pipesdfa.surrogates import SURROGATES
 from pipesdfa.workloads import WORKLOADS
 
@@ -41,7 +42,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``demo``-like commands: what to train and how."""
     g = p.add_argument_group("what to train")
     g.add_argument("--workload", choices=sorted(WORKLOADS), help="a registered workload (paper's or digits-mlp)")
-    g.add_argument("--dataset", help="dataset name (instead of --workload): digits, nmnist, shd, braille, dvsgesture, ncaltech101")
+    g.add_argument("--dataset", help=f"dataset name (instead of --workload): {', '.join(CATALOG)}")
     g.add_argument("--model", choices=["mlp", "convnet", "vgg11"], help="model family (with --dataset)")
     g.add_argument("--layers", type=positive_int, help="MLP weight layers, as in the paper's '2 x FC' (hidden = layers - 1)")
     g.add_argument("--hidden", type=positive_int, help="MLP hidden width (default 256)")

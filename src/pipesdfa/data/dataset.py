@@ -129,9 +129,9 @@ def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, work
 
 def materialize(ds: FrameDataset, desc: str | None = None):
     """Frame every sample (through the cache) and return one in-memory
-    :class:`~pipesdfa.data.registry.FrameTensorDataset` (uint8 counts when they fit, else
+    :class:`~pipesdfa.data.bundle.FrameTensorDataset` (uint8 counts when they fit, else
     float32), which the trainer batches by indexing instead of a DataLoader."""
-    from pipesdfa.data.registry import FrameTensorDataset
+    from pipesdfa.data.bundle import FrameTensorDataset
 
     keep = ds.in_memory
     ds.in_memory = False

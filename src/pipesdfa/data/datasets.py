@@ -1,6 +1,6 @@
 """Loaders of the paper's five datasets: ``loader(T, data_dir, seed, **options) -> DatasetBundle``.
 
-Registered in :data:`pipesdfa.data.registry.LOADERS` under ``nmnist``, ``ncaltech101``,
+Listed in :data:`pipesdfa.data.registry.LOADERS` under ``nmnist``, ``ncaltech101``,
 ``shd``, ``dvsgesture`` and ``braille``. Each finds its files under ``data_dir`` (see
 :mod:`pipesdfa.data.layouts`; missing files give one :class:`UserError` saying what was
 expected and where to get it), frames samples with a :mod:`pipesdfa.data.framing` framer,
@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pipesdfa.data.catalog import CATALOG
 from pipesdfa.data.cache import FrameCache, default_cache_root
 from pipesdfa.data.dataset import FrameDataset, ListSource, materialize
 from pipesdfa.data.formats.aedat31 import read_aedat31, read_gesture_labels
@@ -36,7 +37,7 @@ from pipesdfa.data.formats.shd_h5 import SHD_CHANNELS, ShdFile
 from pipesdfa.data.framing import ChannelFramer, GridFramer
 from pipesdfa.data.layouts import (find_braille, find_dvsgesture, find_ncaltech101, find_nmnist, find_shd,
                                    file_identity, stratified_split)
-from pipesdfa.data.registry import DatasetBundle, register
+from pipesdfa.data.bundle import DatasetBundle
 from pipesdfa.data.writers import GESTURE_NAMES
 from pipesdfa.errors import UserError
 
@@ -44,7 +45,7 @@ __all__ = ["load_nmnist", "load_ncaltech101", "load_shd", "load_dvsgesture", "lo
            "NCALTECH_EXTENT", "NCALTECH_GRID", "NCALTECH_FACTOR", "event_sources"]
 
 #: N-Caltech101 framing: raw (x, y) cropped to 240x180, halved, centred in 128x128.
-NCALTECH_EXTENT = (240, 180)
+NCALTECH_EXTENT = CATALOG["ncaltech101"].sensor_size[:2]
 NCALTECH_FACTOR = 2
 NCALTECH_GRID = (128, 128)
 IN_MEMORY_LIMIT_BYTES = 1 << 30
@@ -345,6 +346,3 @@ REAL_LOADERS: dict[str, Callable[..., Any]] = {
     "dvsgesture": load_dvsgesture,
     "braille": load_braille,
 }
-
-for _name, _fn in REAL_LOADERS.items():
-    register(_name)(_fn)

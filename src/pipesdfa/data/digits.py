@@ -31,7 +31,7 @@ import torch
 
 from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.frames import events_to_frames
-from pipesdfa.data.registry import DatasetBundle, FrameTensorDataset, register
+from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
 from pipesdfa.errors import UserError
 
 __all__ = ["saccade_path", "simulate_saccade_events", "digits_events", "load_digits_dataset"]
@@ -159,7 +159,6 @@ def _frames(T: int, split_by: str, data_seed: int) -> tuple[torch.Tensor, torch.
     return torch.from_numpy(frames), torch.from_numpy(labels), size
 
 
-@register("digits")
 def load_digits_dataset(T: int, data_dir: str | None = None, seed: int = 0, split_by: str = "number",
                         data_seed: int = 0, max_train: int | None = None, max_test: int | None = None,
                         **options: Any) -> DatasetBundle:

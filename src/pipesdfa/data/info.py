@@ -6,20 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from pipesdfa.data.datasets import NCALTECH_EXTENT, event_sources
-from pipesdfa.data.layouts import SOURCES
+from pipesdfa.data.catalog import CATALOG
+from pipesdfa.data.datasets import event_sources
 
 __all__ = ["dataset_info", "SENSOR_SIZES"]
 
-#: Sensor size (W, H, P) of the events each reader returns.
-SENSOR_SIZES: dict[str, tuple[int, int, int]] = {
-    "nmnist": (34, 34, 2),
-    "ncaltech101": (NCALTECH_EXTENT[0], NCALTECH_EXTENT[1], 2),
-    "shd": (700, 1, 1),
-    "dvsgesture": (128, 128, 2),
-    "braille": (12, 1, 2),
-    "digits": (12, 12, 2),  # 8x8 images + a 2-pixel saccade margin (data/digits.py)
-}
+#: Sensor size (W, H, P) of the events each reader returns (from the catalog).
+SENSOR_SIZES: dict[str, tuple[int, int, int]] = {n: r.sensor_size for n, r in CATALOG.items()}
 
 
 def dataset_info(name: str, data_dir, progress: bool = False, **options) -> dict[str, Any]:
@@ -41,5 +34,5 @@ def dataset_info(name: str, data_dir, progress: bool = False, **options) -> dict
         splits[split] = {"samples": len(src), "events": n_ev, "t_max_us": t_max,
                          "classes": {class_names[k]: int(c) for k, c in enumerate(counts) if c}}
     return {"dataset": name, "root": str(data_dir) if data_dir is not None else None, "sensor_size": list(sensor), **meta,
-            "source": SOURCES.get(name, "embedded (scikit-learn digits + saccade simulation)"), "splits": splits}
+            "source": CATALOG[name].source, "splits": splits}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipesdfa.data.catalog import CATALOG
 from pipesdfa.errors import UserError
 
 __all__ = ["NmnistLayout", "NcaltechLayout", "ShdLayout", "GestureLayout", "BrailleLayout", "find_nmnist",
@@ -29,16 +30,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "braille": ("", "braille", "reading_braille_data", "braille/spytorch_notebooks_data"),
 }
 
-#: Where the official files are published (also used by ``pipesdfa data fetch``).
-SOURCES: dict[str, str] = {
-    "nmnist": "Mendeley Data doi:10.17632/468j46mzdv.1 (train.zip, test.zip; or `pipesdfa data fetch nmnist --to ROOT`)",
-    "ncaltech101": "Mendeley Data doi:10.17632/cy6cvx3ryv.1 (Caltech101.zip inside N-Caltech101-archive.zip; "
-                   "or `pipesdfa data fetch ncaltech101 --to ROOT`)",
-    "shd": "zenkelab.org/datasets (shd_train.h5.zip, shd_test.h5.zip; or `pipesdfa data fetch shd --to ROOT`)",
-    "dvsgesture": "research.ibm.com/dvsgesture (DvsGesture.tar.gz, manual download from IBM's box folder)",
-    "braille": "Zenodo doi:10.5281/zenodo.7050094 (reading_braille_data.zip; "
-               "or `pipesdfa data fetch braille --to ROOT`) or doi:10.5281/zenodo.6556273 (raw)",
-}
+#: Where the official files are published (also used by ``pipesdfa data fetch``), from the catalog.
+SOURCES: dict[str, str] = {n: r.source for n, r in CATALOG.items() if not r.embedded}
 
 
 def require_root(name: str, root: str | os.PathLike[str] | None) -> Path:

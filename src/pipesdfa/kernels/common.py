@@ -20,6 +20,12 @@ and the reset is ``V[t] = H[t] (1 - S[t]) + V_reset S[t]`` (hard) or
 * ``dV/dS = V_reset - H`` (hard) or ``-V_th`` (soft), and ``0`` with ``detach_reset``;
 * ``dS/dH = g'(H - V_th)`` (the surrogate);
 * ``dH/dV[t-1] = k`` (``0`` with ``recurrent_grad=False``), ``dH/dX = c``.
+
+so the gradient ``G[t] = dL/dH[t]`` obeys, backwards in time, the linear recurrence
+``G[t] = P[t] + k A[t] G[t+1]`` with ``P[t] = dL/dS[t] g'[t]`` and ``A = dV/dH + dV/dS g'``
+(:func:`recurrence_factor`): :func:`backward_recurrence_`, the one implementation that the fused
+backend's backward and SDFA's graph-free weight gradients run (the Triton kernel runs the same
+recurrence in registers).
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.dynamics import NeuronParams
 from pipesdfa.surrogates import SURROGATE_IDS
 
-__all__ = ["Coeffs", "coeffs", "recurrence_factor"]
+__all__ = ["Coeffs", "coeffs", "recurrence_factor", "backward_recurrence_"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,19 @@ def recurrence_factor(h: torch.Tensor, sg: torch.Tensor, cf: Coeffs) -> torch.Te
         dvdh = torch.lt(h, cf.v_th, out=torch.empty_like(h))
         return dvdh if cf.detach_reset else dvdh.addcmul_(cf.v_reset - h, sg)
     return torch.ones_like(h) if cf.detach_reset else 1.0 - cf.v_th * sg
+
+
+def backward_recurrence_(g: torch.Tensor, ka: torch.Tensor, g_next: torch.Tensor | None) -> torch.Tensor:
+    """``G[t] = P[t] + kA[t] G[t+1]`` in place over a chunk of steps, backwards in time.
+
+    ``g [n, ...]`` holds ``P`` of the chunk's steps on entry and ``G`` on return; ``ka [m, ...]``
+    (``m <= n``) is ``k A`` of the chunk's first ``m`` steps: step ``i`` takes ``G[i+1]`` only when
+    ``i < m`` (so a chunk that ends at the sequence's last step passes ``m = n - 1``);
+    ``g_next`` is ``G`` of the step after the chunk (``None``: there is none). Returns ``g[0]``
+    (a view), the ``g_next`` of the chunk before."""
+    n, m = g.shape[0], ka.shape[0]
+    for i in range(min(n, m) - 1, -1, -1):
+        nxt = g[i + 1] if i + 1 < n else g_next
+        if nxt is not None:
+            g[i].addcmul_(ka[i], nxt)
+    return g[0]

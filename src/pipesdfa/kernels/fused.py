@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 
 from pipesdfa.kernels import workspace
-from pipesdfa.kernels.common import coeffs, recurrence_factor
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.kernels.common import backward_recurrence_, coeffs, recurrence_factor
+from pipesdfa.dynamics import NeuronParams
 from pipesdfa.surrogates import surrogate_grad_
 
 __all__ = ["CHUNK_BYTES", "fused_multistep", "neuron_forward_nograd", "time_chunks"]
@@ -122,9 +122,8 @@ class _FusedMultistep(torch.autograd.Function):
             if hi == T and g_v is not None:
                 g[T - 1].addcmul_(recurrence_factor(h[-1], sg[-1], cf), g_v)
             if recurrent:
-                ka = recurrence_factor(h, sg, cf).mul_(cf.k)
-                for t in range(min(hi, T - 1) - 1, lo - 1, -1):
-                    g[t].addcmul_(ka[t - lo], g[t + 1])
+                ka = recurrence_factor(h[: min(hi, T - 1) - lo], sg[: min(hi, T - 1) - lo], cf).mul_(cf.k)
+                backward_recurrence_(g[lo:hi], ka, g[hi] if hi < T else None)
         g_v0 = g[0] * cf.k if ctx.recurrent_grad and ctx.has_v0 and ctx.needs_input_grad[1] else None
         g_x = g.mul_(cf.c) if cf.c != 1.0 else g
         return g_x, g_v0, None, None

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from pipesdfa.errors import UserError
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.dynamics import NeuronParams
 
 __all__ = ["available", "version", "SJ_SURROGATES", "SJNeuron", "make_sj_node", "use_spikingjelly"]
 

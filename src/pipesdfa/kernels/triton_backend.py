@@ -17,7 +17,7 @@ import os
 import torch
 
 from pipesdfa.kernels.common import coeffs
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.dynamics import NeuronParams
 
 try:  # pragma: no cover - depends on the machine
     import triton
@@ -27,7 +27,7 @@ try:  # pragma: no cover - depends on the machine
 except Exception:  # noqa: BLE001 - any import failure means "not available"
     HAVE_TRITON = False
 
-__all__ = ["HAVE_TRITON", "available", "triton_multistep"]
+__all__ = ["HAVE_TRITON", "available", "interpreted", "triton_multistep", "forward_with_potential"]
 
 BLOCK = 256
 
@@ -37,7 +37,7 @@ def interpreted() -> bool:
 
 
 def available(device: torch.device | str | None = None) -> bool:
-    """Triton importable and either a CUDA tensor or the interpreter."""
+    """Triton importable and either a CUDA device or the interpreter."""
     if not HAVE_TRITON:
         return False
     if interpreted():
@@ -181,3 +181,17 @@ def triton_multistep(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | No
         return s, v
     return _TritonMultistep.apply(x_seq, v0, p, recurrent_grad)
 
+
+
+def forward_with_potential(x_seq: torch.Tensor, p: NeuronParams, h_out: torch.Tensor | None = None,
+                           v0: torch.Tensor | None = None, spike_dtype: torch.dtype = torch.bool):
+    """Graph-free forward ``(spikes, H, V[T-1])`` (see :func:`pipesdfa.kernels.forward_with_potential`);
+    the spikes come in ``x_seq``'s dtype whatever ``spike_dtype`` says."""
+    if not HAVE_TRITON:
+        raise RuntimeError("the triton backend needs the 'triton' package")
+    with torch.no_grad():
+        s, h, v = _launch_fwd(x_seq, p, v0, save_h=True)
+        if h_out is not None:
+            h_out.copy_(h)
+            h = h_out
+    return s, h, v

@@ -1,4 +1,9 @@
-"""Learning rules on the same models, selected by name: ``bptt``, ``sdfa``, ``output``."""
+"""Learning rules bound to blocks and a readout: ``BPTT``, ``SDFA``, ``OutputOnly``.
+
+``make_rule(name, net, **options)`` binds a rule by name to a network with ``blocks``,
+``num_classes`` and ``readout`` (the CLI's entry point); ``SDFA(blocks, num_classes, ...)``
+binds any sequence of spiking blocks (see :mod:`pipesdfa.learning.base`).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,36 @@ from typing import Any
 from torch import nn
 
 from pipesdfa.errors import UserError
+from pipesdfa.learning.alignment import alignment
 from pipesdfa.learning.base import LossFn, Rule
 from pipesdfa.learning.bptt import BPTT
+from pipesdfa.learning.feedback import SAMPLERS, FeedbackMatrices, register_sampler
 from pipesdfa.learning.output_only import OutputOnly
-from pipesdfa.learning.sdfa import SDFA
+from pipesdfa.learning.sdfa import SDFA, TEMPORAL_MODES
+from pipesdfa.learning.tap import TappedSDFA, tap
 
-__all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule"]
+__all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule", "alignment", "FeedbackMatrices",
+           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap"]
 
 RULES: dict[str, type[Rule]] = {"bptt": BPTT, "sdfa": SDFA, "output": OutputOnly}
-SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store")
+
+SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store", "widths")
 
 
 def make_rule(name: str, model: nn.Module, **options: Any) -> Rule:
-    """Bind rule ``name`` to ``model``. Only ``sdfa`` takes options (``None`` values are ignored)."""
+    """Bind rule ``name`` to ``model`` (``Rule.for_model``). Only ``sdfa`` takes options
+    (``None`` values are ignored)."""
     options = {k: v for k, v in options.items() if v is not None}
     try:
         cls = RULES[name]
     except KeyError:
         raise UserError(f"unknown method {name!r}; expected one of: {', '.join(RULES)}") from None
-    if cls is not SDFA and set(options) - {"feedback_seed"}:
-        bad = ", ".join(sorted(set(options) - {"feedback_seed"}))
-        raise UserError(f"method {name!r} takes no SDFA option(s): {bad}")
-    if cls is SDFA:
-        unknown = set(options) - set(SDFA_OPTIONS)
-        if unknown:
-            raise UserError(f"unknown sdfa option(s): {', '.join(sorted(unknown))}")
-        return SDFA(model, **options)
-    return cls(model)
+    if cls is not SDFA:
+        if set(options) - {"feedback_seed"}:
+            bad = ", ".join(sorted(set(options) - {"feedback_seed"}))
+            raise UserError(f"method {name!r} takes no SDFA option(s): {bad}")
+        return cls.for_model(model)
+    unknown = set(options) - set(SDFA_OPTIONS)
+    if unknown:
+        raise UserError(f"unknown sdfa option(s): {', '.join(sorted(unknown))}")
+    return cls.for_model(model, **options)

@@ -1,21 +1,22 @@
-"""The DFA alignment diagnostic: how well SDFA's hidden-layer updates follow the true gradient.
+"""The DFA alignment diagnostic: how well a rule's hidden-block updates follow the true gradient.
 
-For each hidden layer ``l`` on the same batch, with ``g_bp`` the BPTT gradient of ``W_l`` and
-``g_sdfa`` the SDFA update direction of ``W_l``:
+For each hidden block ``l`` on the same batch, with ``g_bp`` the BPTT gradient of the block's
+weights (its parameters of two or more dimensions, flattened together) and ``g_rule`` the
+rule's update direction of the same weights:
 
-    ``cos_l = <g_bp, g_sdfa> / (|g_bp| |g_sdfa|)``
+    ``cos_l = <g_bp, g_rule> / (|g_bp| |g_rule|)``
 
 (Lillicrap et al. 2016; Nokland 2016). Positive values mean that the feedback weights have
-aligned the forward weights so that SDFA descends the loss. The model's parameters, gradients
+aligned the forward weights so that SDFA descends the loss. The blocks' parameters, gradients
 and buffers (batch-norm statistics) are left as they were.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
+from torch import nn
 
 from pipesdfa.learning.base import LossFn, Rule
 from pipesdfa.learning.bptt import BPTT
@@ -30,26 +31,37 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum()) / (na * nb)
 
 
-def _hidden_weight_grads(model, rule: Rule, x, y, loss_fn) -> list[torch.Tensor]:
-    for p in model.parameters():
-        p.grad = None
+def _weights(block: nn.Module) -> list[torch.Tensor]:
+    return [p for p in block.parameters() if p.dim() >= 2 and p.requires_grad]
+
+
+def _hidden_weight_grads(rule: Rule, x, y, loss_fn) -> list[torch.Tensor]:
+    for blk in rule.blocks:
+        for p in blk.parameters():
+            p.grad = None
     rule.compute_grads(x, y, loss_fn)
     out = []
-    for blk in model.hidden_blocks:
-        g = blk.weight.grad
-        out.append(torch.zeros_like(blk.weight) if g is None else g.detach().clone())
+    for blk in rule.hidden_blocks:
+        ws = _weights(blk)
+        out.append(torch.cat([(torch.zeros_like(w) if w.grad is None else w.grad.detach()).reshape(-1) for w in ws])
+                   if ws else torch.zeros(0))
     return out
 
 
-def alignment(model, rule: Rule, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> list[dict]:
-    """``[{"layer": l, "cosine": cos_l}, ...]`` for every hidden layer (see module docstring)."""
-    saved_grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
-    saved_buffers = copy.deepcopy({k: v for k, v in model.state_dict().items() if not k.endswith("weight")})
+def alignment(rule: Rule, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> list[dict]:
+    """``[{"layer": l, "cosine": cos_l}, ...]`` for every hidden block (see module docstring)."""
+    modules = list(rule.blocks) + ([rule.readout] if isinstance(rule.readout, nn.Module) else [])
+    params = [p for m in modules for p in m.parameters()]
+    buffers = [b for m in modules for b in m.buffers()]
+    saved_grads = [None if p.grad is None else p.grad.clone() for p in params]
+    saved_buffers = [b.clone() for b in buffers]
     try:
-        g_bp = _hidden_weight_grads(model, BPTT(model), x, y, loss_fn)
-        g_rule = _hidden_weight_grads(model, rule, x, y, loss_fn)
+        g_bp = _hidden_weight_grads(BPTT(rule.blocks, rule.num_classes, readout=rule.readout), x, y, loss_fn)
+        g_rule = _hidden_weight_grads(rule, x, y, loss_fn)
     finally:
-        for p, g in zip(model.parameters(), saved_grads):
+        for p, g in zip(params, saved_grads):
             p.grad = g
-        model.load_state_dict(saved_buffers, strict=False)
+        with torch.no_grad():
+            for b, s in zip(buffers, saved_buffers):
+                b.copy_(s)
     return [{"layer": l, "cosine": cosine(a, b)} for l, (a, b) in enumerate(zip(g_bp, g_rule))]

@@ -1,31 +1,84 @@
-"""The interface every learning rule implements."""
+"""The interface every learning rule implements, and what a rule is bound to.
+
+A rule is bound to **blocks** and a **readout**, not to a model class:
+
+* ``blocks``: an ordered sequence of ``nn.Module``s, each mapping spikes ``[T, B, ...]`` to
+  spikes ``[T, B, ...]``; the last one is the output block;
+* ``num_classes``: the number of classes ``C``;
+* ``readout``: maps the output block's spikes to class scores ``[B, C]`` (default
+  :class:`~pipesdfa.readout.MeanRate`, the mean over time; the zoo's vote readout is another).
+
+``Rule.for_model(net)`` binds a network that exposes ``net.blocks``, ``net.num_classes`` and
+``net.readout`` (the zoo's :class:`~pipesdfa.models.SpikingNet` does; so can any user network).
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
+from pipesdfa.errors import UserError
+from pipesdfa.readout import MeanRate
+
+__all__ = ["LossFn", "Rule", "Readout"]
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Readout = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Rule(nn.Module):
-    """A learning rule bound to a model.
+    """A learning rule bound to blocks and a readout.
 
     ``compute_grads(x, y, loss_fn)`` runs one forward pass on ``x [T, B, ...]`` and leaves
     each trained parameter's gradient in ``.grad`` (accumulated: the caller zeroes them);
     it returns ``(loss, rates)`` with ``rates [B, C]`` detached. The optimiser step is the
-    trainer's. A rule is an ``nn.Module`` so that its fixed state (SDFA's feedback
-    matrices) is saved with ``state_dict()``.
+    caller's. A rule is an ``nn.Module`` so that its fixed state (SDFA's feedback matrices) is
+    saved with ``state_dict()``; the blocks and the readout are not part of it.
     """
 
     name = "rule"
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, blocks: Sequence[nn.Module], num_classes: int, *, readout: Readout | None = None) -> None:
         super().__init__()
-        # Held outside the module tree: the rule's state_dict must not duplicate the model's.
-        self.__dict__["model"] = model
+        blocks = tuple(blocks)
+        if not blocks:
+            raise UserError(f"{self.name}: needs at least one block")
+        bad = [i for i, b in enumerate(blocks) if not callable(b)]
+        if bad:
+            raise UserError(f"{self.name}: block {bad[0]} ({type(blocks[bad[0]]).__name__}) is not callable")
+        if int(num_classes) < 1:
+            raise UserError(f"{self.name}: num_classes must be >= 1, got {num_classes}")
+        # Held outside the module tree: the rule's state_dict must not duplicate the network's.
+        self.__dict__["blocks"] = blocks
+        self.__dict__["readout"] = readout if readout is not None else MeanRate()
+        self.num_classes = int(num_classes)
+
+    @classmethod
+    def for_model(cls, net: nn.Module, **options: Any) -> "Rule":
+        """The rule bound to ``net.blocks``, ``net.num_classes`` and ``net.readout``."""
+        missing = [a for a in ("blocks", "num_classes", "readout") if not hasattr(net, a)]
+        if missing:
+            raise UserError(f"{cls.name}.for_model: {type(net).__name__} has no {', '.join(missing)}; bind its "
+                            f"blocks directly: {cls.__name__}(blocks, num_classes, readout=...)")
+        return cls(list(net.blocks), net.num_classes, readout=net.readout, **options)
+
+    @property
+    def hidden_blocks(self) -> tuple[nn.Module, ...]:
+        return self.blocks[:-1]
+
+    @property
+    def output_block(self) -> nn.Module:
+        return self.blocks[-1]
+
+    def rates(self, s_out: torch.Tensor) -> torch.Tensor:
+        """``[B, C]`` scores of the output spikes (checked against ``num_classes``)."""
+        fr = self.readout(s_out)
+        if fr.dim() != 2 or fr.shape[1] != self.num_classes:
+            raise UserError(f"{self.name}: the readout gave shape {tuple(fr.shape)}, expected [B, {self.num_classes}] "
+                            "(give a readout, e.g. pipesdfa.VoteReadout, or make the output block that wide)")
+        return fr
 
     def compute_grads(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
         raise NotImplementedError

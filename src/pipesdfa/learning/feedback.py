@@ -5,17 +5,21 @@ uses its first ``n_l`` columns. Independent: one ``[C, n_l]`` matrix per hidden 
 The projected error of layer ``l`` is ``r_l = e B_l / sqrt(n_max)`` for the global error
 ``e = dLoss/dfr`` of shape ``[B, C]``.
 
-Entry distributions, all of zero mean and unit variance:
+Entries come from a *sampler* ``sampler(shape, generator) -> Tensor`` of zero mean and unit
+variance, given by name or as the callable itself. Built in (:data:`SAMPLERS`):
 
 * ``gaussian``: N(0, 1) (the authors' choice);
 * ``uniform``: U(-sqrt 3, sqrt 3);
-* ``sign``: +1 or -1 with equal probability;
-* ``rram``: read from a simulated RRAM crossbar programmed to all-zero weights, so the entries
-  come from device variation (:mod:`pipesdfa.analog.feedback`), standardised.
+* ``sign``: +1 or -1 with equal probability.
 
-Other samplers (for example one that reads a simulated RRAM crossbar) can be added to
-:data:`SAMPLERS`: ``sampler(shape, generator) -> Tensor`` of unit variance.
-The matrices are module buffers, so they are saved in checkpoints and restored on resume.
+Other packages add theirs with :func:`register_sampler` (``pipesdfa.analog.feedback`` adds
+``rram``: entries read from a simulated RRAM crossbar's device variation); this module imports
+no device model.
+
+The widths ``n_l`` may be given, or are taken from the hidden blocks' outputs the first time
+errors are projected (the matrices are then sampled, from the same seed, exactly as if the
+widths had been given). The matrices are module buffers, so they are saved in checkpoints and
+restored on resume (a state dict also builds matrices not yet sampled).
 """
 
 from __future__ import annotations
@@ -26,10 +30,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from pipesdfa.analog.feedback import rram_sampler
 from pipesdfa.errors import UserError
 
-__all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES"]
+__all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES", "register_sampler", "Sampler"]
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
 
@@ -46,35 +49,63 @@ def _sign(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 2, shape, generator=g).float() * 2 - 1
 
 
-SAMPLERS: dict[str, Sampler] = {"gaussian": _gaussian, "uniform": _uniform, "sign": _sign, "rram": rram_sampler}
+SAMPLERS: dict[str, Sampler] = {"gaussian": _gaussian, "uniform": _uniform, "sign": _sign}
 FEEDBACK_MODES = ("shared", "independent")
+
+
+def register_sampler(name: str, sampler: Sampler) -> Sampler:
+    """Make ``sampler`` available as ``distribution=name`` (re-registering the same one is a no-op)."""
+    if SAMPLERS.get(name, sampler) is not sampler:
+        raise ValueError(f"feedback sampler {name!r} already registered")
+    SAMPLERS[name] = sampler
+    return sampler
 
 
 class FeedbackMatrices(nn.Module):
     """The fixed feedback matrices of one network (never trained)."""
 
-    def __init__(self, num_classes: int, widths: Sequence[int], mode: str = "shared",
-                 distribution: str = "gaussian", seed: int = 0) -> None:
+    def __init__(self, num_classes: int, widths: Sequence[int] | None = None, mode: str = "shared",
+                 distribution: str | Sampler = "gaussian", seed: int = 0) -> None:
         super().__init__()
         if mode not in FEEDBACK_MODES:
             raise UserError(f"sdfa feedback {mode!r} unknown; expected one of: {', '.join(FEEDBACK_MODES)}")
-        if distribution not in SAMPLERS:
-            raise UserError(f"sdfa distribution {distribution!r} unknown; expected one of: {', '.join(SAMPLERS)}")
+        if callable(distribution):
+            self.sampler: Sampler = distribution
+            self.distribution = getattr(distribution, "__name__", type(distribution).__name__)
+        else:
+            if distribution not in SAMPLERS:
+                raise UserError(f"sdfa distribution {distribution!r} unknown; expected one of: "
+                                f"{', '.join(SAMPLERS)} (or a sampler callable; 'rram' is registered by "
+                                "importing pipesdfa.analog)")
+            self.sampler = SAMPLERS[distribution]
+            self.distribution = distribution
+        self.num_classes = int(num_classes)
         self.mode = mode
-        self.distribution = distribution
         self.seed = seed
+        self.widths: list[int] | None = None
+        self.n_max = 1
+        if widths is not None:
+            self.build(widths)
+
+    @property
+    def built(self) -> bool:
+        return self.widths is not None
+
+    def build(self, widths: Sequence[int]) -> None:
+        """Sample the matrices for hidden layers of ``widths`` neurons (outputs after pooling)."""
         self.widths = [int(w) for w in widths]
         self.n_max = max(self.widths) if self.widths else 1
-        g = torch.Generator().manual_seed(seed)
-        sample = SAMPLERS[distribution]
-        if mode == "shared":
-            self.register_buffer("B_shared", sample((num_classes, self.n_max), g).float())
+        g = torch.Generator().manual_seed(self.seed)
+        if self.mode == "shared":
+            self.register_buffer("B_shared", self.sampler((self.num_classes, self.n_max), g).float())
         else:
             for i, w in enumerate(self.widths):
-                self.register_buffer(f"B_{i}", sample((num_classes, w), g).float())
+                self.register_buffer(f"B_{i}", self.sampler((self.num_classes, w), g).float())
 
     def matrix(self, layer: int) -> torch.Tensor:
         """``B_l`` of shape ``[C, n_l]``."""
+        if self.widths is None:
+            raise RuntimeError("feedback matrices not built yet: give widths, or project an error first")
         if self.mode == "shared":
             return self.B_shared[:, : self.widths[layer]]  # type: ignore[index]
         return getattr(self, f"B_{layer}")
@@ -82,3 +113,37 @@ class FeedbackMatrices(nn.Module):
     def project(self, e: torch.Tensor, layer: int) -> torch.Tensor:
         """``r_l = e B_l / sqrt(n_max)``: ``[B, C] -> [B, n_l]``."""
         return e @ self.matrix(layer) / math.sqrt(self.n_max)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        if self.widths is None:  # not sampled yet: take the shapes from the state
+            if self.mode == "shared" and prefix + "B_shared" in state_dict:
+                b = state_dict[prefix + "B_shared"]
+                self.register_buffer("B_shared", torch.empty_like(b, dtype=torch.float32))
+                self.widths, self.n_max = [], int(b.shape[1])
+                self._pending_widths = True
+            elif self.mode == "independent":
+                shapes = []
+                while f"{prefix}B_{len(shapes)}" in state_dict:
+                    shapes.append(state_dict[f"{prefix}B_{len(shapes)}"].shape)
+                for i, s in enumerate(shapes):
+                    self.register_buffer(f"B_{i}", torch.empty(s))
+                self.widths = [int(s[1]) for s in shapes]
+                self.n_max = max(self.widths) if self.widths else 1
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def ensure(self, widths: Sequence[int]) -> None:
+        """Build for ``widths`` if not built; else check them (a loaded shared matrix learns them here)."""
+        widths = [int(w) for w in widths]
+        if self.widths is None:
+            self.build(widths)
+        elif getattr(self, "_pending_widths", False):
+            if max(widths, default=1) != self.n_max:
+                raise UserError(f"sdfa feedback matrix has {self.n_max} columns, the hidden blocks' widest output "
+                                f"{max(widths, default=1)}")
+            self.widths = widths
+            self._pending_widths = False
+        elif widths != self.widths:
+            raise UserError(f"sdfa feedback matrices were made for hidden outputs of {self.widths} neurons, "
+                            f"the blocks give {widths}")

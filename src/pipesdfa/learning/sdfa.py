@@ -1,94 +1,112 @@
 """Spiking Direct Feedback Alignment (PAPER.md section 2, as the authors' code does it).
 
-Forward: every block runs on the *detached* spikes of the block below, so autograd graphs
-stay inside a block. With ``fr = mean_t S_out[t]`` and the global error ``e = dLoss/dfr``
-(``[B, C]``, once per sample):
+Forward: every block runs on the *detached* spikes of the block below, so no gradient crosses
+blocks. With ``fr = readout(S_out)`` and the global error ``e = dLoss/dfr`` (``[B, C]``, once
+per sample):
 
-* output block: the true gradient, ``e`` back-propagated through the readout;
+* output block: the true gradient, ``e`` back-propagated through the readout to
+  ``dLoss/dS_out[t]`` (autograd through the readout) and then through the block;
 * hidden block ``l``: the projected error ``r_l = e B_l / sqrt(n_max)`` (see
   :mod:`pipesdfa.learning.feedback`) is injected as ``dLoss/dS_l[t] = r_l`` at the block's
-  spike output (after pooling), **the same value at every time step**; autograd then runs
+  spike output (after pooling), **the same value at every time step**; the gradient then runs
   only inside the block: through pooling, the surrogate, the membrane recurrence over time
   (``temporal="local"``) or not (``temporal="instantaneous"``: ``V[t-1]`` is treated as a
   constant, so the backward pass is time-step parallel), batch-norm and ``W``.
 
-No error crosses layers, and no ``W^T`` product is ever formed.
+No error crosses layers, and no ``W^T`` product is ever formed. Each block takes the graph-free
+fast path when its kind is known and autograd otherwise (:mod:`pipesdfa.learning.local`;
+``fast=False``: autograd everywhere, the reference); :attr:`SDFA.paths` says which.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any, Sequence
+
 import torch
+from torch import nn
 
 from pipesdfa.errors import UserError
-from pipesdfa.learning.base import LossFn, Rule
-from pipesdfa.learning.feedback import FeedbackMatrices
+from pipesdfa.learning.base import LossFn, Readout, Rule
+from pipesdfa.learning.feedback import FeedbackMatrices, Sampler
+from pipesdfa.learning.local import (AUTOGRAD, DEFAULT_STORE, STORES, block_grads, fast_kind, forward_blocks,
+                                     output_shape, recurrent_modules)
+
+__all__ = ["SDFA", "TEMPORAL_MODES"]
 
 TEMPORAL_MODES = ("local", "instantaneous")
 
 
 class SDFA(Rule):
+    """SDFA bound to ``blocks`` (see :class:`~pipesdfa.learning.base.Rule`).
+
+    ``temporal``: ``local`` (BPTT inside each block, the authors' choice) or ``instantaneous``;
+    ``feedback``: ``shared`` (one sliced matrix) or ``independent``; ``distribution``: a sampler
+    name (``gaussian``, ``uniform``, ``sign``, or one registered) or a sampler callable;
+    ``widths``: hidden blocks' output sizes (default: taken at the first step); ``fast``: the
+    graph-free path for known block kinds; ``store``: its state precision (``half``/``float``).
+    """
+
     name = "sdfa"
 
-    def __init__(self, model, feedback: str = "shared", distribution: str = "gaussian",
-                 temporal: str = "local", feedback_seed: int = 0, fast: bool = True, store: str | None = None) -> None:
-        super().__init__(model)
+    def __init__(self, blocks: Sequence[nn.Module], num_classes: int, *, readout: Readout | None = None,
+                 temporal: str = "local", feedback: str = "shared", distribution: str | Sampler = "gaussian",
+                 feedback_seed: int = 0, widths: Sequence[int] | None = None, fast: bool = True,
+                 store: str | None = None) -> None:
+        super().__init__(blocks, num_classes, readout=readout)
         if temporal not in TEMPORAL_MODES:
             raise UserError(f"sdfa temporal {temporal!r} unknown; expected one of: {', '.join(TEMPORAL_MODES)}")
-        self.temporal = temporal
-        # Fast path (pipesdfa.learning.sdfa_fast): graph-free hidden blocks, same gradients;
-        # ``store`` = precision of the saved surrogate derivatives ("half" or "float", exact).
-        from pipesdfa.learning.sdfa_fast import DEFAULT_STORE, STORES
-
         store = DEFAULT_STORE if store is None else store
-
         if store not in STORES:
             raise UserError(f"sdfa store {store!r} unknown; expected one of: {', '.join(STORES)}")
+        self.temporal = temporal
         self.fast = bool(fast)
         self.store = store
-        widths = [blk.layer.n_out for blk in model.hidden_blocks]
-        self.feedback = FeedbackMatrices(model.spec.num_classes, widths, feedback, distribution, feedback_seed)
+        self.kinds = [fast_kind(b) if self.fast else None for b in self.blocks]
+        if temporal == "instantaneous":
+            for i, (b, k) in enumerate(zip(self.hidden_blocks, self.kinds)):
+                if k is None and not recurrent_modules(b):
+                    raise UserError(f"sdfa temporal='instantaneous': block {i} ({type(b).__name__}) has no neuron "
+                                    "with the recurrent_grad protocol (see pipesdfa.neurons); use temporal='local'")
+        if widths is not None and len(widths) != len(self.blocks) - 1:
+            raise UserError(f"sdfa: {len(widths)} widths for {len(self.blocks) - 1} hidden blocks")
+        self.feedback = FeedbackMatrices(self.num_classes, widths, feedback, distribution, feedback_seed)
+
+    @classmethod
+    def for_model(cls, net: nn.Module, **options: Any) -> "SDFA":
+        """SDFA bound to ``net.blocks``/``num_classes``/``readout``; the feedback widths from
+        ``net.output_widths`` when the net has them."""
+        widths = getattr(net, "output_widths", None)
+        if widths is not None and "widths" not in options:
+            options["widths"] = list(widths)[:-1]
+        return super().for_model(net, **options)  # type: ignore[return-value]
+
+    @property
+    def paths(self) -> list[str]:
+        """Per block: ``"dense"`` / ``"conv"`` (the fast path) or ``"autograd"``."""
+        return [k or AUTOGRAD for k in self.kinds]
 
     def options(self) -> dict:
         fb = self.feedback
         return {"feedback": fb.mode, "distribution": fb.distribution, "temporal": self.temporal,
-                "feedback_seed": fb.seed, "fast": self.fast, "store": self.store}
-
-    def hidden_forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Run the hidden blocks, each on the detached output of the previous one.
-
-        Returns the hidden spike outputs (each with a graph local to its block) and the
-        detached input of the output block.
-        """
-        outs = []
-        recurrent = self.temporal == "local"
-        for blk in self.model.hidden_blocks:
-            saved = blk.neuron.recurrent_grad
-            blk.neuron.recurrent_grad = recurrent
-            try:
-                s = blk(x.detach())
-            finally:
-                blk.neuron.recurrent_grad = saved
-            outs.append(s)
-            x = s
-        return outs, x.detach()
-
-    def injected_errors(self, e: torch.Tensor, outs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``dLoss/dS_l[t] = r_l`` for every ``t``, shaped like each hidden output."""
-        grads = []
-        for l, s in enumerate(outs):
-            r = self.feedback.project(e, l).to(s.dtype)
-            grads.append(r.reshape(s.shape[1:]).unsqueeze(0).expand_as(s))
-        return grads
+                "feedback_seed": fb.seed, "fast": self.fast, "store": self.store, "paths": self.paths}
 
     def compute_grads(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
-        if self.fast:
-            from pipesdfa.learning.sdfa_fast import compute_grads_fast
-
-            return compute_grads_fast(self, x, y, loss_fn)
-        outs, h = self.hidden_forward(x)
-        rates = self.model.readout(self.model.output_block(h))
-        probe = rates.detach().requires_grad_(True)
-        loss = loss_fn(probe, y)
-        (e,) = torch.autograd.grad(loss, probe)
-        torch.autograd.backward([rates] + outs, [e] + self.injected_errors(e, outs))
+        n = len(self.blocks)
+        temporals = [self.temporal] * (n - 1) + ["local"]  # the output block: its true gradient
+        states, s_out = forward_blocks(self.blocks, self.kinds, temporals, x, self.store)
+        self.feedback.ensure([math.prod(output_shape(st)[2:]) for st in states[:-1]])
+        # e = dLoss/dfr, then dLoss/dS_out[t] through the readout (and a readout's own parameters)
+        s_leaf = s_out.detach().requires_grad_(True)
+        with torch.enable_grad():
+            rates = self.rates(s_leaf)
+            probe = rates.detach().requires_grad_(True)
+            loss = loss_fn(probe, y)
+            (e,) = torch.autograd.grad(loss, probe)
+            params = [p for p in getattr(self.readout, "parameters", lambda: [])() if p.requires_grad]
+            torch.autograd.backward(rates, e, inputs=[s_leaf, *params])
+        block_grads(self.blocks[-1], self.kinds[-1], states.pop(), s_leaf.grad)  # type: ignore[arg-type]
+        for l, blk in enumerate(self.hidden_blocks):
+            block_grads(blk, self.kinds[l], states[l], self.feedback.project(e, l))
+            states[l] = None  # release the block's state
         return float(loss.detach()), rates.detach()

@@ -1,0 +1,98 @@
+"""Checkpoints of a training run: written atomically, read with one clear error per problem."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipesdfa.atomic import atomic_write_with
+from pipesdfa.errors import UserError
+
+__all__ = ["CHECKPOINT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "restore", "model_from_checkpoint"]
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: Path, run: Any, epoch: int, history: list[dict]) -> None:
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "config": run.cfg.to_dict(),
+        "epoch": epoch,
+        "model": run.model.state_dict(),
+        "model_spec": run.model.spec.to_dict(),
+        "rule": run.rule.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "history": history,
+        "torch_rng": torch.get_rng_state(),
+    }
+    if run.hw is not None:
+        state["analog"] = run.hw.state_dict()
+    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint, with one clear error for a missing, truncated or foreign file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a corrupt file
+        raise UserError(f"checkpoint {path} is corrupt or not a pipesdfa checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise UserError(f"checkpoint {path}: field 'version' missing or not {CHECKPOINT_VERSION}")
+    for key in ("config", "epoch", "model", "rule", "optimizer", "scheduler", "history"):
+        if key not in state:
+            raise UserError(f"checkpoint {path}: field {key!r} missing")
+    state["path"] = str(path)
+    return state
+
+
+def restore(run: Any, state: dict[str, Any]) -> None:
+    path = state.get("path", "checkpoint")
+    try:
+        run.model.load_state_dict(state["model"])
+        run.rule.load_state_dict(state["rule"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if run.hw is not None:
+            run.hw.load_state_dict(state["analog"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise UserError(f"checkpoint {path} does not match its config: {str(exc).splitlines()[0]}") from None
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+
+
+def model_from_checkpoint(state: dict[str, Any]):
+    """The zoo network of a checkpoint, weights loaded, without loading its dataset (the
+    checkpoint's ``model_spec``; older checkpoints, which lack it, load the data for its shape)."""
+    from pipesdfa.models import build_model
+    from pipesdfa.neurons import NeuronParams
+    from pipesdfa.runconfig import TrainConfig
+    from pipesdfa.workloads import ModelSpec
+
+    cfg = TrainConfig.from_dict(state["config"])
+    if "model_spec" in state:
+        spec = ModelSpec.from_dict(state["model_spec"])
+    else:
+        from pipesdfa.data.registry import load_dataset
+        from pipesdfa.workloads import build_spec
+
+        data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=1, max_test=1,
+                            **cfg.data_options)
+        spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
+    net = build_model(spec, NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha),
+                      backend="auto")
+    try:
+        net.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise UserError(f"checkpoint {state.get('path')}: field 'model' does not match its config: "
+                        f"{str(exc).splitlines()[0]}") from None
+    return net

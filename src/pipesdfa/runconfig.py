@@ -1,0 +1,150 @@
+"""What defines a training run: :class:`TrainConfig`, workload defaults and the losses."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from pipesdfa.errors import UserError
+from pipesdfa.learning.local import DEFAULT_STORE
+from pipesdfa.workloads import get_workload
+
+__all__ = ["TrainConfig", "HARDWARE", "config_from_workload", "LOSSES", "make_loss"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in the checkpoint and ``metrics.json``)."""
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (256, 256)
+    neuron: str = "lif"
+    tau: float = 2.0
+    init_gain: float = 1.0
+    surrogate: str = "atan"
+    alpha: float | None = None
+    T: int = 8
+    batch: int = 32
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "ce"
+    optimizer: str = "adam"
+    method: str = "bptt"
+    feedback: str | None = None
+    distribution: str | None = None
+    temporal: str | None = None
+    feedback_seed: int | None = None
+    sdfa_impl: str = "fast"
+    sdfa_store: str = DEFAULT_STORE
+    seed: int = 0
+    workload: str | None = None
+    data_dir: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
+    max_train: int | None = None
+    max_test: int | None = None
+    backend: str = "auto"
+    device: str = "cpu"
+    num_workers: int = 0
+    out: str = "runs/train"
+    hardware: str = "ideal"
+    device_preset: str = "neurosim-default"
+    device_set: list[str] = field(default_factory=list)
+
+    def validate(self) -> "TrainConfig":
+        for name in ("T", "batch", "epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v <= 0:
+                raise UserError(f"{name} must be a positive integer, got {v!r}")
+        if not self.init_gain > 0:
+            raise UserError(f"init_gain must be > 0, got {self.init_gain}")
+        if not self.lr > 0:
+            raise UserError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.loss not in LOSSES:
+            raise UserError(f"loss {self.loss!r} unknown; expected one of: {', '.join(LOSSES)}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise UserError(f"optimizer {self.optimizer!r} unknown; expected 'adam' or 'sgd'")
+        if self.method != "sdfa":
+            given = [k for k in ("feedback", "distribution", "temporal") if getattr(self, k) is not None]
+            if given:
+                raise UserError(f"--{given[0]} is an SDFA option; it does not apply to --method {self.method}")
+        if self.sdfa_impl not in ("fast", "autograd"):
+            raise UserError(f"sdfa_impl {self.sdfa_impl!r} unknown; expected 'fast' or 'autograd'")
+        for name in ("max_train", "max_test"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise UserError(f"{name} must be positive, got {v}")
+        self.hardware_setup()
+        return self
+
+    def hardware_setup(self):
+        """``(DeviceParams, AnalogConfig)`` for ``hardware="rram"``, else ``None`` (validated)."""
+        if self.hardware not in HARDWARE:
+            raise UserError(f"hardware {self.hardware!r} unknown; expected one of: {', '.join(HARDWARE)}")
+        if self.hardware != "rram":
+            if self.device_set or self.device_preset != "neurosim-default":
+                raise UserError("--device-preset and --set apply to --hardware rram only")
+            return None
+        if self.device != "cpu":
+            raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, not {self.device!r}")
+        from pipesdfa.analog.config import split_device_and_analog
+        from pipesdfa.hw.device import get_device_preset
+
+        return split_device_and_analog(get_device_preset(self.device_preset), self.device_set)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(d["hidden"])
+        if "device_set" in d:
+            d["device_set"] = list(d["device_set"])
+        return TrainConfig(**d)
+
+
+#: ``ideal``: digital float weights; ``rram``: weights on simulated RRAM crossbars.
+HARDWARE = ("ideal", "rram")
+
+
+def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
+    """The config of a registered workload, with ``overrides`` (``None`` values ignored)."""
+    w = get_workload(name)
+    cfg = TrainConfig(dataset=w.dataset, model=w.model, hidden=w.hidden, neuron=w.neuron, tau=w.tau, T=w.T,
+                      batch=w.batch, epochs=w.epochs, lr=w.lr, weight_decay=w.weight_decay, loss=w.loss,
+                      init_gain=w.init_gain, workload=name)
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _ce(rates: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(rates, y)
+
+
+def _mse(rates: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(rates, F.one_hot(y, rates.shape[1]).to(rates.dtype))
+
+
+#: ``ce``: cross-entropy on the firing rates; ``mse``: mean squared error of the rates
+#: against one-hot targets (both averaged over the batch).
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"ce": _ce, "mse": _mse}
+
+
+def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise UserError(f"loss {name!r} unknown; expected one of: {', '.join(LOSSES)}") from None

@@ -1,0 +1,104 @@
+"""The package's shape: module sizes, what learning/ may import, no import circles."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PKG = SRC / "pipesdfa"
+#: Over the limit and being split by the hardware simulator's owner (the integrator).
+OWNED_ELSEWHERE = {"pipesdfa/hw/params.py"}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in PKG.rglob("*.py")}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every pipesdfa module ``path`` imports, at module level or inside functions."""
+    name = module_name(path)
+    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([base] if base else []))
+            for a in node.names:  # "from pkg import submodule" imports the submodule, not the package body
+                out.add(f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base)
+    return {m for m in out if m.startswith("pipesdfa")}
+
+
+def test_no_module_over_400_lines():
+    long = {str(p.relative_to(SRC)): n for p in PKG.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400 and str(p.relative_to(SRC)) not in OWNED_ELSEWHERE}
+    assert not long, long
+
+
+def test_learning_imports_no_models_analog_or_hw():
+    bad = {}
+    for name, path in MODULES.items():
+        if name.startswith("pipesdfa.learning"):
+            hits = {m for m in imports_of(path)
+                    if m.split(".")[1] in ("models", "analog", "hw", "train", "data", "workloads")}
+            if hits:
+                bad[name] = sorted(hits)
+    assert not bad, bad
+    code = ("import sys, pipesdfa.learning as l; l.SDFA; "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['pipesdfa', 'models'], "
+            "['pipesdfa', 'analog'], ['pipesdfa', 'hw'], ['pipesdfa', 'data'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def _cycles(names: set[str]) -> list[list[str]]:
+    graph = {n: {m for m in imports_of(MODULES[n]) if m in names and m != n} for n in names}
+    cycles, state = [], {}
+
+    def visit(n, stack):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                cycles.append(stack[stack.index(m):] + [m])
+            elif m not in state:
+                visit(m, stack)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(names):
+        if n not in state:
+            visit(n, [])
+    return cycles
+
+
+def test_no_import_circles_in_data_or_between_neurons_and_kernels():
+    data = {n for n in MODULES if n.startswith("pipesdfa.data")}
+    assert not _cycles(data), _cycles(data)
+    core = {n for n in MODULES if n.startswith("pipesdfa.kernels")} | {"pipesdfa.neurons", "pipesdfa.dynamics",
+                                                                      "pipesdfa.surrogates"}
+    assert not _cycles(core), _cycles(core)
+
+
+def test_the_cycle_finder_finds_one(tmp_path, monkeypatch):
+    """The check above can fail: two modules importing each other are reported."""
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("import pipesdfa.data.b\n")
+    b.write_text("from pipesdfa.data import a\n")
+    monkeypatch.setitem(MODULES, "pipesdfa.data.a", a)
+    monkeypatch.setitem(MODULES, "pipesdfa.data.b", b)
+    monkeypatch.setattr(sys.modules[__name__], "module_name",
+                        lambda p: {a: "pipesdfa.data.a", b: "pipesdfa.data.b"}.get(p) or module_name(p))
+    assert _cycles({"pipesdfa.data.a", "pipesdfa.data.b"})
