@@ -1,7 +1,7 @@
 """Render README.md's results tables from the committed result files.
 
-    python benchmarks/render_readme.py            # rewrite README.md in place
-    python benchmarks/render_readme.py --check    # exit 1 if README.md is out of date
+    python benchmarks/render_readme.py            # rewrite README.md and docs/hardware.md in place
+    python benchmarks/render_readme.py --check    # exit 1 if either is out of date
 
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
 markers ``benchmarks/_report.py`` fills in the docs). Sources:
@@ -9,7 +9,8 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
   and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);
 * ``accuracy``: ``benchmarks/results/accuracy.json`` (``benchmarks/accuracy.py``);
-* ``hardware``: ``docs/results/hardware*/hardware.json`` (``pipesdfa reproduce hardware``);
+* ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
+  (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
 * ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``).
 
@@ -80,26 +81,40 @@ def accuracy_table() -> str | None:
     return markdown(res)
 
 
+def _rx(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
 def hardware_table() -> str | None:
-    runs = []
-    for name, label in (("hardware", "cited (`pipelayer-2017`)"), ("hardware-calibrated", "`paper-calibrated`")):
-        d = _load(ROOT / "docs" / "results" / name / "hardware.json")
-        if d is not None:
-            runs.append((label, {r["workload"]: r for r in d["rows"]}))
-    if not runs:
+    d = _load(ROOT / "docs" / "results" / "hardware" / "hardware.json")
+    if d is None:
         return None
-    head = "| workload | " + " | ".join(f"time ratio, {l} | energy ratio, {l}" for l, _ in runs) + " |"
-    lines = [head, "|---|" + "---|---|" * len(runs)]
-    for wl in runs[0][1]:
-        cells = []
-        for _, rows in runs:
-            r = rows.get(wl)
-            cells += [f"{r['time_ratio']:.2f}x", f"{r['energy_ratio']:.2f}x"] if r else ["-", "-"]
-        lines.append(f"| {wl} | " + " | ".join(cells) + " |")
-    lines += ["", "Ratios are PipeLayer / PipeSDFA for one training epoch (default spike rate 0.1). Produced by "
-                  "`pipesdfa reproduce hardware --out docs/results/hardware` and `pipesdfa reproduce hardware "
-                  "--preset paper-calibrated --out docs/results/hardware-calibrated`; the paper reports "
-                  "1.1x-10.5x (time) and 1.37x-2.1x (energy)."]
+    lines = ["| workload | time ratio (range) | energy ratio (range) | time ratio, PipeLayer time-step pipelined "
+             "| time ratio, iso-area | energy ratio, iso-area | chips PL / SDFA | PipeLayer bound by | PipeSDFA bound by |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        tl, th = r["time_ratio_range"]
+        el, eh = r["energy_ratio_range"]
+        lines.append(f"| {r['workload']} | {_rx(r['time_ratio'])} ({tl:.2f}-{th:.2f}) | {_rx(r['energy_ratio'])} "
+                     f"({el:.2f}-{eh:.2f}) | {_rx(r['time_ratio_timestep_pipelined'])} | {_rx(r['time_ratio_iso_area'])} "
+                     f"| {_rx(r['energy_ratio_iso_area'])} | {r['pipelayer']['chips']} / {r['pipesdfa']['chips']} "
+                     f"| {r['pipelayer']['bottleneck']} | {r['pipesdfa']['bottleneck']} |")
+    c = d["checks"]
+    lines += ["", f"Ratios are PipeLayer / PipeSDFA for one training epoch, preset `{d['preset']}`, default spike "
+                  f"rates; in brackets the range over the sweep of uncertain constants ({len(d['sweep_factors'])} "
+                  f"factors, docs/hardware.md). Time ratio {c['time_ratio_range'][0]:.2f}x-{c['time_ratio_range'][1]:.2f}x "
+                  f"and energy ratio {c['energy_ratio_range'][0]:.2f}x-{c['energy_ratio_range'][1]:.2f}x, against the "
+                  f"paper's {c['paper_time_range'][0]}x-{c['paper_time_range'][1]}x and "
+                  f"{c['paper_energy_range'][0]}x-{c['paper_energy_range'][1]}x. Produced by "
+                  "`pipesdfa reproduce hardware --out docs/results/hardware`."]
+    v = _load(ROOT / "docs" / "results" / "validation" / "validation.json")
+    if v is not None:
+        ok = [r for r in v["rows"] if r["within_tolerance"]]
+        lines += ["", f"Validation through the engine (`pipesdfa reproduce validation --out docs/results/validation`): "
+                      f"{len(ok)} of {len(v['rows'])} published figures within {100 * v['tolerance']:.0f} % "
+                      f"({', '.join(sorted({r['source'].split(' (')[0] for r in ok}))}); not matched: "
+                      + ("; ".join(f"{r['name']} ({100 * r['rel_err']:.0f} % off)" for r in v["rows"]
+                                   if not r["within_tolerance"]) or "none") + "."]
     return "\n".join(lines)
 
 
@@ -190,7 +205,58 @@ def device_table() -> str | None:
     return "\n".join(lines)
 
 
+def _hw() -> dict | None:
+    return _load(ROOT / "docs" / "results" / "hardware" / "hardware.json")
+
+
+def hw_results_table() -> str | None:
+    return None if (d := _hw()) is None else (ROOT / "docs" / "results" / "hardware" / "hardware.md").read_text()
+
+
+def hw_sweep_table() -> str | None:
+    """Every sweep point's time and energy ratio on every workload, beside the default."""
+    d = _hw()
+    if d is None or not d["rows"][0]["sweep"]:
+        return None
+    names = [r["workload"] for r in d["rows"]]
+    out = []
+    for key, label in (("time_ratio", "Time ratio"), ("energy_ratio", "Energy ratio")):
+        out += [f"{label} PipeLayer / PipeSDFA, one constant changed at a time:", "",
+                "| factor | value | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names),
+                "| (default) | | " + " | ".join(f"{r[key]:.2f}" for r in d["rows"]) + " |"]
+        for i, pt in enumerate(d["rows"][0]["sweep"]):
+            out.append(f"| {pt['factor']} | {pt['value']} | "
+                       + " | ".join(f"{r['sweep'][i][key]:.2f}" for r in d["rows"]) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def hw_factors_table() -> str | None:
+    d = _hw()
+    if d is None:
+        return None
+    lines = ["| factor | values swept | source |", "|---|---|---|"]
+    for f in d["sweep_factors"]:
+        lines.append(f"| {f['name']} | {', '.join(f['points'])} | {f['source']} |")
+    return "\n".join(lines)
+
+
+def hw_validation_table() -> str | None:
+    p = ROOT / "docs" / "results" / "validation" / "validation.md"
+    return p.read_text() if p.exists() else None
+
+
+def hw_constants_table() -> str | None:
+    p = ROOT / "docs" / "results" / "hardware" / "constants.md"
+    return p.read_text() if p.exists() else None
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
+    "hw-results": hw_results_table,
+    "hw-sweep": hw_sweep_table,
+    "hw-factors": hw_factors_table,
+    "hw-validation": hw_validation_table,
+    "hw-constants": hw_constants_table,
     "digits": digits_table,
     "accuracy": accuracy_table,
     "hardware": hardware_table,
@@ -215,13 +281,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
-    readme = ROOT / "README.md"
-    old = readme.read_text()
-    new = render(old)
-    if args.check:
-        return 0 if new == old else 1
-    readme.write_text(new)
-    return 0
+    stale = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "hardware.md"):
+        old = doc.read_text()
+        new = render(old)
+        if new != old:
+            stale.append(doc.name)
+            if not args.check:
+                doc.write_text(new)
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":

@@ -129,14 +129,25 @@ def test_memory_plan_golden():
     assert roomy.spill_bits == (0, 0, 0) and roomy.dw_dram_fraction == 0.0 and roomy.dram_bits_per_batch == 0
 
 
-def test_static_energy_is_proportional_to_chips():
-    p, spec = _tiny()
-    m = map_layers(resolve(spec), p, "pipesdfa")
-    grads = [layer_gradient(m.layers[0], p, 2, 0.1)]
-    act = Activity(0.1, (0.1,))
-    one = energy_ledger(m, p, act, 2, 10, 1, 1e-3, 1.0, grads, chips=1).entries[("static", "static", -1)]
-    three = energy_ledger(m, p, act, 2, 10, 1, 1e-3, 1.0, grads, chips=3).entries[("static", "static", -1)]
-    assert one == pytest.approx(1e-3 * 16128 * 0.2e-3) and three == pytest.approx(3 * one)
+def test_static_energy_is_proportional_to_powered_silicon():
+    p = load_config("pipelayer-2017").params
+    per_tile = 96 * 0.2e-3  # 12 IMAs x 8 ADCs x PUMA's 0.2 mW ADC leakage
+    assert p.static_power_per_chip_w == pytest.approx(168 * per_tile)
+    vgg = ModelSpec("v", (2, 128, 128), (Conv(64), Conv(128, pool=2), Dense(10)), 10)
+    for gating in (True, False):
+        q = load_config("pipelayer-2017", {"chip.power_gating": gating}).params
+        sil = silicon(map_layers(resolve(vgg), q, "pipesdfa"), q)
+        powered = sil.tiles if gating else sil.chips * 168
+        assert sil.static_power_w == pytest.approx(powered * per_tile)
+    ungated = load_config("pipelayer-2017", {"chip.power_gating": False})
+    runs = [simulate_detailed("dvs-vgg11", a, config=ungated, samples=16) for a in ("pipelayer", "pipesdfa")]
+    for d in runs:  # whole chips leak: static energy = chips x chip leakage x time
+        assert d.ledger.entries[("static", "static", -1)] == pytest.approx(
+            d.silicon.chips * p.static_power_per_chip_w * d.timing.time_s)
+    m = map_layers(resolve(vgg), p, "pipesdfa")
+    grads = [layer_gradient(l, p, 2, 0.1) for l in m.layers]
+    led = energy_ledger(m, p, Activity(0.1, (0.1, 0.1, 0.1)), 2, 10, 1, 1e-3, 1.0, grads, static_power_w=3.0)
+    assert led.entries[("static", "static", -1)] == pytest.approx(3e-3)
 
 
 def test_silicon_golden_and_transposed_periphery():

@@ -15,9 +15,10 @@ def add_hardware_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device-preset", choices=sorted(DEVICE_PRESETS),
                    help="RRAM device for --hardware rram (default neurosim-default)")
     g.add_argument("--set", dest="device_set", action="append", metavar="KEY=VALUE", default=None,
-                   help="override a device parameter (levels, c2c_sigma, nu_ltp, read_noise_sigma, ...) or an "
-                        "analog option (adc_bits, adc_range, tile_rows, w_max_factor, update_scheme, rounding, "
-                        "program_noise); repeatable; --hardware rram only")
+                   help="override a device fact, device.KEY=V (device.levels, device.c2c_sigma, device.nu_ltp, ...: the "
+                        "keys of `pipesdfa simulate --set`), or an analog option, analog.KEY=V (adc_bits, adc_range, "
+                        "tile_rows, w_max_factor, update_scheme, rounding, program_noise); a bare KEY=V is read as "
+                        "either; repeatable; --hardware rram only")
 
 
 def hardware_overrides(args: argparse.Namespace) -> dict:

@@ -11,7 +11,8 @@ group-area equivalents.
 Area with ``buffer.sizing = "per-tile"``: ``chips x chip_area`` (each chip brings its tiles'
 eDRAM and its I/O; :attr:`HwParams.chip_area_mm2`). With ``"per-value"`` (SpikeSim's memory
 model): ``tiles x tile_area + stored values x membrane_bits x area per bit``. Static power:
-``chips x`` :attr:`HwParams.static_power_per_chip_w`.
+the leakage of the tiles in use (``chip.power_gating``; else of every tile of the chips),
+:attr:`HwParams.static_power_per_tile_w` each.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def silicon(m: ModelMap, p: HwParams, min_chips: int = 1) -> Silicon:
         chips = max(min_chips, _ceil(tiles, c.tiles_per_chip))
         area = chips * p.chip_area_mm2
         buffer_bits = chips * p.buffer_bits_per_chip
-    return Silicon(groups, t_groups, tiles, chips, area, buffer_bits, chips * p.static_power_per_chip_w)
+    powered = tiles if c.power_gating else chips * c.tiles_per_chip
+    return Silicon(groups, t_groups, tiles, chips, area, buffer_bits, powered * p.static_power_per_tile_w)
 
 
 def budget_chips(p: HwParams) -> int:

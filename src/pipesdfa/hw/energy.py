@@ -18,7 +18,8 @@ crossbars per copy, input spike rate ``r``):
 
 Per batch: the update writes every weight array (and copy) at the scheme's per-crossbar energy,
 or, when a training run reports update pulses, ``pulses x cells x V^2 / R_on t_pulse``; the
-DRAM part of the accumulators is read once. Static: ``chips x static power x time``.
+DRAM part of the accumulators is read once. Static: the powered tiles' leakage x time
+(:func:`pipesdfa.hw.area.silicon`).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def update_ledger(m: ModelMap, p: HwParams, plan: MemoryPlan | None = None) -> L
 
 def energy_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, samples: int, batches: int, time_s: float,
                   epochs_fraction: float, grads: list[GradientCost], plan: MemoryPlan | None = None,
-                  chips: int = 1) -> Ledger:
+                  static_power_w: float = 0.0) -> Ledger:
     """Total energy of training ``samples`` samples in ``batches`` batches taking ``time_s``.
 
     ``epochs_fraction`` = samples / samples-per-epoch scales reported pulse counts.
@@ -154,5 +155,5 @@ def energy_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, samples: int,
                     act.pulses_per_weight_per_epoch * epochs_fraction * cells * p.pulse_energy_j)
         upd = Ledger(defaultdict(float, {k: v for k, v in upd.entries.items() if k[0] != "update"}))
     led.merge(upd.scaled(batches))
-    led.add("static", "static", -1, chips * p.static_power_per_chip_w * time_s)
+    led.add("static", "static", -1, static_power_w * time_s)
     return led

@@ -159,7 +159,7 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
     st = st_of(plan)
     onchip = [s - x for s, x in zip(state, plan.spill_bits)]
     tr = simulate_time(m, p, st, samples, batch, K=K, fast=fast, onchip_bits=onchip)
-    led = energy_ledger(m, p, act, T, samples, tr.batches, tr.time_s, samples / epoch, grads, plan, sil.chips)
+    led = energy_ledger(m, p, act, T, samples, tr.batches, tr.time_s, samples / epoch, grads, plan, sil.static_power_w)
     makespan = tr.makespan_ticks
     util = {r: v / makespan for r, v in sorted(tr.busy_ticks.items())} if makespan else {}
     dram_bits = samples * plan.dram_bits_per_sample + tr.batches * plan.dram_bits_per_batch

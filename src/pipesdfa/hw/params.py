@@ -195,7 +195,8 @@ class PipelineParams:
 class ChipParams:
     """Chip composition (ISAAC's hierarchy): crossbars with ADCs in groups (ISAAC's IMA,
     SpikeSim's PE), groups in tiles (with eDRAM and tile periphery), tiles in chips (with I/O).
-    ``power_budget_w``: power a chip can deliver (caps concurrent crossbar writes)."""
+    ``power_budget_w``: power a chip can deliver (caps concurrent crossbar writes);
+    ``power_gating``: tiles the mapping leaves unused draw no static power."""
 
     crossbars_per_group: int = 8
     adcs_per_group: int = 8
@@ -205,6 +206,7 @@ class ChipParams:
     tiles_per_chip: int = 168
     io_area_mm2: float = 22.88
     power_budget_w: float = 65.8
+    power_gating: bool = True
 
 
 @dataclass(frozen=True)
@@ -354,8 +356,12 @@ class HwParams:
         return self.buffer.capacity_bytes_per_tile * 8 * self.chip.tiles_per_chip
 
     @property
-    def static_power_per_chip_w(self) -> float:
-        """ADC leakage of every ADC of a chip (the only static power with a cited figure)."""
+    def static_power_per_tile_w(self) -> float:
+        """ADC leakage of every ADC of a tile (the only static power with a cited figure)."""
         c = self.chip
-        return c.adcs_per_group * c.groups_per_tile * c.tiles_per_chip * self.adc.leakage_w
+        return c.adcs_per_group * c.groups_per_tile * self.adc.leakage_w
+
+    @property
+    def static_power_per_chip_w(self) -> float:
+        return self.chip.tiles_per_chip * self.static_power_per_tile_w
 

@@ -103,6 +103,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "chip.tiles_per_chip": f"{ISAAC}: 168 tiles",
     "chip.io_area_mm2": f"{ISAAC}: HyperTransport links 22.88 mm^2",
     "chip.power_budget_w": f"{ISAAC}: chip power 65.8 W (caps the crossbars written at once)",
+    "chip.power_gating": "Accelergy/Timeloop's ISAAC example: tiles are power-gated (has_power_gating)",
     "area.budget_mm2": "no silicon budget (each machine takes the chips its mapping needs)",
     "activity.input_rate": "assumption: 10 % input spikes per time step when no metrics.json is given",
     "activity.layer_rate": "assumption: 10 % spikes per neuron per time step when no metrics.json is given",
