@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from pipesdfa.errors import UserError
 from pipesdfa.hw.activity import Activity, activity_from_dict, default_activity, load_activity
 from pipesdfa.hw.archs import get_arch
-from pipesdfa.hw.area import Silicon, budget_chips, fit_replication, silicon
+from pipesdfa.hw.area import Silicon, fit_replication, silicon
 from pipesdfa.hw.config import DEFAULT_PRESET, HwConfig, load_config
 from pipesdfa.hw.dataflow import StageTimes, stage_times
 from pipesdfa.hw.energy import Ledger, energy_ledger
@@ -33,7 +33,7 @@ from pipesdfa.hw.schedule import TICK_S, run_des
 from pipesdfa.hw.timing import TimingResult, build_batches, simulate_time
 from pipesdfa.workloads import EPOCH_SAMPLES, ModelSpec, Workload, get_workload, resolve
 
-__all__ = ["simulate", "simulate_detailed", "Detailed", "default_samples", "peak_in_flight"]
+__all__ = ["simulate", "simulate_detailed", "Detailed", "default_samples"]
 
 
 def default_samples(workload: Workload | None, batch: int) -> int:
@@ -72,22 +72,6 @@ def _activity(activity: Any, p, n_layers: int) -> Activity:
     if isinstance(activity, Mapping):
         return activity_from_dict(dict(activity), p, n_layers)
     return load_activity(activity, p, n_layers)
-
-
-def peak_in_flight(s) -> int:
-    """Most samples between their first task's start and last task's end at any instant."""
-    span: dict[int, list[int]] = {}
-    for idx, t in enumerate(s.tasks):
-        if t.sample >= 0:
-            a, b = int(s.start[idx]), int(s.end[idx])
-            cur = span.setdefault(t.sample, [a, b])
-            cur[0], cur[1] = min(cur[0], a), max(cur[1], b)
-    ev = sorted([(a, 1) for a, _ in span.values()] + [(b, -1) for _, b in span.values()], key=lambda e: (e[0], e[1]))
-    peak = cur = 0
-    for _, d in ev:
-        cur += d
-        peak = max(peak, cur)
-    return peak
 
 
 def _choose_plan(m: ModelMap, p, st_of, state: list[int], batch: int, cap: int, input_bits: int,
@@ -143,8 +127,7 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
         raise UserError(f"samples must be >= 1, got {samples}")
     layers = resolve(spec)
     rows_c = spec.num_classes * spec.vote
-    r_max = fit_replication(layers, p, arch, rows_c) if budget_chips(p) or p.area.budget_mm2 > 0 \
-        else p.mapping.max_replication
+    r_max = fit_replication(layers, p, arch, rows_c) if p.area.budget_mm2 > 0 else p.mapping.max_replication
     m = map_layers(layers, p, arch, rows_c, max_replication=r_max)
     sil = silicon(m, p)
     act = _activity(activity, p, len(layers))

@@ -74,12 +74,14 @@ def plot_gantt(schedules: Mapping[str, Schedule], path: Path, title: str) -> Non
 
 def plot_energy_breakdown(rows: Sequence[Mapping[str, Any]], path: Path, preset: str) -> None:
     """Stacked bars per workload: PipeLayer (left) and PipeSDFA (right) by phase, PipeLayer total = 1."""
-    phases = [p for p in PHASE_COLORS if any(p in r[a]["energy_by_phase_j"] for r in rows for a in ("pipelayer", "pipesdfa"))]
+    from pipesdfa.hw.archs import BASELINE, PROPOSAL
+
+    phases = [p for p in PHASE_COLORS if any(p in r[a]["energy_by_phase_j"] for r in rows for a in (BASELINE, PROPOSAL))]
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(rows)), 4.5))
     width = 0.38
     for i, r in enumerate(rows):
-        ref = r["pipelayer"]["energy_j"]
-        for j, arch in enumerate(("pipelayer", "pipesdfa")):
+        ref = r[BASELINE]["energy_j"]
+        for j, arch in enumerate((BASELINE, PROPOSAL)):
             bottom = 0.0
             for ph in phases:
                 v = r[arch]["energy_by_phase_j"].get(ph, 0.0) / ref

@@ -50,30 +50,30 @@ def compare(workload: str, cfg: HwConfig, **kw: Any) -> dict[str, Any]:
     pl = simulate_detailed(workload, BASELINE, config=cfg, **kw).run
     sd = simulate_detailed(workload, PROPOSAL, config=cfg, **kw).run
     return {"time_ratio": pl["time_s"] / sd["time_s"], "energy_ratio": pl["energy_j"] / sd["energy_j"],
-            "area_ratio": pl["area_mm2"] / sd["area_mm2"], "pipelayer": _summary(pl), "pipesdfa": _summary(sd),
+            "area_ratio": pl["area_mm2"] / sd["area_mm2"], BASELINE: _summary(pl), PROPOSAL: _summary(sd),
             "T": pl["T"], "batch": pl["batch"], "samples": pl["samples"]}
 
 
 def _iso_area(workload: str, cfg: HwConfig, budget_mm2: float, **kw: Any) -> dict[str, Any]:
     on = cfg.with_overrides({"area.budget_mm2": budget_mm2}, "iso-area budget")
-    pl_runs = []
+    designs = {}  # PipeLayer's separate and shared transposed arrays, whichever fit
     for shared in (False, True):
         c = on.with_overrides({"pipeline.pipelayer_shared_transpose": shared}, "iso-area PipeLayer design")
         try:
-            pl_runs.append(simulate_detailed(workload, BASELINE, config=c, **kw).run)
+            designs[shared] = simulate_detailed(workload, BASELINE, config=c, **kw).run
         except UserError:
             continue
-    pl = min(pl_runs, key=lambda r: r["time_s"])
+    shared = min(designs, key=lambda k: designs[k]["time_s"])
+    pl = designs[shared]
     out: dict[str, Any] = {"budget_mm2": budget_mm2, "chips": int(budget_mm2 // cfg.params.chip_area_mm2),
-                           "pipelayer": _summary(pl), "pipelayer_shared_transpose": pl_runs.index(pl) == 1
-                           if len(pl_runs) == 2 else None}
+                           BASELINE: _summary(pl), "pipelayer_shared_transpose": shared}
     try:
         sd = simulate_detailed(workload, PROPOSAL, config=on, **kw).run
     except UserError as exc:
-        out.update({"time_ratio": None, "energy_ratio": None, "pipesdfa": None, "infeasible": str(exc)})
+        out.update({"time_ratio": None, "energy_ratio": None, PROPOSAL: None, "infeasible": str(exc)})
         return out
     out.update({"time_ratio": pl["time_s"] / sd["time_s"], "energy_ratio": pl["energy_j"] / sd["energy_j"],
-                "pipesdfa": _summary(sd)})
+                PROPOSAL: _summary(sd)})
     return out
 
 
@@ -82,7 +82,7 @@ def compare_all(workload: str, cfg: HwConfig, sweeps: bool = True, progress: Cal
     """The published, time-step-pipelined and iso-area comparisons and the ratio ranges of one workload."""
     base = compare(workload, cfg, **kw)
     tsp = compare(workload, cfg.with_overrides(TSP, "time-step-pipelined PipeLayer"), **kw)
-    iso = _iso_area(workload, cfg, base["pipelayer"]["area_mm2"], **kw)
+    iso = _iso_area(workload, cfg, base[BASELINE]["area_mm2"], **kw)
     pts = uncertainty.sweep(workload, cfg, compare, progress=progress, **kw) if sweeps else []
     w = get_workload(workload)
     return {
@@ -93,8 +93,8 @@ def compare_all(workload: str, cfg: HwConfig, sweeps: bool = True, progress: Cal
         "time_ratio_iso_area": iso["time_ratio"], "energy_ratio_iso_area": iso["energy_ratio"],
         "time_ratio_range": uncertainty.ratio_range(base, pts, "time_ratio"),
         "energy_ratio_range": uncertainty.ratio_range(base, pts, "energy_ratio"),
-        "pipelayer": base["pipelayer"], "pipesdfa": base["pipesdfa"],
-        "pipelayer_timestep_pipelined": tsp["pipelayer"], "iso_area": iso, "sweep": pts,
+        BASELINE: base[BASELINE], PROPOSAL: base[PROPOSAL],
+        "pipelayer_timestep_pipelined": tsp[BASELINE], "iso_area": iso, "sweep": pts,
     }
 
 
@@ -145,7 +145,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], preset: str) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
-        pl, sd = r["pipelayer"], r["pipesdfa"]
+        pl, sd = r[BASELINE], r[PROPOSAL]
         lines.append(
             f"| {r['workload']} | {r['layers']} | {r['T']} | {r['batch']} | {_x(r['time_ratio'])} "
             f"| {_rng(r['time_ratio_range'])} | {_x(r['energy_ratio'])} | {_rng(r['energy_ratio_range'])} "

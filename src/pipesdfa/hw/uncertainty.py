@@ -70,11 +70,12 @@ def factors(cfg: HwConfig) -> list[Factor]:
     if p.adc.bits - 2 >= 4:
         out.append(Factor("ADC resolution", "two bits fewer, partial sums truncated (NeuroSim's sense amplifiers)", [
             (f"{p.adc.bits - 2} bits", {"adc.bits": p.adc.bits - 2, "adc.allow_truncation": True})]))
-    current = {k: v for k, v in cfg.to_dict().items()}
+    from pipesdfa.hw.keys import flatten
+
+    current = flatten(p)
     kept = []
     for f in out:
-        pts = [(lab, ch) for lab, ch in f.points
-               if any(current.get(k.split(".")[0], {}).get(k.split(".")[1]) != v for k, v in ch.items())]
+        pts = [(lab, ch) for lab, ch in f.points if any(current[k] != v for k, v in ch.items())]
         if pts:
             kept.append(Factor(f.name, f.source, pts))
     return kept

@@ -26,9 +26,6 @@ __all__ = ["Architecture"]
 
 class Architecture(ABC):
     name: str = ""
-    label: str = ""
-    #: the learning rule this machine trains with (``pipesdfa train --method``)
-    method: str = ""
 
     def feedback_map(self, layers: "list[ResolvedLayer]", p: "HwParams", rows_c: int) -> "FeedbackMap | None":
         """Extra arrays holding a feedback matrix (none by default)."""

@@ -32,8 +32,6 @@ __all__ = ["PipeLayer"]
 
 class PipeLayer(Architecture):
     name = "pipelayer"
-    label = "PipeLayer"
-    method = "bptt"
 
     def transposed_copies(self, layers, p, r_max: int) -> list[int]:
         """A separate transposed copy (unless shared), replicated for its ``E`` read passes."""

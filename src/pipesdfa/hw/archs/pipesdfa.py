@@ -31,8 +31,6 @@ __all__ = ["PipeSDFA"]
 
 class PipeSDFA(Architecture):
     name = "pipesdfa"
-    label = "PipeSDFA"
-    method = "sdfa"
 
     def feedback_map(self, layers, p, rows_c: int):
         return feedback_map(layers, p, rows_c)
