@@ -134,10 +134,11 @@ def train_step_table() -> str | None:
             cpu_cmd = d["command"]
         dev = (d["machine"].get("device_name") or d["machine"].get("processor") or "cpu") + note
         if not lines:
-            lines = ["| device | workload | T | B | BPTT ms | SDFA inst. ms (x BPTT) | SDFA local ms (x BPTT) | "
+            lines = ["| device | workload | T | B | input (density; block spike rates) | BPTT ms | SDFA inst. ms (x BPTT) | "
+                     "SDFA inst. x BPTT, paired | SDFA inst. x its floor | SDFA local ms (x BPTT) | "
                      "reference SDFA ms (SDFA inst. speed-up) | BPTT MiB | SDFA inst. MiB (x BPTT) | "
                      "SDFA inst. MiB, store=float (x BPTT) | products-only floor of SDFA inst. / BPTT |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         floors = {(f["workload"], f["T"], f["batch"]): f for f in d.get("gemm_floor") or []}
         cases: dict[tuple, dict] = {}
         for r in d["rows"]:
@@ -163,18 +164,26 @@ def train_step_table() -> str | None:
                 kind = "SpikingJelly" if ref["impl"] == "spikingjelly" else "plain torch"
                 refcol = f"{ref['ms_per_step']:.1f} {kind} ({ref['ms_per_step'] / si['ms_per_step']:.1f}x)"
             bmib = "-" if bp.get("peak_mib") is None else f"{bp['peak_mib']:.1f}"
-            lines.append(f"| {dev} | {wl} | {T} | {B} | {bp['ms_per_step']:.1f} | {rel(si, 'ms_per_step')} | "
-                         f"{rel(sl, 'ms_per_step')} | {refcol} | {bmib} | {rel(si, 'peak_mib')} | "
+            inp = _input_text(si)
+            paired = "-" if si.get("x_bptt_paired") is None else f"{si['x_bptt_paired']:.2f}"
+            xf = "-" if si.get("x_floor") is None else f"{si['x_floor']:.2f}"
+            lines.append(f"| {dev} | {wl} | {T} | {B} | {inp} | {bp['ms_per_step']:.1f} | {rel(si, 'ms_per_step')} | "
+                         f"{paired} | {xf} | {rel(sl, 'ms_per_step')} | {refcol} | {bmib} | {rel(si, 'peak_mib')} | "
                          f"{rel(sf, 'peak_mib')} | {_floor_text(floors.get((wl, T, B)))} |")
     if not lines:
         return None
     lines += ["", "Medians of round-robin steps (CPU: each variant in its own process) measured side by side in one run per device "
                   f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
-                  "columns: the default `store=half`, except the memory column marked float. Floor: the same "
-                  "step's dense products alone, timed side by side in the same run (`gemm_floor`: forward + "
-                  "bfloat16 weight gradient over forward + float32 weight and input gradients; MLPs only), the "
-                  "ratio SDFA could reach if nothing else cost time (its products run over whole sequences, the fast "
-                  "path's over chunks of 1024 rows of T*B: at T=100 SDFA comes in below it). CPU times include the "
+                  "columns: the default `store=half`, except the memory column marked float. Input: real frames of "
+                  "each case's dataset (N-MNIST subset, Braille, the ten real DVS Gesture clips; the embedded "
+                  "digits where files are absent) on weights after a short BPTT warm-up, so every block fires "
+                  "(the synthetic stress case, silent hidden layers, is in docs/performance.md). Floor: the "
+                  "step's matrix products alone on every block's real input, timed side by side in the same run "
+                  "(`gemm_floor`: forward + bfloat16 weight gradient over forward + float32 weight and input "
+                  "gradients, each event-driven where the input is sparser than the measured crossover; MLPs "
+                  "only); \"x its floor\" = SDFA's step over its own products (CPU time over CPU time). Paired: "
+                  "median per-round ratio (CPU: CPU time is robust to other load on a shared machine, wall time "
+                  "is not). CPU times include the "
                   "kernel's time for page faults, per row in docs/performance.md. Reference: the authors' SDFA formulation "
                   "(`local`, autograd inside each block) re-implemented by us on SpikingJelly neurons when "
                   "SpikingJelly was importable, else on our plain `torch` neurons. CPU conv workloads at reduced "
@@ -182,6 +191,14 @@ def train_step_table() -> str | None:
                   "earlier commit (before the chunked conv path and the `store=half` default; its SDFA half/float "
                   "columns are that code's `half`/`float` rows) and have not been rerun since."]
     return "\n".join(lines)
+
+
+def _input_text(r: dict) -> str:
+    if r.get("input") is None:
+        return "synthetic"
+    rates = ", ".join(f"{v:.2f}" for v in r.get("spike_rates") or [])
+    name = r.get("input_source", "").split(",")[0].split(" (")[0]
+    return f"{r['input']}: {name} ({r.get('input_density', 0):.3f}; {rates})"
 
 
 def _floor_text(fl: dict | None) -> str:

@@ -3,9 +3,20 @@
     python benchmarks/train_step.py [--only WORKLOAD[:T]] [--device cpu|cuda] --out FILE.json
     python benchmarks/train_step.py --table FILE.json [--doc DOC.md]  # Markdown table of a result file
 
-Cases (the issue's): nmnist-mlp2 T=10 B=128, nmnist-mlp5 T=10 and T=100 B=128, dvs-convnet
-and dvs-vgg11 T=30 B=8 -- on a CPU the two CNNs run at a reduced size (``CPU_REDUCED``,
-written into the JSON). Input: synthetic Bernoulli spikes (``--input-rate``), random labels.
+Cases (the issue's): nmnist-mlp2 T=10 B=128, nmnist-mlp5 T=10 and T=100 B=128, braille-mlp
+T=76 B=64, dvs-convnet and dvs-vgg11 T=30 B=8 -- on a CPU the two CNNs run at a reduced size
+(``CPU_REDUCED``, written into the JSON).
+
+Input (``--input``): ``real`` (the default, the headline table) = real frames of the case's
+dataset from the data folder (``--data``, default ``$PIPESDFA_SHARED_DATA`` or
+``../shared/data``; the embedded digits when the files are absent; see ``real_input.py``), on
+weights after a short training warm-up (``--train-steps`` steps of fast BPTT with the
+workload's optimiser on real training batches, the same weights for every variant, continued
+up to three times as long until every block fires on the timed batch, else an error), so that
+the timed step runs at the activity training sees; ``synthetic`` = Bernoulli spikes
+(``--input-rate``), random labels, initial weights: a labelled stress case (the MLPs' hidden
+layers are silent on it). Every row records the network input's density and the spike rate of
+every block's output on the timed batch (``spike_rates``).
 
 Variants per case (``VARIANTS``): ``bptt``, ``sdfa`` (``instantaneous`` and ``local``) and
 ``output`` with the fast neuron backend (``auto``: Triton on CUDA, fused on CPU) and the
@@ -50,6 +61,7 @@ process's peak resident set over one step (``VmHWM``, reset through
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import gc
 import json
@@ -64,10 +76,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from pipesdfa.atomic import atomic_write_json
 from pipesdfa.kernels import resolve_backend
-from pipesdfa.kernels import spikingjelly_ref, workspace
+from pipesdfa.kernels import sparse, spikingjelly_ref, workspace
 from pipesdfa.learning import make_rule
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
@@ -79,6 +92,7 @@ CASES: list[tuple[str, int, int]] = [
     ("nmnist-mlp2", 10, 128),
     ("nmnist-mlp5", 10, 128),
     ("nmnist-mlp5", 100, 128),
+    ("braille-mlp", 76, 64),
     ("dvs-convnet", 30, 8),
     ("dvs-vgg11", 30, 8),
 ]
@@ -174,13 +188,18 @@ class Job:
     opt: torch.optim.Optimizer
 
 
-def make_job(v: Variant, workload: str, input_shape: tuple[int, ...], device: torch.device, seed: int) -> Job:
+def make_job(v: Variant, workload: str, input_shape: tuple[int, ...], device: torch.device, seed: int,
+             weights: dict[str, torch.Tensor] | None = None) -> Job:
+    """Model, rule and optimiser of one variant; ``weights``: a state dict to start from (the
+    warmed-up weights of ``--input real``), else the workload's initialisation."""
     w = get_workload(workload)
     spec = w.model_spec(input_shape)
     neuron = NeuronParams(kind=w.neuron, tau=w.tau)
     torch.manual_seed(seed)
     model = build_model(spec, neuron, backend=_requested_backend(v))
     scale_init(model, w.init_gain)
+    if weights is not None:
+        model.load_state_dict(weights)
     if v.impl == "spikingjelly":
         spikingjelly_ref.use_spikingjelly(model)
     model.to(device).train()
@@ -213,6 +232,82 @@ def make_inputs(workload: str, T: int, batch: int, device: torch.device, seed: i
     return tuple(shape), x, y
 
 
+@dataclass
+class CaseInput:
+    """What every variant of a case steps on: ``x [T, B, ...]``, labels, the starting weights
+    (``None``: the workload's initialisation) and how they were made."""
+
+    shape: tuple[int, ...]
+    x: torch.Tensor
+    y: torch.Tensor
+    weights: dict[str, torch.Tensor] | None
+    info: dict[str, Any]
+    path: str | None = None  # the same, saved for the child processes
+
+
+def block_rates(model: torch.nn.Module, x: torch.Tensor) -> list[float]:
+    """Mean spike rate of every block's output on ``x`` as a training step sees it (train mode:
+    batch-norm on batch statistics), on a copy (the model's running statistics stay as they are)."""
+    with torch.no_grad():
+        outs = copy.deepcopy(model).train().forward_all(x)
+    return [round(float(o.float().mean()), 5) for o in outs]
+
+
+def real_input(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None) -> CaseInput:
+    """Real frames (``real_input.py``) and warmed-up weights (module docstring): ``--train-steps``
+    steps of fast BPTT on real training batches, continued up to 3x as long until every block
+    fires on the timed batch."""
+    from real_input import real_frames
+
+    w = get_workload(workload)
+    shape, classes = DATASET_SHAPES[w.dataset]
+    if hw is not None and len(shape) == 3:
+        shape = (shape[0], hw, hw)
+    rf = real_frames(w.dataset, T, tuple(shape), classes, args.data)
+    gen = torch.Generator().manual_seed(args.seed)
+    n = rf.frames.shape[0]
+    order = torch.randperm(n, generator=gen)
+    k = [0]
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = order[torch.arange(k[0], k[0] + batch) % n]
+        k[0] += batch
+        return rf.frames[idx].transpose(0, 1).contiguous().to(device), rf.labels[idx].to(device)
+
+    x, y = next_batch()  # the timed batch
+    job = make_job(Variant("bptt", None, "fast"), workload, tuple(shape), device, args.seed)
+    loss_fn = make_loss(w.loss)
+    before = rates = block_rates(job.model, x)
+    steps = 0
+    t0 = time.perf_counter()
+    while steps < 3 * args.train_steps:
+        for _ in range(args.train_steps):
+            step(job, *next_batch(), loss_fn)
+            steps += 1
+        rates = block_rates(job.model, x)
+        if all(r > 0 for r in rates):
+            break
+    silent = [i for i, r in enumerate(rates) if r <= 0]
+    if silent:  # reported in the row (all_blocks_fire) rather than hidden
+        print(f"WARNING {workload} T={T}: blocks {silent} still silent after {steps} warm-up steps (rates {rates}); "
+              "raise --train-steps", file=sys.stderr, flush=True)
+    weights = {k_: v.detach().clone() for k_, v in job.model.state_dict().items()}
+    density = round(float((x != 0).float().mean()), 5)
+    print(f"{workload:12s} T={T:<3d} B={batch:<3d} real input: {rf.source}; density {density}; {steps} warm-up "
+          f"steps ({time.perf_counter() - t0:.0f} s), block rates {before} -> {rates}", flush=True)
+    return CaseInput(tuple(shape), x, y, weights,
+                     {"input": "real", "input_source": rf.source, "input_density": density,
+                      "warmup_steps": steps, "rates_at_init": before, "all_blocks_fire": not silent})
+
+
+def case_input(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None) -> CaseInput:
+    if args.input == "real":
+        return real_input(workload, T, batch, device, args, hw)
+    shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
+    return CaseInput(shape, x, y, None, {"input": "synthetic", "input_source": f"Bernoulli({args.input_rate}) "
+                     "spikes, random labels, initial weights", "input_density": round(float(x.mean()), 5)})
+
+
 def select_variants(args) -> list[Variant]:
     return [v for v in VARIANTS
             if v.impl == "fast" or (v.impl == "reference" and args.reference)
@@ -236,9 +331,15 @@ def _child_job(spec: dict[str, Any]) -> tuple[Job, torch.Tensor, torch.Tensor, A
         torch.set_num_threads(spec["threads"])
     device = torch.device("cpu")
     v = Variant(**spec["variant"])
-    shape, x, y = make_inputs(spec["workload"], spec["T"], spec["batch"], device, spec["seed"],
-                              spec["input_rate"], spec.get("hw"))
-    job = make_job(v, spec["workload"], shape, device, spec["seed"])
+    weights = None
+    if spec.get("state"):  # --input real: the parent's frames and warmed-up weights
+        saved = torch.load(spec["state"], weights_only=True)
+        x, y, weights = saved["x"], saved["y"], saved["weights"]
+        shape = tuple(x.shape[2:])
+    else:
+        shape, x, y = make_inputs(spec["workload"], spec["T"], spec["batch"], device, spec["seed"],
+                                  spec["input_rate"], spec.get("hw"))
+    job = make_job(v, spec["workload"], shape, device, spec["seed"], weights)
     loss_fn = make_loss(get_workload(spec["workload"]).loss)
     for _ in range(max(1, spec["warmup"])):
         step(job, x, y, loss_fn)
@@ -277,16 +378,18 @@ def step_server(spec: dict[str, Any]) -> None:
                           "minflt": float(r1.ru_minflt - r0.ru_minflt)}), flush=True)
 
 
-def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> float | None:
+def cpu_peak_mib(v: Variant, workload: str, T: int, batch: int, hw: int | None, args,
+                 state: str | None = None) -> float | None:
     """Run :func:`memory_child` for ``v`` in a child process (see the module docstring)."""
     if not (sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")):
         return None
-    return _run_child("--memory-child", _child_spec(v, workload, T, batch, hw, args),
+    return _run_child("--memory-child", _child_spec(v, workload, T, batch, hw, args, state),
                       f"{workload} T={T} {v.label}")["peak_mib"]
 
 
-def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, args) -> dict[str, Any]:
-    return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed,
+def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, args,
+                state: str | None = None) -> dict[str, Any]:
+    return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed, "state": state,
             "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
             "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
 
@@ -299,57 +402,71 @@ def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def spike_rates(workload: str, shape: tuple[int, ...], x: torch.Tensor, device: torch.device, seed: int) -> list[float]:
-    """Mean spike rate of every block's output on the benchmark input, at the initial weights
-    (the same for every variant). Dense products cost the same at any rate; an event-driven
-    product would not, so the JSON says how active the synthetic network is."""
-    job = make_job(Variant("bptt", None, "fast"), workload, shape, device, seed)
-    with torch.no_grad():
-        outs = job.model.forward_all(x)
-    return [round(float(o.float().mean()), 5) for o in outs]
+def _dw(product: str, x: torch.Tensor, g: torch.Tensor, gt16: torch.Tensor, x16: torch.Tensor,
+        d: float) -> torch.Tensor:
+    """The weight-gradient product the fast paths run at input density ``d``: over the active
+    inputs below the crossover (:mod:`pipesdfa.kernels.sparse`), else dense (bfloat16 operands
+    for ``dw_bf16``)."""
+    if sparse.use_sparse(product, d, x.device, x.shape[1], g.shape[1]):
+        return sparse.csr_weight_grad(sparse.to_csr(x), g)
+    return gt16 @ x16 if product == "dw_bf16" else g.t() @ x
 
 
-def gemm_floor(workload: str, shape: tuple[int, ...], T: int, batch: int, device: torch.device,
+def gemm_floor(workload: str, ci: CaseInput, T: int, batch: int, device: torch.device,
                args) -> dict[str, Any] | None:
-    """The bare matrix products of one step of a dense model, timed side by side: forward
-    ``X W^T + b`` (float32), weight gradient ``G^T X`` (float32 and bfloat16 operands) and input
-    gradient ``G W`` (float32; not for the first block), over all blocks on ``T*B`` rows.
+    """The bare matrix products of one step of a dense model, timed side by side on the blocks'
+    real inputs (the spikes every block receives on the timed batch, with the case's weights):
+    forward ``X W^T + b`` (float32, ``forward``: as :func:`pipesdfa.kernels.sparse.linear`
+    dispatches it, event-driven below the crossover; ``forward_dense``: always dense), weight
+    gradient ``G^T X`` (``dw_float`` float32, ``dw_bf16`` bfloat16 operands; each dispatched the
+    same way) and input gradient ``G W`` (float32, not for the first block), over all blocks on
+    ``T*B`` rows; ``G`` random.
 
     ``sdfa_half``/``sdfa_float`` = (forward + weight gradient) / (forward + weight gradient
     float32 + input gradient): the step-time ratio SDFA (instantaneous) could reach against
     BPTT if nothing but these products cost time (feedback projections, ``10 x n`` per block,
     left out). ``None`` for models with conv blocks.
     """
-    job = make_job(Variant("bptt", None, "fast"), workload, shape, device, args.seed)
+    job = make_job(Variant("bptt", None, "fast"), workload, ci.shape, device, args.seed, ci.weights)
     if any(b.kind != "dense" for b in job.model.blocks):
         return None
     gen = torch.Generator().manual_seed(args.seed)
     rows = T * batch
+    with torch.no_grad():
+        ins = [ci.x] + copy.deepcopy(job.model).forward_all(ci.x)[:-1]
     mats = []
-    for i, blk in enumerate(job.model.blocks):
+    for i, (blk, xi) in enumerate(zip(job.model.blocks, ins)):
         w, b = blk.weight_op.weight.detach(), blk.weight_op.bias
-        xi = (torch.rand((rows, w.shape[1]), generator=gen) < args.input_rate).float().to(device)
+        xi = xi.reshape(rows, -1).float().contiguous()
         g = (torch.randn((rows, w.shape[0]), generator=gen) * 1e-3).to(device)
-        mats.append((i, w, None if b is None else b.detach(), xi, g, xi.bfloat16(), g.t().bfloat16()))
+        mats.append((i, w, None if b is None else b.detach(), xi, g, xi.bfloat16(), g.t().bfloat16(),
+                     sparse.density(xi)))
     kinds = {
-        "forward": lambda: [torch.nn.functional.linear(xi, w, b) for _, w, b, xi, *_ in mats],
-        "dw_float": lambda: [g.t() @ xi for _, _, _, xi, g, _, _ in mats],
-        "dw_bf16": lambda: [gt16 @ x16 for *_, x16, gt16 in mats],
-        "dx_float": lambda: [g @ w for i, w, _, _, g, _, _ in mats if i > 0],
+        "forward": lambda: [sparse.linear(xi, w, b, d) for _, w, b, xi, _, _, _, d in mats],
+        "forward_dense": lambda: [F.linear(xi, w, b) for _, w, b, xi, *_ in mats],
+        "dw_float": lambda: [_dw("dw_float", xi, g, gt16, x16, d) for _, _, _, xi, g, x16, gt16, d in mats],
+        "dw_bf16": lambda: [_dw("dw_bf16", xi, g, gt16, x16, d) for _, _, _, xi, g, x16, gt16, d in mats],
+        "dx_float": lambda: [g @ w for i, w, _, _, g, *_ in mats if i > 0],
     }
     times: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
     with torch.no_grad():
         for r in range(args.warmup + args.repeats):
             for k, f in kinds.items():
                 _sync(device)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 f()
                 _sync(device)
                 if r >= args.warmup:
                     times[k].append(1e3 * (time.perf_counter() - t0))
+                    cpu[k].append(1e3 * (time.process_time() - c0))
     ms = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    cpu_ms = {k: round(statistics.median(v), 3) for k, v in cpu.items()}
     bptt = ms["forward"] + ms["dw_float"] + ms["dx_float"]
-    out = {"workload": workload, "T": T, "batch": batch, "ms": ms,
+    out = {"workload": workload, "T": T, "batch": batch, "ms": ms, "cpu_ms": cpu_ms,
+           "input_density": [round(m[-1], 5) for m in mats],
+           "sparse_products": {p: [sparse.use_sparse(p, m[-1], device, m[3].shape[1], m[1].shape[0]) for m in mats]
+                               for p in sparse.PRODUCTS},
            "sdfa_half": round((ms["forward"] + ms["dw_bf16"]) / bptt, 4),
            "sdfa_float": round((ms["forward"] + ms["dw_float"]) / bptt, 4)}
     print(f"{workload:12s} T={T:<3d} B={batch:<3d} products only: {ms}  SDFA/BPTT floor "
@@ -357,10 +474,33 @@ def gemm_floor(workload: str, shape: tuple[int, ...], T: int, batch: int, device
     return out
 
 
-def _time_in_process(variants: list[Variant], workload: str, shape, x, y, loss_fn, device: torch.device,
+def x_floor(v: Variant, fl: dict[str, Any] | None, samples: dict[str, list[float]],
+            device: torch.device) -> float | None:
+    """The variant's median step over its products floor (:func:`floor_ms`): CPU time over the
+    floor's CPU time on a CPU (robust to other load on a shared machine), wall times on CUDA."""
+    key = "cpu_ms" if device.type == "cpu" and samples.get("cpu_ms") else "ms"
+    f = floor_ms(v, fl, key)
+    return None if f is None else round(statistics.median(samples[key]) / f, 4)
+
+
+def floor_ms(v: Variant, fl: dict[str, Any] | None, key: str = "ms") -> float | None:
+    """A fast variant's products floor from :func:`gemm_floor`: BPTT forward + float32 dW + dX;
+    SDFA instantaneous forward + dW in its store's precision; else ``None``."""
+    if fl is None or v.impl != "fast":
+        return None
+    m = fl.get(key) or fl["ms"]
+    if v.method == "bptt":
+        return m["forward"] + m["dw_float"] + m["dx_float"]
+    if v.method == "sdfa" and v.temporal == "instantaneous":
+        return m["forward"] + (m["dw_bf16"] if v.store == "half" else m["dw_float"])
+    return None
+
+
+def _time_in_process(variants: list[Variant], workload: str, ci: CaseInput, loss_fn, device: torch.device,
                      args) -> tuple[dict[str, dict[str, list[float]]], dict[str, float | None]]:
     """All variants in this process, round-robin, one step each per round: ``(samples, CUDA peaks)``."""
-    jobs = [make_job(v, workload, shape, device, args.seed) for v in variants]
+    x, y = ci.x, ci.y
+    jobs = [make_job(v, workload, ci.shape, device, args.seed, ci.weights) for v in variants]
     samples: dict[str, dict[str, list[float]]] = {j.variant.label: {"ms": [], "cpu_ms": []} for j in jobs}
     for _ in range(args.warmup):
         for j in jobs:
@@ -394,7 +534,7 @@ def _read_json(proc: subprocess.Popen, what: str, errfile) -> dict[str, Any]:
 
 
 def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, hw: int | None,
-                   args) -> dict[str, dict[str, list[float]]]:
+                   args, state: str | None = None) -> dict[str, dict[str, list[float]]]:
     """Each variant in its own process (``--step-server``, started and warmed up together),
     timed one step at a time round-robin, one step each per round: the samples."""
     samples: dict[str, dict[str, list[float]]] = {v.label: {"ms": [], "cpu_ms": [], "sys_ms": [], "minflt": []}
@@ -403,7 +543,7 @@ def _time_isolated(variants: list[Variant], workload: str, T: int, batch: int, h
     try:
         for v in variants:
             err = tempfile.TemporaryFile(mode="w+")
-            spec = json.dumps(_child_spec(v, workload, T, batch, hw, args))
+            spec = json.dumps(_child_spec(v, workload, T, batch, hw, args, state))
             proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--step-server", spec],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
             servers.append((v, proc, err))
@@ -442,22 +582,32 @@ def variant_backend(v: Variant, device: torch.device) -> str:
     return resolve_backend(_requested_backend(v), device)
 
 
-def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None) -> list[dict]:
-    shape, x, y = make_inputs(workload, T, batch, device, args.seed, args.input_rate, hw)
+def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: int | None = None
+             ) -> tuple[list[dict], dict[str, Any] | None]:
+    """Every variant of one case: ``(rows, gemm_floor or None)``."""
+    ci = case_input(workload, T, batch, device, args, hw)
     loss_fn = make_loss(get_workload(workload).loss)
     variants = select_variants(args)
     isolated = device.type == "cpu" and not args.in_process
     peaks: dict[str, float | None] = {}
-    if isolated:
-        samples = _time_isolated(variants, workload, T, batch, hw, args)
-    else:
-        samples, peaks = _time_in_process(variants, workload, shape, x, y, loss_fn, device, args)
-    if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
-        for v in variants:
-            peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = None
+        if ci.weights is not None and device.type == "cpu":  # the child processes start from the same
+            state = os.path.join(tmp, "case.pt")
+            torch.save({"x": ci.x, "y": ci.y, "weights": ci.weights}, state)
+        if isolated:
+            samples = _time_isolated(variants, workload, T, batch, hw, args, state)
+        else:
+            samples, peaks = _time_in_process(variants, workload, ci, loss_fn, device, args)
+        if device.type == "cpu":  # one child process per variant, after the timing (nothing runs beside it)
+            for v in variants:
+                peaks[v.label] = cpu_peak_mib(v, workload, T, batch, hw, args, state)
+    fl = gemm_floor(workload, ci, T, batch, device, args) if args.floor else None
     base_label = Variant("bptt", None, "fast").label
     rows = []
-    activity = spike_rates(workload, shape, x, device, args.seed)
+    job = make_job(Variant("bptt", None, "fast"), workload, ci.shape, device, args.seed, ci.weights)
+    activity = block_rates(job.model, ci.x)
+    del job
 
     def med(label: str, key: str, nd: int = 3) -> float | None:
         vals = samples[label].get(key)
@@ -470,7 +620,7 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
             ms, base_ms = samples[v.label]["ms"], samples[base_label]["ms"]
             paired = round(statistics.median(a / b for a, b in zip(ms, base_ms)), 4)
         rows.append({
-            "workload": workload, "T": T, "batch": batch, "input_shape": list(shape),
+            "workload": workload, "T": T, "batch": batch, "input_shape": list(ci.shape),
             "method": v.method, "temporal": v.temporal, "impl": v.impl, "store": v.store,
             "backend": variant_backend(v, device), "device": str(device),
             "timing": "isolated" if isolated else "in-process",
@@ -481,12 +631,14 @@ def run_case(workload: str, T: int, batch: int, device: torch.device, args, hw: 
             "sys_ms_per_step": med(v.label, "sys_ms"),  # isolated only: kernel time (page faults)
             "minflt_per_step": med(v.label, "minflt", 1),
             "x_bptt_paired": paired,
+            "x_floor": x_floor(v, fl, samples[v.label], device),
+            **ci.info,
             "spike_rates": activity,
             "peak_mib": None if peak is None else round(peak, 2),
         })
         print(f"{workload:12s} T={T:<3d} B={batch:<3d} {v.label:28s} {rows[-1]['ms_per_step']:10.2f} ms  "
               f"{rows[-1]['peak_mib']} MiB", flush=True)
-    return rows
+    return rows, fl
 
 
 # ------------------------------------------------------------------------------- table
@@ -522,14 +674,19 @@ def table(result: dict) -> str:
                     "plain-torch one (impl=reference)")
     else:
         ref_text = "empty (no reference rows)"
-    out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; "
+    inp = result["settings"].get("input", "synthetic")
+    what = ("real input (frames of each case's dataset on warmed-up weights)" if inp == "real" else
+            "**synthetic input (stress case: Bernoulli spikes on the initial weights, silent hidden layers)**")
+    out = [f"Device: {dev}; torch threads: {result['machine'].get('threads')}; {what}; "
            f"command: `{result['command']}`", "",
            f"x BPTT: ratio to the case's fast BPTT row; x ref: {ref_text}.", "",
            "x BPTT (paired): median over the timing rounds of the step's time over fast BPTT's in the "
            "same round.", "",
+           "x floor: the step over its own products alone (`gemm_floor` below; fast BPTT and SDFA "
+           "instantaneous rows).", "",
            "| workload | T | B | method | temporal | impl | store | backend | ms/step | x BPTT | x BPTT (paired) "
-           "| x ref | CPU-time ms | x BPTT | sys ms (page faults) | peak MiB | x BPTT | x ref |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| x floor | x ref | CPU-time ms | x BPTT | sys ms (page faults) | peak MiB | x BPTT | x ref |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {_key(r): r for r in rows if r["method"] == "bptt" and r["impl"] == "fast"}
 
     def ratio(r: dict, b: dict | None, field: str) -> str:
@@ -541,23 +698,34 @@ def table(result: dict) -> str:
         b, f = base.get(_key(r)), ref.get(_key(r))
         out.append(f"| {r['workload']} | {r['T']} | {r['batch']} | {r['method']} | {r['temporal'] or ''} | "
                    f"{r['impl']} | {r.get('store') or ''} | {r['backend']} | {r['ms_per_step']:.1f} | "
-                   f"{ratio(r, b, 'ms_per_step')} | {_fmt(r.get('x_bptt_paired'))} | {ratio(r, f, 'ms_per_step')} | "
+                   f"{ratio(r, b, 'ms_per_step')} | {_fmt(r.get('x_bptt_paired'))} | {_fmt(r.get('x_floor'))} | "
+                   f"{ratio(r, f, 'ms_per_step')} | "
                    f"{r.get('cpu_ms_per_step') or ''} | {ratio(r, b, 'cpu_ms_per_step')} | {_sys(r)} | {r['peak_mib']} | "
                    f"{ratio(r, b, 'peak_mib')} | {ratio(r, f, 'peak_mib')} |")
-    rates = {_key(r): r.get("spike_rates") for r in rows if r.get("spike_rates") is not None}
-    if rates:
-        out += ["", "Spike rate of every block's output at the initial weights (synthetic input): "
-                + "; ".join(f"{k[0]} T={k[1]}: " + ", ".join(f"{v:.3f}" for v in rs) for k, rs in rates.items())]
+    cases = {_key(r): r for r in rows if r.get("spike_rates") is not None}
+    if cases:
+        out += ["", "| workload | T | B | input | input density | spike rate of every block's output (timed batch) |",
+                "|---|---|---|---|---|---|"]
+        for k, r in cases.items():
+            out.append(f"| {k[0]} | {k[1]} | {k[2]} | {r.get('input_source', 'synthetic')} | "
+                       f"{r.get('input_density') if r.get('input_density') is not None else ''} | " + ", ".join(f"{v:.3f}" for v in r["spike_rates"]) + " |")
     floors = result.get("gemm_floor") or []
     if floors:
-        out += ["", "Matrix products alone (`gemm_floor`: float32 forward, weight gradient in float32 and "
-                "bfloat16, float32 input gradient; all blocks, T*B rows), and the SDFA/BPTT ratio they bound:", "",
-                "| workload | T | B | forward ms | dW f32 ms | dW bf16 ms | dX f32 ms | floor SDFA/BPTT, bf16 dW "
-                "| floor, f32 dW |", "|---|---|---|---|---|---|---|---|---|"]
+        out += ["", "Matrix products alone (`gemm_floor`, on every block's real input of the timed batch: float32 "
+                "forward, weight gradient in float32 and bfloat16, float32 input gradient; all blocks, T*B rows; "
+                "forward and weight gradients event-driven where the input is sparser than the measured crossover, "
+                "`sparse` says on which blocks), and the SDFA/BPTT ratio they bound:", "",
+                "| workload | T | B | forward ms (dense) | dW f32 ms | dW bf16 ms | dX f32 ms | sparse fwd / dW f32 / "
+                "dW bf16 | floor SDFA/BPTT, bf16 dW | floor, f32 dW |", "|---|---|---|---|---|---|---|---|---|---|"]
         for fl in floors:
             m = fl["ms"]
-            out.append(f"| {fl['workload']} | {fl['T']} | {fl['batch']} | {m['forward']:.1f} | {m['dw_float']:.1f} | "
-                       f"{m['dw_bf16']:.1f} | {m['dx_float']:.1f} | {fl['sdfa_half']:.2f} | {fl['sdfa_float']:.2f} |")
+            sp = fl.get("sparse_products") or {}
+            marks = " / ".join("".join("s" if on else "d" for on in sp.get(p, [])) or "-"
+                               for p in ("forward", "dw_float", "dw_bf16"))
+            dense = f" ({m['forward_dense']:.1f})" if "forward_dense" in m else ""
+            out.append(f"| {fl['workload']} | {fl['T']} | {fl['batch']} | {m['forward']:.1f}{dense} | "
+                       f"{m['dw_float']:.1f} | {m['dw_bf16']:.1f} | {m['dx_float']:.1f} | {marks} | "
+                       f"{fl['sdfa_half']:.2f} | {fl['sdfa_float']:.2f} |")
     return "\n".join(out)
 
 
@@ -569,6 +737,20 @@ def _sys(r: dict) -> str:
 
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}"
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), ``None`` outside git."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -592,6 +774,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
             info["triton"] = triton.__version__
         except ImportError:
             info["triton"] = None
+    info["commit"] = git_commit()
     info["cpu_workspace_mib"] = workspace.limit_bytes() / 2**20  # pipesdfa.kernels.workspace
     info["spikingjelly"] = spikingjelly_ref.available()
     info["spikingjelly_version"] = spikingjelly_ref.version() if info["spikingjelly"] else None
@@ -611,6 +794,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--input", choices=("real", "synthetic"), default="real",
+                    help="real frames on warmed-up weights (default, the headline table) or synthetic Bernoulli "
+                         "spikes on the initial weights (a stress case)")
+    ap.add_argument("--data", default=os.environ.get("PIPESDFA_SHARED_DATA", os.path.join(
+                    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")),
+                    help="the real data folder for --input real (default $PIPESDFA_SHARED_DATA, else ../shared/data "
+                         "next to the checkout; the embedded digits where files are absent)")
+    ap.add_argument("--train-steps", type=int, default=20,
+                    help="--input real: warm-up training steps before timing (continued up to 3x until every block "
+                         "fires)")
     ap.add_argument("--input-rate", type=float, default=0.2, help="Bernoulli rate of the synthetic input spikes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-reference", dest="reference", action="store_false",
@@ -690,14 +883,25 @@ def main(argv: list[str] | None = None) -> int:
         return {
             "command": "python benchmarks/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine_info(device),
-            "settings": {"warmup": args.warmup, "repeats": args.repeats, "input_rate": args.input_rate,
+            "settings": {"warmup": args.warmup, "repeats": args.repeats, "input": args.input,
+                         "input_rate": args.input_rate if args.input == "synthetic" else None,
+                         "train_steps": args.train_steps if args.input == "real" else None,
+                         "input_text": ("real frames of the case's dataset (input_source per row) on weights after "
+                                        "a warm-up of fast-BPTT training (warmup_steps per row), the same weights "
+                                        "for every variant" if args.input == "real" else
+                                        "synthetic Bernoulli spikes on the initial weights: a stress case, not "
+                                        "the activity of training"),
+                         "sparse_crossover": {f"{k[0]}/{k[1]}": v for k, v in sparse.CROSSOVER.items()},
                          "seed": args.seed, "reduced": reduced,
                          "step": "zero_grad + rule.compute_grads + Adam step",
                          "timing": timing_text,
                          "x_bptt_paired": "median over the rounds of (this variant's step / the fast BPTT "
                                           "step of the same round): drift of the machine's speed cancels",
-                         "spike_rates": "mean output spike rate of every block at the initial weights on "
-                                        "the benchmark input",
+                         "spike_rates": "mean output spike rate of every block on the timed batch with "
+                                        "the case's starting weights (train mode)",
+                         "x_floor": "the step over the variant's products floor (gemm_floor: BPTT forward + "
+                                    "dW float32 + dX; SDFA instantaneous forward + dW in its store's precision); "
+                                    "CPU: median CPU time over the floor's CPU time, CUDA: wall times",
                          "gemm_floor": "the MLP cases' bare matrix products timed side by side "
                                        "(see gemm_floor in the script)",
                          "peak_mib": "peak allocated during one step above the level before it",
@@ -714,12 +918,10 @@ def main(argv: list[str] | None = None) -> int:
             red = CPU_REDUCED[workload]
             T, batch, hw = red["T"], red["batch"], red.get("hw")
             reduced[workload] = red
-        rows += run_case(workload, T, batch, device, args, hw)
-        if args.floor:
-            shape = tuple(rows[-1]["input_shape"])
-            fl = gemm_floor(workload, shape, T, batch, device, args)
-            if fl is not None:
-                floors.append(fl)
+        case_rows, fl = run_case(workload, T, batch, device, args, hw)
+        rows += case_rows
+        if fl is not None:
+            floors.append(fl)
         atomic_write_json(args.out, result())  # partial results survive an interrupted run
     print(table(result()))
     print(f"wrote {args.out}")

@@ -195,3 +195,17 @@ def test_bad_rule_options():
         make_rule("sdfa", model, temporal="sometimes")
     with pytest.raises(UserError, match="SDFA option"):
         make_rule("bptt", model, temporal="local")
+
+
+@pytest.mark.parametrize("mode", ["shared", "independent"])
+def test_project_all_equals_per_layer(mode):
+    """One product for every hidden layer's projected error, equal to the per-layer products."""
+    from pipesdfa.learning.feedback import FeedbackMatrices
+
+    fb = FeedbackMatrices(4, [7, 3, 5], mode, seed=1)
+    e = torch.randn(6, 4)
+    got = fb.project_all(e)
+    assert [tuple(r.shape) for r in got] == [(6, 7), (6, 3), (6, 5)]
+    for l, r in enumerate(got):
+        torch.testing.assert_close(r, fb.project(e, l), rtol=1e-6, atol=1e-7)
+    assert FeedbackMatrices(4, [], mode).project_all(e) == []

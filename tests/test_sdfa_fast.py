@@ -143,7 +143,7 @@ def test_dense_chunks_over_time_match_reference(monkeypatch, temporal):
     """Several chunks of time steps (the membrane potential and G carried across them)."""
     from pipesdfa.learning.local import dense, state
 
-    monkeypatch.setattr(dense, "CHUNK_ROWS", 8)  # B=4: 2 steps per chunk, T=7: 4 chunks
+    monkeypatch.setattr(dense, "CHUNK_ROWS", {"cpu": 8, "cuda": 8})  # B=4: 2 steps per chunk, T=7: 4 chunks
     monkeypatch.setattr(state, "GROUP_ELEMENTS", {"cpu": 1, "cuda": 1})  # and one step per surrogate group
     _compare(mlp_spec((30,), (20, 16), 4), NeuronParams(), temporal, "float", loss="ce", T=7)
 

@@ -21,7 +21,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SpikingBlock"]
+from pipesdfa.kernels import sparse
+
+__all__ = ["SpikingBlock", "dense_synaptic_input"]
+
+
+def dense_synaptic_input(op: nn.Module, x: torch.Tensor, density: float | None = None) -> torch.Tensor:
+    """``op(x)`` for a dense block's op on ``x [..., n_in]``; a plain ``nn.Linear`` runs through
+    :func:`pipesdfa.kernels.sparse.linear` (over the active inputs only when they are sparse
+    enough; the same numbers up to float rounding). Other ops (analog layers, subclasses) are
+    called as they are. ``density``: the input's nonzero fraction when the caller knows it."""
+    if type(op) is nn.Linear:
+        return sparse.linear(x, op.weight, op.bias, density)
+    return op(x)
 
 
 class SpikingBlock(nn.Module):
@@ -53,7 +65,7 @@ class SpikingBlock(nn.Module):
         """``X[t] = (bn o op)(S_in[t])`` for all ``t`` at once: ``[T, B, ...]``."""
         T, B = x.shape[:2]
         if self.kind == "dense":
-            return self.weight_op(x.reshape(T, B, -1))
+            return dense_synaptic_input(self.weight_op, x.reshape(T, B, -1))
         y = self.weight_op(x.reshape(T * B, *x.shape[2:]))
         if self.bn is not None:
             y = self.bn(y)

@@ -26,6 +26,8 @@ which reuses their blocks from step to step.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from pipesdfa.kernels import workspace
@@ -65,6 +67,13 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
               else torch.empty(x_seq.shape, dtype=spike_dtype, device=x_seq.device))
     tmp = torch.empty_like(x_seq[0])
     vr = p.v_rest
+    # 1/tau a power of two: (x - v)/tau == (x - v) * (1/tau) exactly, so v + (x - v)/tau is one
+    # add with alpha (bit-equal; one pass fewer)
+    inv_tau = 1.0 / p.tau if p.kind != "if" else 1.0
+    scale_exact = p.kind != "if" and math.frexp(inv_tau)[0] == 0.5 and inv_tau * p.tau == 1.0
+    # hard reset to 0 with 0/1 float spikes: h (1 - s) + 0 s == h - h s, one addcmul (bit-equal up
+    # to the sign of a zero potential)
+    reset_mul = p.v_reset == 0.0 and spike_dtype.is_floating_point
     for t in range(T):
         h = h_out[t] if h_out is not None else torch.empty_like(tmp)
         if p.kind == "if":
@@ -75,8 +84,11 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
             else:
                 torch.sub(v, vr, out=tmp)
                 torch.sub(x_seq[t], tmp, out=tmp)
-            tmp.div_(p.tau)
-            torch.add(v, tmp, out=h)
+            if scale_exact:
+                torch.add(v, tmp, alpha=inv_tau, out=h)
+            else:
+                tmp.div_(p.tau)
+                torch.add(v, tmp, out=h)
         else:  # v - (v - v_rest) / tau + x
             torch.sub(v, vr, out=tmp)
             tmp.div_(p.tau)
@@ -86,6 +98,8 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
         torch.ge(h, p.v_threshold, out=s)
         if p.v_reset is None:  # h - v_th * s  (exact for s in {0, 1})
             v = torch.where(s, h - p.v_threshold, h) if s.dtype == torch.bool else torch.sub(h, s, alpha=p.v_threshold)
+        elif reset_mul:
+            torch.addcmul(h, h, s, value=-1.0, out=v)
         else:  # h (1 - s) + v_reset s, as -threshold(-h): x <= -V_th (a spike) -> -V_reset, else x
             torch.neg(h, out=v)
             torch.nn.functional.threshold_(v, -p.v_threshold, -p.v_reset)

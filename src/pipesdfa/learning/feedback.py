@@ -114,6 +114,22 @@ class FeedbackMatrices(nn.Module):
         """``r_l = e B_l / sqrt(n_max)``: ``[B, C] -> [B, n_l]``."""
         return e @ self.matrix(layer) / math.sqrt(self.n_max)
 
+    def project_all(self, e: torch.Tensor) -> list[torch.Tensor]:
+        """``[r_0, r_1, ...]`` of every hidden layer from one product (shared: ``e B`` over the
+        widest layer's columns, each layer taking its first ``n_l``; independent: ``e [B_0 | B_1 |
+        ...]``, split): one launch instead of one per layer; each ``r_l`` equals :meth:`project`'s
+        up to the product's rounding."""
+        if self.widths is None:
+            raise RuntimeError("feedback matrices not built yet: give widths, or project an error first")
+        if not self.widths:
+            return []
+        scale = 1.0 / math.sqrt(self.n_max)
+        if self.mode == "shared":
+            r = torch.mm(e, self.B_shared[:, : max(self.widths)]).mul_(scale)  # type: ignore[index]
+            return [r[:, :w] for w in self.widths]
+        r = torch.mm(e, torch.cat([self.matrix(i) for i in range(len(self.widths))], 1)).mul_(scale)
+        return list(torch.split(r, self.widths, 1))
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs) -> None:
         if self.widths is None:  # not sampled yet: take the shapes from the state

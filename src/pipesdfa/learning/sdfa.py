@@ -106,7 +106,8 @@ class SDFA(Rule):
             params = [p for p in getattr(self.readout, "parameters", lambda: [])() if p.requires_grad]
             torch.autograd.backward(rates, e, inputs=[s_leaf, *params])
         block_grads(self.blocks[-1], self.kinds[-1], states.pop(), s_leaf.grad)  # type: ignore[arg-type]
+        errors = self.feedback.project_all(e)  # r_l of every hidden layer, one product
         for l, blk in enumerate(self.hidden_blocks):
-            block_grads(blk, self.kinds[l], states[l], self.feedback.project(e, l))
+            block_grads(blk, self.kinds[l], states[l], errors[l])
             states[l] = None  # release the block's state
         return float(loss.detach()), rates.detach()

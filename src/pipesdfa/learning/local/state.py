@@ -47,6 +47,7 @@ class LocalState:
     half: bool  # weight-gradient products in bfloat16
     in_shape: tuple[int, ...] = ()  # [T, B, ...] of the block input (to unpack s_in)
     packed: bool = False
+    in_density: float | None = None  # estimated nonzero fraction of the input (dense blocks)
 
     def input(self, dtype: torch.dtype, t0: int = 0, t1: int | None = None) -> torch.Tensor:
         """Block input of steps ``t0 .. t1`` in ``dtype`` (unpacked if packed)."""
