@@ -351,4 +351,6 @@ def get_workload(name: str) -> Workload:
     try:
         return WORKLOADS[name]
     except KeyError:
-        raise UserError(f"unknown workload {name!r}; expected one of: {', '.join(WORKLOADS)}") from None
+        from pipesdfa.names import unknown_name
+
+        raise unknown_name("workload", name, WORKLOADS) from None
