@@ -139,7 +139,17 @@ def _hidden(args: argparse.Namespace, model: str, hidden: tuple[int, ...]) -> tu
 
 
 def config_from_args(args: argparse.Namespace):
-    """A :class:`TrainConfig` from parsed arguments (module docstring: defaults, file, flags)."""
+    """A :class:`TrainConfig` from parsed arguments (module docstring: defaults, file, flags);
+    an error names the config file when one was given."""
+    try:
+        return _config_from_args(args)
+    except UserError as exc:
+        if getattr(args, "config", None) and str(args.config) not in str(exc):
+            raise UserError(f"{exc} (configuration from {args.config} and the command line)") from None
+        raise
+
+
+def _config_from_args(args: argparse.Namespace):
     from pipesdfa.configfile import read_config_file
     from pipesdfa.train import TrainConfig, config_from_workload
 
