@@ -79,7 +79,7 @@ def main(argv=None) -> int:
                     runs: dict[str, list[dict]] = {s: [] for s in settings}
                     for rep in range(args.repeats):
                         for s in settings:
-                            runs[s].append(run_setting(CASES[name], s, Path(tmp) / f"{condition}-{rep}-{s}"))
+                            runs[s].append(run_setting(CASES[name], s, Path(tmp) / f"{condition}-{args.cases.index(name)}-{rep}-{s}"))
                     med = {s: statistics.median(r["epoch_seconds"] for r in runs[s]) for s in settings}
                     best = min(med[s] for s in settings if s != "auto")
                     rows.append({"case": name, "condition": condition, "busy_cores_before": before,

@@ -336,3 +336,26 @@ def test_typo_in_device_preset_and_config_key(tmp_path, capsys):
         from pipesdfa.configfile import check_fields
 
         check_fields({"init_rat": 0.1}, "x.yaml")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "pipesdfa", "train", *TINY[:-1], "--epochs", "2", "--out",
+                          str(tmp_path / "r")], stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert p.wait(timeout=300) == 0
+    err = b"".join(chunks).decode(errors="replace")
+    assert "sample/s" in err or "samples/s" in err or "\r" in err, err
