@@ -81,3 +81,12 @@ def test_reproduce_takes_threads():
     assert args.threads == 1
     args = build_parser().parse_args(["demo", "--threads", "auto"])
     assert args.threads == "auto"
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["train", "--workload", "digits-mlp"], ["reproduce", "hardware", "--out", "x"],
+                                  ["data", "info", "digits"], ["data", "fetch", "nmnist", "--to", "x"]])
+def test_every_long_command_takes_no_progress(argv):
+    from pipesdfa.cli import build_parser
+
+    args = build_parser().parse_args([*argv, "--no-progress"])
+    assert getattr(args, "no_progress", None) or getattr(args, "quiet", None)
