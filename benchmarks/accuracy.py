@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from pipesdfa.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.threads import parse_threads  # noqa: E402
 from pipesdfa.train import config_from_workload, train  # noqa: E402
 from pipesdfa.workloads import get_workload  # noqa: E402
 
@@ -72,7 +73,8 @@ def main() -> int:
     ap.add_argument("--epochs", nargs="*", default=[], help="WORKLOAD=E overrides")
     ap.add_argument("--batch", nargs="*", default=[], help="WORKLOAD=B overrides (stated in the JSON and table)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=parse_threads, default="auto",
+                    help="torch threads per run: N or auto (default; pipesdfa.threads)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "accuracy.json"))
     ap.add_argument("--update-doc", default=None, help="write the table into this Markdown file")
     ap.add_argument("--render-only", action="store_true", help="only render --out's JSON into --update-doc")
@@ -87,7 +89,6 @@ def main() -> int:
 
             replace_block(args.update_doc, "accuracy", markdown(res))
         return 0
-    torch.set_num_threads(args.threads)
     shared = Path(args.shared)
     if not shared.is_dir():
         print(f"real data not found at {shared}; nothing to measure", file=sys.stderr)
@@ -114,7 +115,7 @@ def main() -> int:
             for method in METHODS:
                 for seed in args.seeds:
                     cfg = config_from_workload(wl, epochs=epochs[wl], batch=batch, method=method, seed=seed,
-                                               data_dir=str(shared),
+                                               data_dir=str(shared), threads=args.threads,
                                                out=str(Path(tmp) / f"{wl}-{method}-{seed}"))
                     m = train(cfg, progress=False, log=None)
                     fin = m["final"]

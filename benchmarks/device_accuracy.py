@@ -111,7 +111,7 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
     ov.setdefault("epochs", epochs)
     name = f"{spec['workload']}-{spec['group']}-{spec['label']}-{spec['seed']}".replace(" ", "_").replace(",", "")
     cfg = config_from_workload(spec["workload"], max_train=max_train, max_test=max_test,
-                               out=str(Path(tmp) / name), **ov)
+                               out=str(Path(tmp) / name), threads=1, **ov)  # --jobs workers share the cores
     t0 = time.time()
     m = train(cfg, progress=False, log=None)
     row = {k: spec[k] for k in ("workload", "group", "label", "x", "seed")}

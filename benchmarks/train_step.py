@@ -793,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", default="train-step-cpu", help="marker name for --doc")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: auto, pipesdfa.threads)")
     ap.add_argument("--input", choices=("real", "synthetic"), default="real",
                     help="real frames on warmed-up weights (default, the headline table) or synthetic Bernoulli "
                          "spikes on the initial weights (a stress case)")
@@ -836,8 +836,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from pipesdfa.threads import apply_threads
+
+    apply_threads(args.threads or "auto")  # the project's policy unless --threads N (pipesdfa.threads)
     device = torch.device(args.device)
     sj_wanted = args.spikingjelly
     args.spikingjelly = sj_wanted and spikingjelly_ref.available()

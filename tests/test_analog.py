@@ -297,4 +297,4 @@ def test_cli_unknown_device_preset_is_a_usage_error(tmp_path, capsys):
         main(["train", "--workload", "digits-mlp", "--hardware", "rram", "--device-preset", "nope",
               "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and "--device-preset: invalid choice: 'nope'" in err and err.count("\n") == 1
+    assert exc.value.code == 2 and "--device-preset: unknown device preset 'nope'" in err and err.count("\n") == 1

@@ -77,8 +77,18 @@ def test_dataset_and_model_instead_of_workload(tmp_path, capsys):
 
 
 BAD = [
-    (["train", "--workload", "nope"], "invalid choice"),
-    (["train", "--workload", "digits-mlp", "--method", "hebb"], "invalid choice"),
+    (["train", "--workload", "nope"], "unknown workload 'nope'"),
+    (["train", "--workload", "digits-mlp", "--method", "hebb"], "unknown method 'hebb'"),
+    (["train", "--workload", "digts-mlp"], "unknown workload 'digts-mlp' (did you mean 'digits-mlp'?)"),
+    (["train", "--dataset", "nmnst", "--model", "mlp"], "unknown dataset 'nmnst' (did you mean 'nmnist'?)"),
+    (["train", "--workload", "digits-mlp", "--method", "sdf"], "unknown method 'sdf' (did you mean 'sdfa'?)"),
+    (["train", "--dataset", "digits", "--model", "mpl"], "unknown model 'mpl' (did you mean 'mlp'?)"),
+    (["data", "info", "brail"], "did you mean 'braille'?"),
+    (["reproduce", "hardware", "--preset", "pipelayer-2071", "--out", "o"], "did you mean 'pipelayer-2017'?"),
+    (["train", "--workload", "digits-mlp", "--T", "20000", "--epochs", "1"], "needs about"),
+    (["train", "--workload", "digits-mlp", "--batch", "1000000", "--max-train", "64"], "larger than the training split"),
+    (["train", "--workload", "digits-mlp", "--device", "cuda:7"], "cuda"),
+    (["train", "--workload", "digits-mlp", "--threads", "0"], "--threads"),
     (["train", "--workload", "digits-mlp", "--method", "bptt", "--temporal", "local"], "SDFA option"),
     (["train", "--workload", "digits-mlp", "--T", "0"], "positive integer"),
     (["train", "--workload", "digits-mlp", "--epochs", "-2"], "positive integer"),

@@ -18,3 +18,14 @@ def test_demo_writes_summary_and_plot(tmp_path, capsys):
     assert hw["samples"] == 1437 and all(r["time_s"] > 0 and r["energy_j"] > 0 for r in hw["runs"])
     table = capsys.readouterr().out
     assert "method" in table and "sdfa" in table
+    assert "\r" not in table and len(table.splitlines()) < 30  # a log, not a progress-bar stream
+
+
+def test_log_every_shows_the_first_every_kth_and_the_last_epoch(tmp_path):
+    from pipesdfa.commands.demo import LOG_EVERY
+    from pipesdfa.train import config_from_workload, train
+
+    lines: list[str] = []
+    cfg = config_from_workload("digits-mlp", T=2, hidden=(8,), max_train=32, max_test=16, epochs=6, out=str(tmp_path))
+    train(cfg, progress=False, log=lines.append, log_every=LOG_EVERY)
+    assert [l.split()[1] for l in lines] == ["1/6", "5/6", "6/6"]

@@ -30,3 +30,25 @@ def test_braille_learns(shared_data, tmp_path, monkeypatch):
     m = train(cfg, progress=False, log=None)
     assert m["dataset"]["train"] == 1080 and m["dataset"]["test"] == 270 and m["dataset"]["input_shape"] == [24]
     assert m["final"]["test_acc"] >= 0.12  # chance is 1/27 = 0.037; three epochs measured 0.24
+
+
+@pytest.mark.parametrize("dataset,T,classes", [("nmnist", 10, 10), ("braille", 76, 27)])
+def test_composed_models_fire_and_learn_from_the_start_on_real_data(shared_data, tmp_path, monkeypatch, dataset, T,
+                                                                    classes):
+    """`--dataset X --model mlp` with the default data-driven init: no silent layer in epoch 1 and
+    the loss below ln(classes) by epoch 2; PyTorch's init leaves the output silent at ln(classes)."""
+    import math
+
+    from pipesdfa.train import TrainConfig
+
+    monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
+    runs = {}
+    for init in ("data", "default"):
+        cfg = TrainConfig(dataset=dataset, model="mlp", method="sdfa", epochs=2, T=T, max_train=512, init=init,
+                          data_dir=str(shared_data), out=str(tmp_path / init))
+        runs[init] = train(cfg, progress=False, log=None)
+    first = runs["data"]["epochs"][0]
+    assert min(first["spike_rates"][:-1]) > 0.05 and first["spike_rates"][-1] > 0.005, first["spike_rates"]
+    assert runs["data"]["epochs"][1]["train_loss"] < math.log(classes) - 1e-3
+    assert runs["default"]["epochs"][0]["spike_rates"][-1] < 1e-3
+    assert runs["default"]["epochs"][1]["train_loss"] == pytest.approx(math.log(classes), abs=1e-4)

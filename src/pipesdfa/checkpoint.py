@@ -51,6 +51,20 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("config", "epoch", "model", "rule", "optimizer", "scheduler", "history"):
         if key not in state:
             raise UserError(f"checkpoint {path}: field {key!r} missing")
+    for key, kind, what in (("config", dict, "a mapping"), ("model", dict, "a mapping of tensors"),
+                            ("rule", dict, "a mapping"), ("optimizer", dict, "a mapping"),
+                            ("scheduler", dict, "a mapping"), ("history", list, "a list of epochs"),
+                            ("model_spec", dict, "a mapping")):
+        if key in state and not isinstance(state[key], kind):
+            raise UserError(f"checkpoint {path}: field {key!r} must be {what}, got {type(state[key]).__name__}")
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= len(state["history"]):
+        raise UserError(f"checkpoint {path}: field 'epoch' must be an integer between 0 and the {len(state['history'])} "
+                        f"epochs of its history, got {epoch!r}")
+    if not all(isinstance(h, dict) for h in state["history"]):
+        raise UserError(f"checkpoint {path}: field 'history' must be a list of mappings")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+        raise UserError(f"checkpoint {path}: field 'model' must map parameter names to tensors")
     state["path"] = str(path)
     return state
 
@@ -78,9 +92,16 @@ def model_from_checkpoint(state: dict[str, Any]):
     from pipesdfa.runconfig import TrainConfig
     from pipesdfa.workloads import ModelSpec
 
-    cfg = TrainConfig.from_dict(state["config"])
+    where = f"checkpoint {state.get('path')}"
+    cfg = TrainConfig.from_values(state["config"], f"{where}: field 'config'")
     if "model_spec" in state:
-        spec = ModelSpec.from_dict(state["model_spec"])
+        try:
+            spec = ModelSpec.from_dict(state["model_spec"])
+        except UserError as exc:
+            raise UserError(f"{where}: field 'model_spec': {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{where}: field 'model_spec' is not a model description ({type(exc).__name__}: "
+                            f"{exc})") from None
     else:
         from pipesdfa.data.registry import load_dataset
         from pipesdfa.workloads import build_spec
@@ -88,11 +109,37 @@ def model_from_checkpoint(state: dict[str, Any]):
         data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=1, max_test=1,
                             **cfg.data_options)
         spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
-    net = build_model(spec, NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha),
-                      backend="auto")
+    _check_shapes(spec, state["model"], where)
+    try:
+        net = build_model(spec, NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha),
+                          backend="auto")
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{where}: field 'model_spec' does not build a network ({type(exc).__name__}: {exc})") from None
     try:
         net.load_state_dict(state["model"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
         raise UserError(f"checkpoint {state.get('path')}: field 'model' does not match its config: "
                         f"{str(exc).splitlines()[0]}") from None
     return net
+
+
+def _check_shapes(spec, weights: dict, where: str) -> None:
+    """The spec's weight shapes against the saved tensors, before anything is allocated (a
+    damaged spec could ask for gigabytes)."""
+    from pipesdfa.workloads import resolve
+
+    try:
+        layers = resolve(spec)
+    except UserError as exc:
+        raise UserError(f"{where}: field 'model_spec': {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{where}: field 'model_spec' does not resolve ({exc})") from None
+    for l in layers:
+        key = f"blocks.{l.index}.weight_op.weight"
+        shape = (l.out_channels, l.in_channels, l.kernel, l.kernel) if l.kind == "conv" else (l.out_channels, l.in_channels)
+        got = weights.get(key)
+        if got is None or tuple(got.shape) != shape:
+            raise UserError(f"{where}: field 'model' has {key} of shape {None if got is None else tuple(got.shape)}, "
+                            f"but field 'model_spec' needs {shape}")

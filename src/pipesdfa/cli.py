@@ -28,6 +28,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+#: Long subcommands that take ``--threads`` here and have it applied before they run
+#: (``train`` and ``demo`` apply the thread policy per run themselves: :mod:`pipesdfa.threads`).
+THREADED: tuple[str, ...] = ("reproduce",)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit code 2."""
 
@@ -45,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    from pipesdfa.threads import add_threads_arg
+
+    for name in THREADED:
+        add_threads_arg(sub.choices[name])
     return parser
 
 
@@ -55,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in THREADED:
+            from pipesdfa.threads import apply_threads
+
+            apply_threads(args.threads)
         return int(args.func(args) or 0)
     except UserError as exc:
         sys.stderr.write(f"pipesdfa: error: {exc}\n")

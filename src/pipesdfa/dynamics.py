@@ -1,6 +1,6 @@
 """Spiking neuron dynamics: parameters and pure step functions over a leading time axis.
 
-Dynamics (PAPER.md section 2; voltages in units where ``V_th = 1``, time in steps):
+Dynamics (docs/paper.md section 2; voltages in units where ``V_th = 1``, time in steps):
 
 * charge, LIF with ``decay_input=True``:  ``H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau``
 * charge, LIF with ``decay_input=False``: ``H[t] = V[t-1] - (V[t-1] - V_reset) / tau + X[t]``

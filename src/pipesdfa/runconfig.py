@@ -1,4 +1,16 @@
-"""What defines a training run: :class:`TrainConfig`, workload defaults and the losses."""
+"""What defines a training run: :class:`TrainConfig`, workload defaults and the losses.
+
+Initialisation (``init``): ``"default"`` is PyTorch's ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+times ``init_gain`` (the workloads use it, each with its own gain); ``"data"`` (the default of
+a model composed with ``--dataset X --model M``) scales every block so that it fires at
+``init_rate`` spikes per neuron per step on the first training samples
+(:mod:`pipesdfa.rate_init`), so that no layer starts silent on any dataset.
+
+Learning-rate schedule: cosine annealing from ``lr`` to 0 over the run's epochs; an epoch in
+``lr_restarts`` starts a new cosine from ``lr`` over the epochs up to the next restart or the
+end (SGDR's warm restart, Loshchilov & Hutter, ICLR 2017). ``--resume RUN --epochs N`` on a
+run planned for ``E`` epochs adds the restart ``E`` (:mod:`pipesdfa.resume`).
+"""
 
 from __future__ import annotations
 
@@ -54,8 +66,23 @@ class TrainConfig:
     hardware: str = "ideal"
     device_preset: str = "neurosim-default"
     device_set: list[str] = field(default_factory=list)
+    threads: int | str = "auto"
+    tensorboard: bool = False
+    init: str = "data"
+    init_rate: float = 0.1
+    lr_restarts: tuple[int, ...] = ()
 
     def validate(self) -> "TrainConfig":
+        from pipesdfa.data.catalog import CATALOG
+        from pipesdfa.learning import RULES
+        from pipesdfa.names import check_name
+        from pipesdfa.threads import parse_threads
+
+        check_name("dataset", self.dataset, CATALOG)
+        check_name("model", self.model, MODELS)
+        check_name("method", self.method, RULES)
+        if self.workload is not None:
+            get_workload(self.workload)
         for name in ("T", "batch", "epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
@@ -80,7 +107,24 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise UserError(f"{name} must be positive, got {v}")
+        if self.init not in INITS:
+            raise UserError(f"init {self.init!r} unknown; expected one of: {', '.join(INITS)}")
+        if not 0 < self.init_rate < 1:
+            raise UserError(f"init_rate must be between 0 and 1 (spikes per neuron per step), got {self.init_rate}")
+        r = list(self.lr_restarts)
+        if r != sorted(set(r)) or any(not 0 < e < self.epochs for e in r):
+            raise UserError(f"lr_restarts must be increasing epochs between 1 and epochs - 1 = {self.epochs - 1}, "
+                            f"got {r}")
+        try:
+            parse_threads(self.threads)
+        except ValueError as exc:
+            raise UserError(f"threads: {exc}") from None
         self.hardware_setup()
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise UserError(f"device {self.device!r} requested but CUDA is not available")
+        elif self.device not in ("cpu", "auto"):
+            raise UserError(f"device {self.device!r} unknown; expected cpu, cuda, cuda:N or auto")
         return self
 
     def hardware_setup(self):
@@ -94,27 +138,38 @@ class TrainConfig:
         if self.device != "cpu":
             raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, not {self.device!r}")
         from pipesdfa.analog.config import split_device_and_analog
-        from pipesdfa.hw.device import get_device_preset
+        from pipesdfa.hw.device import DEVICE_PRESETS, get_device_preset
+        from pipesdfa.names import check_name
+
+        check_name("device preset", self.device_preset, DEVICE_PRESETS)
 
         return split_device_and_analog(get_device_preset(self.device_preset), self.device_set)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["lr_restarts"] = list(self.lr_restarts)
         return d
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = set(d) - known
-        if unknown:
-            raise UserError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
-        if "hidden" in d:
-            d["hidden"] = tuple(d["hidden"])
-        if "device_set" in d:
-            d["device_set"] = list(d["device_set"])
-        return TrainConfig(**d)
+        """A config from a dict (a checkpoint's, a file's): keys and types are checked
+        (:func:`pipesdfa.configfile.check_fields`, ``source`` names where it came from)."""
+        return TrainConfig.from_values(d, "config")
+
+    @staticmethod
+    def from_values(d: dict[str, Any], source: str) -> "TrainConfig":
+        from pipesdfa.configfile import check_fields
+
+        if not isinstance(d, dict):
+            raise UserError(f"{source}: expected a mapping of config fields, got {type(d).__name__}")
+        return TrainConfig(**check_fields(d, source))
+
+
+#: The model families of the zoo (``--model``).
+MODELS = ("mlp", "convnet", "vgg11")
+#: ``default``: PyTorch's init times ``init_gain``; ``data``: every block fires at ``init_rate``.
+INITS = ("data", "default")
 
 
 #: ``ideal``: digital float weights; ``rram``: weights on simulated RRAM crossbars.
@@ -126,7 +181,7 @@ def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
     w = get_workload(name)
     cfg = TrainConfig(dataset=w.dataset, model=w.model, hidden=w.hidden, neuron=w.neuron, tau=w.tau, T=w.T,
                       batch=w.batch, epochs=w.epochs, lr=w.lr, weight_decay=w.weight_decay, loss=w.loss,
-                      init_gain=w.init_gain, workload=name)
+                      init_gain=w.init_gain, init="default", workload=name)
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -1,11 +1,24 @@
 """The training loop: epochs, metrics, atomic checkpoints, bit-identical resume, plots.
 
-A run is fully described by a :class:`TrainConfig`. ``train(cfg)`` writes into ``cfg.out``:
+A run is fully described by a :class:`TrainConfig`. ``train(cfg)`` first checks everything
+it can without writing (the config, the output folder, the memory the run needs, the data,
+the batch against the training split), and only then creates ``cfg.out`` and writes:
 
+* ``config.yaml`` before the first epoch: the resolved configuration (:mod:`pipesdfa.configfile`);
 * ``checkpoint.pt`` after every epoch (atomically): model, rule state (SDFA feedback
   matrices), optimiser, schedule, epoch, metrics so far;
-* ``metrics.json`` = ``{"config", "model", "dataset", "epochs": [...], "final": {...}}``;
-* ``learning_curve.png``.
+* ``metrics.json`` after every epoch (atomically; ``"status"`` running / finished / diverged) =
+  ``{"config", "model", "dataset", "epochs": [...], "final": {...}, "runtime": {...}}`` and
+  ``metrics.csv`` (one row per epoch), optionally TensorBoard scalars (:mod:`pipesdfa.runlog`);
+* ``learning_curve.png`` at the end.
+
+Epoch entries: ``epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_s, lr,
+input_rate, spike_rates`` (per block, on the test split) and, for SDFA, ``alignment`` (per
+hidden block, the cosine to BPTT's gradient on the first test batch, :mod:`pipesdfa.learning.alignment`).
+
+A loss or weight that is not a finite number stops the run (:class:`~pipesdfa.guards.TrainingDiverged`,
+exit 2): the checkpoint of the last good epoch stays, ``metrics.json`` says ``diverged``.
+Threads: :mod:`pipesdfa.threads` (chosen once per run, recorded in ``config.yaml``).
 
 ``hardware="rram"`` trains on simulated RRAM crossbars (:mod:`pipesdfa.analog`): the weight
 ops are swapped for analog ones before the rule and optimiser are built, every optimiser step
@@ -21,29 +34,36 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from pipesdfa.atomic import atomic_write_json, atomic_write_with, ensure_writable_dir
+from pipesdfa.atomic import atomic_write_with, check_writable_dir, ensure_writable_dir, remove_stale_temps
 from pipesdfa.checkpoint import CHECKPOINT, CHECKPOINT_VERSION, load_checkpoint, restore, save_checkpoint
+from pipesdfa.configfile import resolved_config
+from pipesdfa.data.catalog import CATALOG
 from pipesdfa.data.registry import DatasetBundle, load_dataset
 from pipesdfa.distributed import context as dist_context
 from pipesdfa.errors import UserError
 from pipesdfa.evaluation import batches, evaluate, to_time_first
+from pipesdfa.guards import TrainingDiverged, check_batch, check_finite_params, check_memory, estimate_memory
 from pipesdfa.learning import Rule, alignment, make_rule
 from pipesdfa.models import SpikingNet, build_model
 from pipesdfa.neurons import NeuronParams
+from pipesdfa.rate_init import init_samples, rate_init
 from pipesdfa.runconfig import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
-from pipesdfa.workloads import build_spec
+from pipesdfa.runlog import METRICS, RunLog, plot_learning_curve
+from pipesdfa import schedule
+from pipesdfa.threads import apply_threads, step_macs
+from pipesdfa.workloads import build_spec, resolve
 
 __all__ = ["TrainConfig", "config_from_workload", "train", "fit", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
-           "build_run", "restore", "CHECKPOINT", "METRICS", "HARDWARE", "LOSSES", "CHECKPOINT_VERSION", "batches"]
-
-METRICS = "metrics.json"
+           "build_run", "restore", "plan_run", "CHECKPOINT", "METRICS", "HARDWARE", "LOSSES", "CHECKPOINT_VERSION",
+           "batches", "TrainingDiverged"]
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -63,6 +83,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     device: torch.device
     hw: Any = None  # pipesdfa.analog.AnalogTraining for hardware="rram"
+    init: Any = None  # rate_init's report for init="data"
 
 
 def _device(name: str) -> torch.device:
@@ -84,8 +105,14 @@ def build_run(cfg: TrainConfig) -> Run:
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     model = build_model(spec, neuron, backend=cfg.backend)
-    scale_init(model, cfg.init_gain)
     model.to(device)
+    init_report = None
+    if cfg.init == "data":
+        n = init_samples(len(data.train), cfg.T, max(l.n_neurons for l in model.layers))  # type: ignore[arg-type]
+        xb, _ = next(batches(data.train, torch.arange(n), n))  # type: ignore[arg-type]
+        init_report = rate_init(model.blocks, to_time_first(xb, device), cfg.init_rate)
+    else:
+        scale_init(model, cfg.init_gain)
     hw = None
     hardware = cfg.hardware_setup()
     if hardware is not None:  # weight ops -> crossbars, before the rule and optimiser see them
@@ -104,8 +131,8 @@ def build_run(cfg: TrainConfig) -> Run:
         refill_with_rram(rule.feedback, hw.device, fb_seed)  # the feedback array is the same device
     rule.to(device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    return Run(cfg, data, model, rule, opt, sched, device, hw)
+    sched = schedule.make_scheduler(opt, cfg.epochs, cfg.lr_restarts)
+    return Run(cfg, data, model, rule, opt, sched, device, hw, init_report)
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -147,44 +174,56 @@ def scale_init(model: SpikingNet, gain: float) -> None:
 
 # ----------------------------------------------------------------------------- the loop
 
-def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a1.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
-    a1.plot(ep, [h["test_loss"] for h in history], "s-", label="test")
-    a1.set_xlabel("epoch")
-    a1.set_ylabel("loss")
-    a1.legend()
-    a2.plot(ep, [100 * h["train_acc"] for h in history], "o-", label="train")
-    a2.plot(ep, [100 * h["test_acc"] for h in history], "s-", label="test")
-    a2.set_xlabel("epoch")
-    a2.set_ylabel("accuracy (%)")
-    a2.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+def plan_run(cfg: TrainConfig) -> dict[str, Any]:
+    """What can be known before loading data: the model's nominal layers (the catalog's input
+    shape), the memory the run needs (refused when it exceeds what is available) and the
+    work of one step (for the thread policy)."""
+    rec = CATALOG[cfg.dataset]
+    spec = build_spec(cfg.model, rec.input_shape, rec.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
+    layers = resolve(spec)
+    est = estimate_memory(cfg, layers, rec.input_shape, rec.num_classes)
+    check_memory(est, cfg)
+    return {"memory": est, "work_macs": step_macs(layers, cfg.T, cfg.batch)}
 
 
-def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | None = None,
-          progress: bool = True, log: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Train (or resume) a run and return its metrics dict (also written to ``metrics.json``)."""
-    state = None
-    if resume is not None:
-        state = load_checkpoint(resume)
-        cfg = TrainConfig.from_dict(state["config"])
-        cfg.out = str(Path(state["path"]).parent)
-    if cfg is None:
-        raise ValueError("train() needs a config or a checkpoint to resume")
+def _start(cfg: TrainConfig | None, resume, epochs: int | None) -> tuple[TrainConfig, dict | None]:
+    if resume is None:
+        if cfg is None:
+            raise ValueError("train() needs a config or a run to resume")
+        return cfg, None
+    from pipesdfa.resume import extend, open_run
+
+    saved, state, _folder = open_run(resume)
+    if cfg is not None:  # run-time fields only (the CLI has checked the rest)
+        saved = replace(saved, threads=cfg.threads, num_workers=cfg.num_workers, tensorboard=cfg.tensorboard)
+    return extend(saved, int(state["epoch"]) if state else 0, epochs), state
+
+
+def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | None = None, epochs: int | None = None,
+          progress: bool | None = None, log: Callable[[str], None] | None = print, log_every: int = 1) -> dict[str, Any]:
+    """Train (or resume) a run and return its metrics dict (also written to ``metrics.json``).
+
+    ``resume``: a run folder or checkpoint (:mod:`pipesdfa.resume`); ``epochs`` then extends
+    it, and ``cfg``, if given, supplies only the run-time fields (threads, workers, TensorBoard).
+    ``progress``: a bar per epoch (``None``: only when stderr is a terminal). ``log``: called
+    with one line per epoch (every ``log_every``-th epoch and the last).
+    """
+    cfg, state = _start(cfg, resume, epochs)
     cfg.validate()
     dctx = dist_context()  # multi-process data parallel (pipesdfa.distributed); world 1 = plain run
-    out = ensure_writable_dir(cfg.out) if dctx.is_main else Path(cfg.out)
-    run = build_run(cfg)
+    out = Path(cfg.out)
+    if dctx.is_main:
+        check_writable_dir(out)
+    plan = plan_run(cfg)
+    if dctx.active and cfg.threads == "auto":  # the launcher split the cores between the workers
+        threads, choice = torch.get_num_threads(), {"threads": torch.get_num_threads(), "reason": "nproc launcher"}
+    else:
+        c = apply_threads(cfg.threads, plan["work_macs"])
+        threads, choice = c.threads, c.to_dict()
+    run = build_run(replace(cfg, threads=threads))
+    check_batch(cfg, len(run.data.train), run.data.name)  # type: ignore[arg-type]
+    run.cfg = TrainConfig.from_values(resolved_config(run.cfg, run), "resolved config")
+    cfg = run.cfg
     dctx.broadcast_state(run.model, run.rule)
     history: list[dict] = []
     start_epoch = 0
@@ -192,20 +231,62 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
         restore(run, state)
         history = list(state["history"])
         start_epoch = int(state["epoch"])
+    if dctx.is_main:  # everything is validated: now the folder
+        ensure_writable_dir(out)
+        remove_stale_temps(out)
+    runlog = RunLog(out, cfg.tensorboard, dctx.is_main)
+    runlog.config(resolved_config(cfg, run))
+    runtime = {"threads": choice, "nproc": dctx.world,
+               "memory_estimate_mib": {k: round(v / 2**20, 1) for k, v in plan["memory"].to_dict().items()}}
     loss_fn = make_loss(cfg.loss)
-    n_train = len(run.data.train)  # type: ignore[arg-type]
-    title = f"{cfg.workload or cfg.dataset}: {cfg.method}"
-    from tqdm.auto import tqdm
+    show = (sys.stderr.isatty() if progress is None else progress) and dctx.is_main
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            if epoch in cfg.lr_restarts:  # warm restart of the cosine schedule (pipesdfa.schedule)
+                run.scheduler = schedule.restart(run.optimizer, cfg.lr, cfg.epochs, cfg.lr_restarts, epoch)
+            rec = _train_epoch(run, epoch, loss_fn, dctx, show)
+            history.append(rec)
+            if dctx.is_main:
+                save_checkpoint(out / CHECKPOINT, run, epoch + 1, history)
+                runlog.epoch(history, _metrics(run, history, runtime, "running"))
+            if log and dctx.is_main and ((epoch + 1) % log_every == 0 or epoch + 1 == cfg.epochs or epoch == 0):
+                log(_epoch_line(rec, cfg))
+    except TrainingDiverged:
+        if dctx.is_main:
+            runlog.final(_metrics(run, history, runtime, "diverged"))
+        runlog.close()
+        raise
+    runlog.close()
+    metrics = _metrics(run, history, runtime, "finished")
+    metrics["nproc"] = dctx.world
+    if dctx.is_main:
+        runlog.final(metrics)
+        if history:
+            plot_learning_curve(history, out / "learning_curve.png", f"{cfg.workload or cfg.dataset}: {cfg.method}")
+    return metrics
 
-    for epoch in range(start_epoch, cfg.epochs):
-        run.model.train()
-        t0 = time.perf_counter()
-        order = torch.randperm(n_train, generator=epoch_generator(cfg.seed, epoch))
-        loss_sum = correct = 0.0
-        seen = 0
-        bar = tqdm(total=n_train, desc=f"epoch {epoch + 1}/{cfg.epochs} {cfg.method}", unit="sample",
-                   disable=not progress or not dctx.is_main, leave=False)
-        for xb, yb in batches(run.data.train, order, cfg.batch, cfg.num_workers):
+
+def _epoch_line(rec: dict, cfg: TrainConfig) -> str:
+    rates = " ".join(f"{r:.3f}" for r in rec["spike_rates"])
+    return (f"epoch {rec['epoch']:3d}/{cfg.epochs}  train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f}"
+            f"  test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f}  rates {rates}  {rec['seconds']:.1f}s")
+
+
+def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, Any]:
+    """One epoch: the steps, the schedule, the evaluation; the epoch's metrics entry."""
+    from tqdm import tqdm
+
+    cfg = run.cfg
+    run.model.train()
+    t0 = time.perf_counter()
+    n_train = len(run.data.train)  # type: ignore[arg-type]
+    order = torch.randperm(n_train, generator=epoch_generator(cfg.seed, epoch))
+    loss_sum = correct = 0.0
+    seen = 0
+    bar = tqdm(total=n_train, desc=f"epoch {epoch + 1}/{cfg.epochs} {cfg.method}", unit="sample",
+               disable=not show, leave=False)
+    try:
+        for step, (xb, yb) in enumerate(batches(run.data.train, order, cfg.batch, cfg.num_workers)):
             xb, yb = dctx.shard(xb, yb)
             x = to_time_first(xb, run.device)
             y = yb.to(run.device)
@@ -214,6 +295,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
                 loss, rates = run.rule.compute_grads(x, y, loss_fn)
             else:  # more ranks than samples in this global batch
                 loss, rates = 0.0, torch.zeros(0, run.model.spec.num_classes, device=run.device)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss is {loss}; "
+                                       f"{_kept(cfg, epoch)}; lower --lr")
             dctx.reduce_grads(run.model, y.shape[0])
             run.optimizer.step()
             if run.hw is not None:
@@ -224,37 +308,43 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
             loss_sum += loss * b
             correct += float((rates.argmax(1) == y).sum())
             bar.update(b)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+            bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.4f}", acc=f"{correct / max(seen, 1):.3f}")
+    finally:
         bar.close()
-        seen, loss_sum, correct = dctx.sum([seen, loss_sum, correct])
-        run.scheduler.step()
-        if run.hw is not None:
-            run.hw.end_epoch()
-        train_seconds = time.perf_counter() - t0
-        ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers, run.rule)
-        seconds = time.perf_counter() - t0
-        if not math.isfinite(loss_sum):
-            raise UserError(f"training diverged at epoch {epoch + 1} (loss is not finite); lower --lr")
-        rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": seconds,
-               "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
-               "activity": ev["activity"], "ops": ev["ops"]}
-        history.append(rec)
-        if dctx.is_main:
-            save_checkpoint(out / CHECKPOINT, run, epoch + 1, history)
-        if log and dctx.is_main:
-            log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f}"
-                f"  test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f}  {seconds:.1f}s")
-    metrics = _metrics(run, history, loss_fn)
-    metrics["nproc"] = dctx.world
-    if dctx.is_main:
-        atomic_write_json(out / METRICS, metrics)
-        if history:
-            plot_learning_curve(history, out / "learning_curve.png", title)
-    return metrics
+    seen, loss_sum, correct = dctx.sum([seen, loss_sum, correct])
+    bad = check_finite_params(run.model)
+    if bad is not None or not math.isfinite(loss_sum):
+        what = f"weight {bad!r} is not finite" if bad else "the epoch's loss is not finite"
+        raise TrainingDiverged(f"training diverged at epoch {epoch + 1}: {what}; {_kept(cfg, epoch)}; lower --lr")
+    run.scheduler.step()
+    if run.hw is not None:
+        run.hw.end_epoch()
+    train_seconds = time.perf_counter() - t0
+    ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers, run.rule)
+    rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+           "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": time.perf_counter() - t0,
+           "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
+           "input_rate": ev["activity"]["input_rate"], "spike_rates": [l["rate"] for l in ev["activity"]["layers"]]}
+    if cfg.method == "sdfa":
+        rec["alignment"] = [a["cosine"] for a in _alignment(run, loss_fn)]
+    rec["seconds"] = time.perf_counter() - t0
+    rec["activity"], rec["ops"] = ev["activity"], ev["ops"]
+    return rec
 
 
-def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
+def _kept(cfg: TrainConfig, epoch: int) -> str:
+    if epoch == 0:
+        return "no epoch finished, so there is no checkpoint"
+    return f"the checkpoint of epoch {epoch} is kept in {Path(cfg.out) / CHECKPOINT}"
+
+
+def _alignment(run: Run, loss_fn) -> list[dict]:
+    n = min(len(run.data.test), run.cfg.batch)  # type: ignore[arg-type]
+    xb, yb = next(batches(run.data.test, torch.arange(n), n))  # type: ignore[arg-type]
+    return alignment(run.rule, to_time_first(xb, run.device), yb.to(run.device), loss_fn)
+
+
+def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[str, Any]:
     cfg = run.cfg
     last = history[-1] if history else {}
     final: dict[str, Any] = {
@@ -268,21 +358,25 @@ def _metrics(run: Run, history: list[dict], loss_fn) -> dict[str, Any]:
         "ops": last.get("ops"),
     }
     if cfg.method == "sdfa" and history:
-        xb, yb = next(batches(run.data.test, torch.arange(min(len(run.data.test), cfg.batch)), cfg.batch))  # type: ignore[arg-type]
-        final["alignment"] = alignment(run.rule, to_time_first(xb, run.device), yb.to(run.device), loss_fn)
+        final["alignment"] = [{"layer": l, "cosine": c} for l, c in enumerate(last.get("alignment", []))]
     hardware = run.hw.metrics() if run.hw is not None else {}
     return {
         **hardware,
+        "status": status,
         "config": cfg.to_dict(),
         "rule": {"method": cfg.method, **run.rule.options()},
         "model": run.model.spec.to_dict(),
         "dataset": {"name": run.data.name, "train": len(run.data.train), "test": len(run.data.test),  # type: ignore[arg-type]
                     "input_shape": list(run.data.input_shape), "num_classes": run.data.num_classes,
                     **{k: v for k, v in run.data.meta.items() if isinstance(v, (str, int, float, list))}},
+        "init": {"kind": cfg.init, **({"target_rate": cfg.init_rate, "layers": run.init} if cfg.init == "data"
+                                      else {"gain": cfg.init_gain})},
         "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops")} for h in history],
         "final": final,
         "activity": last.get("activity"),
+        "runtime": runtime,
     }
+
 
 
 #: The public name of :func:`train` (``pipesdfa.fit``; ``pipesdfa.train`` is this module).

@@ -1,4 +1,4 @@
-"""The model zoo as data, and the paper's workloads (PAPER.md section 3).
+"""The model zoo as data, and the paper's workloads (docs/paper.md section 3).
 
 One description of a model (a :class:`ModelSpec`: an input shape and a tuple of layer
 specs) feeds both engines: :mod:`pipesdfa.models` builds torch modules from it and
@@ -259,7 +259,7 @@ EPOCH_SAMPLES: dict[str, int] = {n: r.epoch_samples for n, r in CATALOG.items()}
 
 @dataclass(frozen=True)
 class Workload:
-    """One of the paper's training configurations (PAPER.md section 3).
+    """One of the paper's training configurations (docs/paper.md section 3).
 
     ``model`` is ``"mlp"`` (with ``hidden``), ``"convnet"`` or ``"vgg11"``; the input shape
     comes from the dataset. ``paper_bp_acc`` / ``paper_sdfa_acc`` are the paper's reported
@@ -351,4 +351,6 @@ def get_workload(name: str) -> Workload:
     try:
         return WORKLOADS[name]
     except KeyError:
-        raise UserError(f"unknown workload {name!r}; expected one of: {', '.join(WORKLOADS)}") from None
+        from pipesdfa.names import unknown_name
+
+        raise unknown_name("workload", name, WORKLOADS) from None

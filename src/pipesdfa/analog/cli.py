@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipesdfa.hw.device import DEVICE_PRESETS
+from pipesdfa.names import choice
 
 __all__ = ["add_hardware_args", "hardware_overrides"]
 
@@ -12,8 +13,8 @@ __all__ = ["add_hardware_args", "hardware_overrides"]
 def add_hardware_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("hardware (device-aware training)")
     g.add_argument("--hardware", choices=["ideal", "rram"], help="ideal float weights (default) or simulated RRAM crossbars")
-    g.add_argument("--device-preset", choices=sorted(DEVICE_PRESETS),
-                   help="RRAM device for --hardware rram (default neurosim-default)")
+    g.add_argument("--device-preset", type=choice("device preset", sorted(DEVICE_PRESETS)), metavar="NAME",
+                   help=f"RRAM device for --hardware rram: {', '.join(sorted(DEVICE_PRESETS))} (default neurosim-default)")
     g.add_argument("--set", dest="device_set", action="append", metavar="KEY=VALUE", default=None,
                    help="override a device fact, device.KEY=V (device.levels, device.c2c_sigma, device.nu_ltp, ...: the "
                         "keys of `pipesdfa simulate --set`), or an analog option, analog.KEY=V (adc_bits, adc_range, "

@@ -2,7 +2,7 @@
 
 PipeSDFA stores the fixed random feedback matrix ``B`` in its own 1T1R crossbar and takes its
 values from the devices' intrinsic variation (Ren et al., ICCAD 2025, overview figure;
-PAPER.md section 4). We simulate that: every differential pair of a ``[rows, cols]`` crossbar
+docs/paper.md section 4). We simulate that: every differential pair of a ``[rows, cols]`` crossbar
 is programmed to the same target (weight 0, both devices to mid-range) with identical pulses;
 what differs between entries is only what the devices add -- cycle-to-cycle programming noise
 (``c2c_sigma sqrt(n)``), device-to-device range and nonlinearity variation, stuck-at faults.

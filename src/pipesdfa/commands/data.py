@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pipesdfa.errors import UserError
+from pipesdfa.names import choice
 
 REAL = ("nmnist", "ncaltech101", "shd", "dvsgesture", "braille")
 
@@ -19,10 +20,12 @@ def register(subparsers) -> None:
 
     info = sub.add_parser("info", help="per-split sample, event and class counts of a dataset",
                           description="Read every sample once and print per-split statistics.")
-    info.add_argument("name", choices=REAL + ("digits",), help="dataset")
+    info.add_argument("name", type=choice("dataset", REAL + ("digits",)), metavar="NAME",
+                      help=f"dataset: {', '.join(REAL + ('digits',))}")
     info.add_argument("--data-dir", default=None, help="folder holding the dataset's official files "
                       "(required for all but the embedded digits)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
     info.add_argument("--layout", default=None, help="N-MNIST: auto, official or slayer")
     info.add_argument("--threshold", type=float, default=None, help="Braille: sigma-delta threshold (raw units)")
     info.add_argument("--split-seed", type=int, default=None, help="N-Caltech101 / Braille: seed of the split")
@@ -31,13 +34,13 @@ def register(subparsers) -> None:
     fetch = sub.add_parser("fetch", help="download a dataset from its official source (checksum, resume, extract)",
                            description="Download the official archives into ROOT, verify their MD5, resume "
                                        "partial downloads and extract them. Never runs implicitly.")
-    fetch.add_argument("name", choices=REAL, help="dataset")
+    fetch.add_argument("name", type=choice("dataset", REAL), metavar="NAME", help=f"dataset: {', '.join(REAL)}")
     fetch.add_argument("--to", required=True, help="target folder (ROOT for --data-dir later)")
     fetch.add_argument("--manifest", default=None,
                        help="JSON file listing the archives to fetch instead of the official ones (a mirror): "
                             '{"resources": [{"file", "url", "md5", "extract", "inner"}]}')
     fetch.add_argument("--remove-archives", action="store_true", help="delete each archive after extraction")
-    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")
     fetch.set_defaults(func=run_fetch)
 
 
@@ -57,7 +60,7 @@ def run_info(args) -> int:
 
     if args.data_dir is None and args.name != "digits":
         raise UserError(f"dataset {args.name!r} reads real files: give --data-dir ROOT")
-    info = dataset_info(args.name, Path(args.data_dir) if args.data_dir else None, progress=not args.json and sys.stderr.isatty(),
+    info = dataset_info(args.name, Path(args.data_dir) if args.data_dir else None, progress=not (args.json or args.no_progress) and sys.stderr.isatty(),
                         **_options(args))
     if args.json:
         print(json.dumps(info, indent=2))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipesdfa.threads import add_threads_arg
+
 DEMO_WORKLOAD = "digits-mlp"
 DEMO_METHODS = ("bptt", "sdfa", "output")
+#: The demo logs epoch 1, every fifth epoch and the last (a readable log when piped to a file).
+LOG_EVERY = 5
 
 
 def register(sub) -> None:
@@ -17,7 +21,9 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--epochs", type=int, help="override the workload's epochs (for a quick look)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (there are none unless stderr is a "
+                   "terminal; the log then has one line per fifth epoch)")
+    add_threads_arg(p)
     p.set_defaults(func=run)
 
 
@@ -69,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     for method in DEMO_METHODS:
         print(f"== {DEMO_WORKLOAD} with {method}")
         cfg = config_from_workload(DEMO_WORKLOAD, method=method, seed=args.seed, epochs=args.epochs,
-                                   out=str(out / method))
-        m = train(cfg, progress=not args.no_progress)
+                                   out=str(out / method), threads=args.threads)
+        m = train(cfg, progress=False if args.no_progress else None, log_every=LOG_EVERY)
         histories[method] = m["epochs"]
         train_samples = m["dataset"]["train"] * m["final"]["epochs"]
         results.append({"method": method, "test_acc": m["final"]["test_acc"], "seconds": m["final"]["seconds"],
@@ -90,5 +96,7 @@ def run(args: argparse.Namespace) -> int:
     for r in hw["runs"]:
         print(f"{r['arch']:<10} {r['method']:<6} {r['time_s']:>10.4f} {1e3 * r['energy_j']:>12.3f} {r['area_mm2']:>11.2f}")
     print(f"PipeLayer / PipeSDFA: time {hw['time_ratio']:.2f}x, energy {hw['energy_ratio']:.2f}x")
-    print(f"\nwrote {out / 'summary.json'} and {out / 'comparison.png'}")
+    total = sum(r["seconds"] for r in results)
+    print(f"\ntrained in {total:.1f} s ({m['runtime']['threads']['threads']} torch thread(s)); "
+          f"wrote {out / 'summary.json'} and {out / 'comparison.png'}")
     return 0

@@ -57,12 +57,12 @@ CATALOG: dict[str, DatasetRecord] = {r.name: r for r in (
 
 
 def get_record(name: str) -> DatasetRecord:
-    from pipesdfa.errors import UserError
+    from pipesdfa.names import unknown_name
 
     try:
         return CATALOG[name]
     except KeyError:
-        raise UserError(f"unknown dataset {name!r}; expected one of: {', '.join(CATALOG)}") from None
+        raise unknown_name("dataset", name, CATALOG) from None
 
 
 def dataset_names() -> list[str]:

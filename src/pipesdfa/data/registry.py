@@ -34,5 +34,7 @@ def load_dataset(name: str, *, T: int, data_dir: str | None = None, seed: int = 
     try:
         loader = LOADERS[name]
     except KeyError:
-        raise UserError(f"unknown dataset {name!r}; expected one of: {', '.join(sorted(LOADERS))}") from None
+        from pipesdfa.names import unknown_name
+
+        raise unknown_name("dataset", name, sorted(LOADERS)) from None
     return loader(T=T, data_dir=data_dir, seed=seed, **options)

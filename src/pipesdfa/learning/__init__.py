@@ -35,7 +35,9 @@ def make_rule(name: str, model: nn.Module, **options: Any) -> Rule:
     try:
         cls = RULES[name]
     except KeyError:
-        raise UserError(f"unknown method {name!r}; expected one of: {', '.join(RULES)}") from None
+        from pipesdfa.names import unknown_name
+
+        raise unknown_name("method", name, RULES) from None
     if cls is not SDFA:
         if set(options) - {"feedback_seed"}:
             bad = ", ".join(sorted(set(options) - {"feedback_seed"}))

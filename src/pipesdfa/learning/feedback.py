@@ -1,4 +1,4 @@
-"""Fixed random feedback matrices for SDFA (PAPER.md section 2).
+"""Fixed random feedback matrices for SDFA (docs/paper.md section 2).
 
 Shared (the authors' choice): one matrix ``B`` of shape ``[C, n_max]``; hidden layer ``l``
 uses its first ``n_l`` columns. Independent: one ``[C, n_l]`` matrix per hidden layer.

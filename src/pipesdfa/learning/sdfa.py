@@ -1,4 +1,4 @@
-"""Spiking Direct Feedback Alignment (PAPER.md section 2, as the authors' code does it).
+"""Spiking Direct Feedback Alignment (docs/paper.md section 2, as the authors' code does it).
 
 Forward: every block runs on the *detached* spikes of the block below, so no gradient crosses
 blocks. With ``fr = readout(S_out)`` and the global error ``e = dLoss/dfr`` (``[B, C]``, once

@@ -71,8 +71,11 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
         opener = gzip.open if magic == b"\x1f\x8b" else open
         with opener(path, "rb") as fh:
             return _RestrictedUnpickler(fh, str(path)).load()
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise UserError(f"cannot read {path} as a pickle: {exc}") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a damaged pickle can fail in any opcode (AttributeError,
+        # IndexError, zlib.error, MemoryError, ...); the restricted unpickler already refused code
+        raise UserError(f"cannot read {path} as a pickle: {type(exc).__name__}: {exc}") from None
 
 
 def _records(path: str | os.PathLike[str], field: str) -> list[tuple[int, Any, str]]:
@@ -94,9 +97,14 @@ def read_braille_raw(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], li
     """``(taxel_data arrays (T_i, 12) float64, letters)`` of a raw Braille pickle."""
     data, letters = [], []
     for i, value, letter in _records(path, "taxel_data"):
-        a = np.asarray(value, dtype=np.float64)
+        try:
+            a = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{path}: sample {i}: field 'taxel_data' is not a (T, {TAXELS}) array of numbers") from None
         if a.ndim != 2 or a.shape[1] != TAXELS:
             raise UserError(f"{path}: sample {i}: field 'taxel_data' has shape {a.shape}, expected (T, {TAXELS})")
+        if not np.all(np.isfinite(a)):
+            raise UserError(f"{path}: sample {i}: field 'taxel_data' holds values that are not finite numbers")
         data.append(a)
         letters.append(letter)
     return data, letters
@@ -106,24 +114,36 @@ def read_braille_events(path: str | os.PathLike[str]) -> tuple[list[np.ndarray],
     """``(events, letters)`` of an authors' event pickle (times in seconds -> us)."""
     out, letters = [], []
     for i, taxels, letter in _records(path, "events"):
-        if len(taxels) != TAXELS:
-            raise UserError(f"{path}: sample {i}: field 'events' has {len(taxels)} taxels, expected {TAXELS}")
-        ts, xs, ps = [], [], []
-        for k, pair in enumerate(taxels):
-            if len(pair) != 2:
-                raise UserError(f"{path}: sample {i}: events[{k}] must be [ON_times, OFF_times]")
-            for pol, times in ((1, pair[0]), (0, pair[1])):
-                tt = np.asarray(times, dtype=np.float64).ravel()
-                ts.append(tt)
-                xs.append(np.full(tt.shape, k))
-                ps.append(np.full(tt.shape, pol))
-        t = np.concatenate(ts)
-        if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
+        try:
+            ev = _sample_events(taxels)
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{path}: sample {i}: field 'events' must be {TAXELS} taxels of [ON_times, OFF_times] "
+                            f"lists of seconds") from None
+        if ev is None:
             raise UserError(f"{path}: sample {i}: event times must be finite and >= 0 seconds")
-        out.append(make_events(t=np.rint(t * 1e6).astype(np.int64), x=np.concatenate(xs),
-                               y=0, p=np.concatenate(ps)))
+        out.append(ev)
         letters.append(letter)
     return out, letters
+
+
+def _sample_events(taxels: Any) -> np.ndarray | None:
+    """Events of one sample's ``[12 taxels] x [ON_times_s, OFF_times_s]`` (``None``: bad times);
+    ``TypeError``/``ValueError`` when the structure is not that."""
+    if len(taxels) != TAXELS:
+        raise ValueError("taxels")
+    ts, xs, ps = [], [], []
+    for k, pair in enumerate(taxels):
+        if len(pair) != 2:
+            raise ValueError("pair")
+        for pol, times in ((1, pair[0]), (0, pair[1])):
+            tt = np.asarray(times, dtype=np.float64).ravel()
+            ts.append(tt)
+            xs.append(np.full(tt.shape, k))
+            ps.append(np.full(tt.shape, pol))
+    t = np.concatenate(ts)
+    if t.size and (not np.all(np.isfinite(t)) or t.min() < 0 or t.max() > 1e9):
+        return None
+    return make_events(t=np.rint(t * 1e6).astype(np.int64), x=np.concatenate(xs), y=0, p=np.concatenate(ps))
 
 
 def sigma_delta_encode(taxel_data: np.ndarray, threshold: float, dt_us: float = 1e6 / SAMPLE_RATE_HZ) -> np.ndarray:

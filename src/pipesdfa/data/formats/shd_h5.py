@@ -25,6 +25,8 @@ __all__ = ["ShdFile", "SHD_CHANNELS", "REQUIRED_FIELDS"]
 
 SHD_CHANNELS = 700
 REQUIRED_FIELDS = ("spikes/times", "spikes/units", "labels")
+#: What h5py raises on a damaged file (a truncated or overwritten B-tree, heap or dataset).
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError, OverflowError)
 
 
 class ShdFile:
@@ -44,6 +46,9 @@ class ShdFile:
                         raise UserError(f"{self.path}: missing field {field!r}; an SHD file has "
                                         f"{', '.join(REQUIRED_FIELDS)} (and extra/keys)")
                 self.labels = np.asarray(f["labels"][()], dtype=np.int64)
+                if self.labels.ndim != 1 or (self.labels.size and self.labels.min() < 0):
+                    raise UserError(f"{self.path}: field 'labels' must be a list of class numbers >= 0, got shape "
+                                    f"{self.labels.shape}")
                 n_t, n_u = f["spikes/times"].shape[0], f["spikes/units"].shape[0]
                 if not (n_t == n_u == self.labels.shape[0]):
                     raise UserError(f"{self.path}: field lengths differ: spikes/times {n_t}, "
@@ -51,8 +56,10 @@ class ShdFile:
                 keys = f["extra/keys"][()] if "extra/keys" in f else None
                 self.keys = ([k.decode() if isinstance(k, bytes) else str(k) for k in keys]
                              if keys is not None else None)
-        except OSError as exc:
-            raise UserError(f"cannot read {self.path} as HDF5: {exc}") from None
+        except UserError:
+            raise
+        except _H5_ERRORS as exc:
+            raise UserError(f"cannot read {self.path} as an SHD HDF5 file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -72,9 +79,13 @@ class ShdFile:
 
     def events(self, i: int) -> np.ndarray:
         """Events of sample ``i`` (sorted by time)."""
-        f = self._file()
-        times = np.asarray(f["spikes/times"][i]).astype(np.float64)
-        units = np.asarray(f["spikes/units"][i]).astype(np.int64)
+        try:
+            f = self._file()
+            times = np.asarray(f["spikes/times"][i]).astype(np.float64).ravel()
+            units = np.asarray(f["spikes/units"][i]).astype(np.int64).ravel()
+        except _H5_ERRORS as exc:
+            raise UserError(f"{self.path}: sample {i}: cannot read spikes/times and spikes/units "
+                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         if times.shape != units.shape:
             raise UserError(f"{self.path}: sample {i}: spikes/times has {times.shape[0]} entries "
                             f"but spikes/units has {units.shape[0]}")

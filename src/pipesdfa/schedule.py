@@ -1,0 +1,45 @@
+"""The learning-rate schedule of a run: cosine annealing, with warm restarts at ``lr_restarts``.
+
+Epochs ``[0, E)`` are cut at the restart epochs ``r_1 < r_2 < ...`` into segments
+``[s_k, s_{k+1})``; in each, the learning rate follows PyTorch's ``CosineAnnealingLR`` from
+``lr`` towards 0 over the segment's length ``L_k`` (the closed form of epoch ``e``:
+``lr * (1 + cos(pi (e - s_k) / L_k)) / 2``). Without restarts this is the plain cosine over the
+run, as before. A restart is what ``--resume RUN --epochs N`` adds at the run's old end, so an
+extended run learns again instead of continuing at the annealed rate 0; the extended run is
+the same as a fresh run whose config has the same ``lr_restarts`` (SGDR, Loshchilov & Hutter,
+ICLR 2017).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["segments", "segment_length", "make_scheduler", "restart"]
+
+
+def segments(epochs: int, restarts) -> list[tuple[int, int]]:
+    """``[(start, length), ...]`` of the schedule's cosine segments."""
+    cuts = [0, *sorted(restarts), epochs]
+    return [(a, b - a) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def segment_length(epochs: int, restarts, epoch: int) -> int:
+    """Length of the segment that contains ``epoch``."""
+    for start, length in segments(epochs, restarts):
+        if start <= epoch < start + length:
+            return length
+    return max(1, epochs - epoch)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, epochs: int, restarts) -> torch.optim.lr_scheduler.LRScheduler:
+    """The scheduler of the first segment (a freshly built run)."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=segment_length(epochs, restarts, 0))
+
+
+def restart(optimizer: torch.optim.Optimizer, lr: float, epochs: int, restarts,
+            epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """At a restart epoch: every group back to ``lr`` and a new cosine over the segment."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+        g["initial_lr"] = lr
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=segment_length(epochs, restarts, epoch))
