@@ -102,7 +102,7 @@ class DeviceParams:
     levels: int = 60
     write_pulse_s: float = 50e-9
     read_voltage_v: float = 0.5
-    source: str = "DNN+NeuroSim V2.1 default RRAM (Peng et al., IEDM 2019; PAPER.md section 5)"
+    source: str = "DNN+NeuroSim V2.1 default RRAM (Peng et al., IEDM 2019; docs/paper.md section 5)"
     # Defaults of the DNN+NeuroSim V2.1 training wrapper (Training_pytorch/train.py):
     # nonlinearity labels LTP 1.75 / LTD 1.46, cycle-to-cycle variation 0.003, no d2d variation.
     nu_ltp: float = 1.4243
