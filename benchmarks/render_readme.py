@@ -12,7 +12,9 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
-* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``).
+* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
+* ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
+  personalisation``), the rows of the largest K.
 
 A table whose source file is missing is left as it is.
 """
@@ -268,6 +270,39 @@ def hw_constants_table() -> str | None:
     return p.read_text() if p.exists() else None
 
 
+def personalisation_table() -> str | None:
+    doc = _load(ROOT / "docs" / "results" / "personalisation" / "personalisation.json")
+    if doc is None or not doc.get("summary"):
+        return None
+    from pipesdfa.personalise.report import markdown
+
+    b = doc["budget"]
+    k = max(b["ks"])
+    acc = doc["acceptance"]
+    verdicts = []
+    for w, v in acc["workloads"].items():
+        best = max((x for x in v["shifts"] if x["counts"]), default=None,
+                   key=lambda x: max((r for r in x["sdfa_share_of_bptt"].values() if r is not None), default=-9))
+        if best is None:
+            verdicts.append(f"{w}: no shift costs {100 * acc['drop_points']:.0f} points")
+            continue
+        shares = ", ".join(f"{a} {100 * r:.0f} %" for a, r in best["sdfa_share_of_bptt"].items() if r is not None)
+        verdicts.append(f"{w}: {'met' if v['met'] else 'not met'} ({best['shift']}, drop "
+                        f"{100 * best['drop']:.1f} points; {shares})")
+    skipped = "".join(f" Skipped: {s['workload']} ({s['reason']})." for s in doc.get("skipped", []))
+    return (markdown(doc["summary"], ks=[k]).rstrip() + "\n\n"
+            f"K = {k} labelled samples per class of the shifted training split, {b['epochs'][str(k)]} epochs, the "
+            f"pre-trained run's learning rate; accuracies in % on the shifted test split (mean over seeds "
+            f"{b['seeds']}, ± their standard deviation) and, after adaptation, on the unshifted one. *Before*: the "
+            "BPTT-pre-trained network, in brackets as programmed onto RRAM; *recovered* = after - before (the "
+            "ideal network's before, so RRAM's programming loss counts against it); *share of BPTT's* = recovered / "
+            "recovered by ideal BPTT. Time and energy: the simulator (preset "
+            f"`{doc['hardware_config']['preset']}`) on the adaptation's own samples, spike rates and, on RRAM, "
+            "measured pulses and device. Target (a shift that costs the network >= 10 points; SDFA at the largest K "
+            f">= {100 * acc['share_target']:.0f} % of BPTT's recovery): " + "; ".join(verdicts) + "." + skipped
+            + f" Every K: docs/results/personalisation/personalisation.md. Produced by `{doc['command']}`.")
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
     "hw-results": hw_results_table,
     "hw-sweep": hw_sweep_table,
@@ -279,6 +314,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "hardware": hardware_table,
     "train-step": train_step_table,
     "device": device_table,
+    "personalisation": personalisation_table,
 }
 
 

@@ -40,7 +40,7 @@ def plot_recovery(summary: list[dict[str, Any]], path: Path) -> None:
     panels = list(dict.fromkeys((s["workload"], s["shift"]) for s in summary))
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False, constrained_layout=True)
     colours = {a: f"C{i}" for i, a in enumerate(_arms(summary))}
     for ax, (w, shift) in zip(axes.flat, panels):
         for arm in colours:
@@ -58,14 +58,16 @@ def plot_recovery(summary: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("accuracy recovered (points)")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize=8)
     fig.suptitle("accuracy recovered by adaptation (mean over seeds; before = the ideal pre-trained network)")
     _save(fig, path)
 
 
 def plot_energy(summary: list[dict[str, Any]], path: Path) -> None:
     workloads = list(dict.fromkeys(s["workload"] for s in summary))
-    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.4), squeeze=False,
+                             constrained_layout=True)
     colours = {a: f"C{i}" for i, a in enumerate(_arms(summary))}
     markers = {k: m for k, m in zip(sorted({s["k"] for s in summary}), "os^Dv")}
     for ax, w in zip(axes[0], workloads):
@@ -75,11 +77,13 @@ def plot_energy(summary: list[dict[str, Any]], path: Path) -> None:
             e = s["sim"][native_arch(s["method"])]["energy_j"]
             ax.scatter(e, 100 * s["recovered"], color=colours[s["arm"]], marker=markers[s["k"]], s=28)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_title(w)
-        ax.set_xlabel("simulated energy of the adaptation (J; BPTT on PipeLayer, others on PipeSDFA)")
         ax.set_ylabel("accuracy recovered (points)")
+    fig.supxlabel("simulated energy of the adaptation (J; BPTT on PipeLayer, SDFA and output only on PipeSDFA)",
+                  fontsize=9)
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=a) for a, c in colours.items()]
     handles += [plt.Line2D([], [], color="0.3", marker=m, ls="", label=f"K = {k}") for k, m in markers.items()]
-    axes[0, 0].legend(handles=handles, fontsize=7)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
     _save(fig, path)
