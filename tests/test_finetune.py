@@ -128,7 +128,10 @@ def test_aligned_feedback_on_ideal_and_rram_weights(base, tmp_path, capsys):
     from pipesdfa.personalise.runner import price
 
     sim = price(hw, lambda dev: load_config().with_overrides(dev))
+    setup = sim.pop("pipesdfa_feedback_setup")  # aligned B: programming the feedback arrays, once
     assert set(sim) == {"pipesdfa", "pipelayer"} and all(v["energy_j"] > 0 and v["time_s"] > 0 for v in sim.values())
+    assert setup["entries"] == 10 * (64 + 64) and setup["forward_reads"] == 64 * 2 + 64
+    assert 0 < setup["energy_j"] < 1e-3 * sim["pipesdfa"]["energy_j"]  # negligible next to the adaptation
 
 
 @pytest.mark.parametrize("options, needle", [

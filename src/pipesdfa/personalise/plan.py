@@ -1,7 +1,8 @@
 """What ``pipesdfa reproduce personalisation`` runs: the studies, the rules compared, the budgets.
 
-A *study* is one workload pre-trained with BPTT on public (unshifted) data and the device
-shifts it is adapted to. An *arm* is one way of adapting it: a rule, its feedback and the
+A *study* is one workload pre-trained with BPTT on public (unshifted) data (or with SDFA:
+``--pretrain sdfa`` puts ``method: sdfa`` into ``Study.pretrain``) and the device shifts it is
+adapted to. An *arm* is one way of adapting it: a rule, its feedback and the
 hardware it runs on. For every study, shift, ``K`` (labelled samples per class), arm and seed
 the runner adapts the pre-trained network (``pipesdfa finetune``'s machinery) and prices the
 adaptation on PipeSDFA and PipeLayer.

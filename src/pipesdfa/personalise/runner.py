@@ -9,7 +9,9 @@ interrupted one is resumed from its checkpoint.
 Pricing (:func:`price`): the simulator reads the adaptation's own run folder
 (:func:`pipesdfa.hw.runs.read_run`: its model, ``T``, batch, spike rates and, on RRAM, its
 measured update pulses and device) and simulates the samples it trained on (training split x
-epochs) on PipeSDFA and on PipeLayer. The simulator prices a full training step of every layer;
+epochs) on PipeSDFA and on PipeLayer; SDFA with one feedback matrix per layer (``independent``,
+as ``aligned`` needs) is priced with per-layer feedback arrays, and ``aligned`` adds the one-off
+cost of programming them (``sim["pipesdfa_feedback_setup"]``, :mod:`pipesdfa.personalise.setup_cost`). The simulator prices a full training step of every layer;
 it has no notion of a frozen block, so the output-only arm is priced as SDFA on PipeSDFA.
 """
 
@@ -23,7 +25,7 @@ from typing import Any, Callable
 from pipesdfa.errors import UserError
 from pipesdfa.personalise.plan import Arm, Budget, Study
 
-__all__ = ["pretrain", "adapt", "price", "study_rows", "run_key"]
+__all__ = ["pretrain", "adapt", "inherited_feedback", "price", "study_rows", "run_key"]
 
 #: Config fields that do not change what a run computes (a finished run is reused across them).
 _RUNTIME = ("threads", "num_workers", "tensorboard", "out", "device", "backend", "data_dir")
@@ -65,7 +67,8 @@ def _train(cfg, folder: Path) -> dict[str, Any]:
 
 
 def pretrain(study: Study, root: Path, data_dir: str | None, threads: int | str) -> Path:
-    """The BPTT pre-training of ``study`` on unshifted data; returns its run folder."""
+    """The pre-training of ``study`` on unshifted data (BPTT unless ``study.pretrain`` names
+    another ``method``); returns its run folder."""
     from pipesdfa.runconfig import config_from_workload
 
     folder = root / study.workload / "base"
@@ -95,24 +98,43 @@ def adapt(base: Path, study: Study, shift: str, k: int, arm: Arm, seed: int, bud
     n = k * CATALOG[bcfg.dataset].num_classes
     cfg = finetune_config(bcfg, state["path"], shift=shift, samples_per_class=k, seed=seed, epochs=budget.epochs[k],
                           batch=min(bcfg.batch, n), threads=threads, out=str(folder),
-                          **{**arm.changes(), **budget.adapt})
+                          **{**arm.changes(), **inherited_feedback(bcfg, arm), **budget.adapt})
     return _train(cfg, folder), folder
+
+
+def inherited_feedback(base, arm: Arm) -> dict[str, Any]:
+    """The feedback an SDFA-pre-trained ``base`` learnt with, for an ideal random-B SDFA arm:
+    its ``feedback``, ``distribution``, ``temporal`` and ``feedback_seed`` (the seed regenerates
+    the very matrices the base's forward weights aligned with). Empty for any other base or arm."""
+    if base.method != "sdfa" or arm.method != "sdfa" or arm.distribution == "aligned" or arm.hardware != "ideal":
+        return {}
+    return {"feedback": base.feedback, "distribution": base.distribution, "temporal": base.temporal,
+            "feedback_seed": base.seed if base.feedback_seed is None else base.feedback_seed}
 
 
 def price(folder: Path, hw_config: Callable[[dict], Any]) -> dict[str, dict[str, float]]:
     """Simulated time and energy of the samples the run in ``folder`` trained on, on both
-    accelerators, with its measured activity (and pulses and device on RRAM)."""
+    accelerators, with its measured activity (and pulses and device on RRAM); for aligned
+    feedback also ``pipesdfa_feedback_setup`` (module docstring)."""
     from pipesdfa.hw.engine import simulate_detailed
     from pipesdfa.hw.runs import read_run
 
     run = read_run(folder)
     samples = int(run.metrics["finetune"]["samples_trained"])
     cfg = hw_config(run.device)
+    if (run.metrics.get("rule") or {}).get("feedback") == "independent":  # one feedback array per hidden layer
+        cfg = cfg.with_overrides({"mapping.feedback": "per-layer"}, "the run's SDFA feedback")
     out = {}
     for arch in ("pipesdfa", "pipelayer"):
         d = simulate_detailed(run.spec, arch, config=cfg, T=run.T, batch=run.batch, samples=samples,
                               activity=run.metrics, epoch_samples=run.train_samples)
         out[arch] = {"time_s": d.run["time_s"], "energy_j": d.run["energy_j"]}
+    if (run.metrics.get("rule") or {}).get("distribution") == "aligned":
+        from pipesdfa.personalise.setup_cost import aligned_feedback_setup
+
+        hidden = [int(getattr(l, "out_features")) for l in run.spec.layers[:-1]]
+        out["pipesdfa_feedback_setup"] = aligned_feedback_setup(hidden, run.spec.num_classes * run.spec.vote,
+                                                                cfg.params)
     return out
 
 
