@@ -5,7 +5,9 @@
   ``DIR/hardware.md``, ``DIR/constants.md``, ``DIR/gantt.png``, ``DIR/energy_breakdown.png``,
   ``DIR/ratio_ranges.png`` and ``DIR/sensitivity.png``;
 * ``validation`` -- published figures recomputed through the engine: ``DIR/validation.json``
-  and ``DIR/validation.md``.
+  and ``DIR/validation.md``;
+* ``personalisation`` -- pre-trained networks adapted to device shifts, each adaptation priced on
+  both accelerators (:mod:`pipesdfa.personalise.cli`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable
 from pipesdfa.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
 from pipesdfa.commands._hwargs import add_config_args, config_from_args
 from pipesdfa.errors import UserError
+from pipesdfa.personalise.cli import add_args as add_personalisation_args
 from pipesdfa.workloads import PAPER_WORKLOADS, WORKLOADS
 
 SUBJECTS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -31,10 +34,10 @@ def subject(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a result of the paper (hardware, validation)",
+    p = sub.add_parser("reproduce", help="reproduce a result (hardware, validation, personalisation)",
                        description="Reproduce a result: the hardware comparison over the paper's nine workloads, or "
                                    "the validation of the cost engine against published figures.")
-    p.add_argument("subject", choices=["hardware", "validation"], help="what to reproduce")
+    p.add_argument("subject", choices=["hardware", "validation", "personalisation"], help="what to reproduce")
     add_config_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--workloads", nargs="+", default=list(PAPER_WORKLOADS), metavar="NAME",
@@ -47,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-sweeps", action="store_true",
                    help="hardware: skip the sweep of uncertain constants (ranges collapse to the point value)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_personalisation_args(p)
     p.set_defaults(func=run)
 
 
@@ -140,3 +144,11 @@ def run_validation(args: argparse.Namespace) -> int:
     print(f"{len(ok)} of {len(rows)} published figures within {TOLERANCE:.0%} "
           f"({len(doc['sources_matched'])} sources); wrote {out}")
     return 0
+
+
+@subject("personalisation")
+def run_personalisation(args: argparse.Namespace) -> int:
+    """Adapt pre-trained networks to device shifts and price the adaptation (pipesdfa.personalise)."""
+    from pipesdfa.personalise.cli import run as personalise
+
+    return personalise(args)
