@@ -38,8 +38,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, epochs: int, restarts) -> t
 
 def restart(optimizer: torch.optim.Optimizer, lr: float, epochs: int, restarts,
             epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """At a restart epoch: every group back to ``lr`` and a new cosine over the segment."""
+    """At a restart epoch: every group back to ``lr`` (times the group's ``lr_scale``, 1 unless
+    the rule gave the group a rate of its own) and a new cosine over the segment."""
     for g in optimizer.param_groups:
-        g["lr"] = lr
-        g["initial_lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+        g["initial_lr"] = g["lr"]
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=segment_length(epochs, restarts, epoch))
