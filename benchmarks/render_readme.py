@@ -12,7 +12,10 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
-* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``).
+* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
+* ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
+  personalisation``), the rows of the largest K; ``personalisation-sdfa``: the same from
+  ``docs/results/personalisation/sdfa-pretrained/`` (``--pretrain sdfa``).
 
 A table whose source file is missing is left as it is.
 """
@@ -269,6 +272,59 @@ def hw_constants_table() -> str | None:
     return p.read_text() if p.exists() else None
 
 
+def _personalisation_verdicts(acc: dict) -> str:
+    """Per workload and ideal SDFA arm: on how many of the shifts that count it meets the target."""
+    out = []
+    for w, v in acc["workloads"].items():
+        counted = [x for x in v["shifts"] if x["counts"]]
+        if not counted:
+            out.append(f"{w}: no shift costs {100 * acc['drop_points']:.0f} points")
+            continue
+        arms = []
+        for arm, a in v["by_arm"].items():
+            shares = ", ".join(f"{x['shift'].split(':')[0]} {100 * x['sdfa_share_of_bptt'][arm]:.0f} %"
+                               for x in counted if x["sdfa_share_of_bptt"].get(arm) is not None)
+            arms.append(f"{arm} meets it on {a['shifts_met']} of {a['shifts_counted']} ({shares})")
+        out.append(f"{w}: " + "; ".join(arms))
+    return ". ".join(out)
+
+
+def personalisation_table(folder: str = "") -> str | None:
+    doc = _load(ROOT / "docs" / "results" / "personalisation" / folder / "personalisation.json")
+    if doc is None or not doc.get("summary"):
+        return None
+    from pipesdfa.personalise.report import markdown
+
+    b = doc["budget"]
+    k = max(b["ks"])
+    acc = doc["acceptance"]
+    pre = {s["workload"]: s["pretrain"].get("method", "bptt").upper() for s in b["studies"]}
+    skipped = "".join(f" Skipped: {s['workload']} ({s['reason']})." for s in doc.get("skipped", []))
+    setup = [s["feedback_setup"] for s in doc["summary"] if s.get("feedback_setup") and s["k"] == k]
+    setup_txt = ""
+    if setup:
+        hi = max(setup, key=lambda c: c["energy_j"])
+        setup_txt = (f" Aligned B adds a one-off programming of its feedback arrays on PipeSDFA, at most "
+                     f"{1e9 * hi['energy_j']:.0f} nJ and {1e9 * hi['time_s']:.0f} ns ({hi['cells']} cells; "
+                     "`pipesdfa.personalise.setup_cost`), not in the columns.")
+    return (markdown(doc["summary"], ks=[k]).rstrip() + "\n\n"
+            f"K = {k} labelled samples per class of the shifted training split, {b['epochs'][str(k)]} epochs, "
+            f"learning rate {b['adapt'].get('lr', 'of the pre-trained run')}; pre-trained with "
+            + (next(iter(pre.values())) if len(set(pre.values())) == 1 else ", ".join(f"{m} ({w})" for w, m in
+                                                                                    pre.items()))
+            + ". Accuracies in % on the shifted test split "
+            f"(mean over seeds {b['seeds']}, ± their standard deviation) and, after adaptation, on the unshifted one. "
+            "*Before*: the pre-trained network, in brackets as programmed onto RRAM; *recovered* = after - before "
+            "(the ideal network's before, so RRAM's programming loss counts against it); *share of BPTT's* = "
+            "recovered / recovered by ideal BPTT. Time and energy: the simulator (preset "
+            f"`{doc['hardware_config']['preset']}`) on the adaptation's own samples, spike rates and, on RRAM, "
+            "measured pulses and device." + setup_txt + " Target (a shift that costs the network >= "
+            f"{100 * acc['drop_points']:.0f} points; ideal SDFA at K = {k} >= {100 * acc['share_target']:.0f} % of "
+            "BPTT's recovery): " + _personalisation_verdicts(acc) + "." + skipped
+            + f" Every K: docs/results/personalisation/{folder + '/' if folder else ''}personalisation.md. "
+            f"Produced by `{doc['command']}`.")
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
     "hw-results": hw_results_table,
     "hw-sweep": hw_sweep_table,
@@ -280,6 +336,8 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "hardware": hardware_table,
     "train-step": train_step_table,
     "device": device_table,
+    "personalisation": personalisation_table,
+    "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),
 }
 
 

@@ -103,6 +103,22 @@ def test_shd_missing_field(tmp_path):
         ShdFile(path)
 
 
+def test_shd_header_claiming_more_samples_than_bytes_is_refused_before_reading(tmp_path):
+    """A damaged header (found by the fuzzer) claimed ~10^9 samples in a few KB: reading them one by one
+    never ended. Unallocated datasets of that length make the same file."""
+    import h5py
+
+    path = tmp_path / "shd_train.h5"
+    n = 10**9
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spikes/times", shape=(n,), dtype=h5py.vlen_dtype(np.float16))
+        f.create_dataset("spikes/units", shape=(n,), dtype=h5py.vlen_dtype(np.uint16))
+        f.create_dataset("labels", shape=(n,), dtype=np.uint8)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(UserError, match=r"shd_train\.h5: field 'spikes/times' claims 1000000000 samples"):
+        ShdFile(path)
+
+
 def test_shd_not_hdf5(tmp_path):
     path = tmp_path / "shd_test.h5"
     path.write_bytes(b"not hdf5")

@@ -165,8 +165,9 @@ def test_one_failing_run_is_reported_not_fatal(tmp_path, capsys, monkeypatch):
 
 def test_option_errors(tmp_path, capsys):
     base = ["reproduce", "accuracy", "--workloads", "digits-mlp", "--out", str(tmp_path / "x")]
-    for extra, msg in ((["--samples", "3"], "--samples apply to 'reproduce hardware'"),
+    for extra, msg in ((["--samples", "3"], "--samples apply to 'reproduce hardware' or 'personalisation'"),
                        (["--set", "crossbar.rows=64"], "--set apply to 'reproduce hardware'"),
+                       (["--budget", "tiny"], "--budget apply to 'reproduce hardware' or 'personalisation'"),
                        (["--methods", "sgd"], "unknown rule"),
                        (["--epochs", "mnist=3"], "not among --workloads"),
                        (["--seeds", "1", "1"], "repeats a seed")):
@@ -174,6 +175,11 @@ def test_option_errors(tmp_path, capsys):
         assert msg in capsys.readouterr().err
     assert main(["reproduce", "hardware", "--out", str(tmp_path / "h"), "--seeds", "1"]) == 2
     assert "--seeds apply to 'reproduce accuracy' only" in capsys.readouterr().err
+    assert main(["reproduce", "personalisation", "--out", str(tmp_path / "p"), "--methods", "bptt"]) == 2
+    assert "--methods apply to 'reproduce accuracy' (and --seeds, --lr, --data-dir to 'personalisation')" in \
+        capsys.readouterr().err
+    assert main(["reproduce", "personalisation", "--out", str(tmp_path / "p"), "--lr", "digits-mlp=1e-3"]) == 2
+    assert "this subject takes one learning rate" in capsys.readouterr().err
 
 
 def test_readme_accuracy_table_is_rendered_from_accuracy_json():

@@ -32,6 +32,8 @@ def save_checkpoint(path: Path, run: Any, epoch: int, history: list[dict]) -> No
     }
     if run.hw is not None:
         state["analog"] = run.hw.state_dict()
+    if getattr(run, "before", None) is not None:  # a fine-tuning run's base network (pipesdfa.finetune)
+        state["before"] = run.before
     atomic_write_with(path, lambda tmp: torch.save(state, tmp))
 
 

@@ -20,6 +20,7 @@ from pipesdfa.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "pipesdfa.commands.demo",
     "pipesdfa.commands.train",
+    "pipesdfa.commands.finetune",
     "pipesdfa.commands.eval",
     "pipesdfa.commands.export",
     "pipesdfa.commands.simulate",

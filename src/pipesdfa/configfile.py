@@ -188,6 +188,12 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
     else:
         d.pop("init_rate")
     d["lr_restarts"] = list(d["lr_restarts"])
+    if cfg.shift is None:
+        d.pop("shift_seed")
+    else:  # the canonical NAME:key=value form
+        from pipesdfa.data.shifting import resolve_shift
+
+        d["shift"] = resolve_shift(cfg.dataset, cfg.shift, cfg.shift_seed).spec
     left = [k for k, v in d.items() if v is None]
     for k in left:  # not applicable to this run (no workload name, an embedded dataset's data_dir)
         d.pop(k)

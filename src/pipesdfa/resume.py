@@ -31,7 +31,7 @@ from pipesdfa.configfile import CONFIG_FILE, read_config_file, resolved_config
 from pipesdfa.errors import UserError
 from pipesdfa.runconfig import TrainConfig
 
-__all__ = ["open_run", "extend", "check_agrees", "RUNTIME_FIELDS"]
+__all__ = ["open_run", "extend", "check_agrees", "continued", "RUNTIME_FIELDS"]
 
 #: Fields a resumed run may change: they do not change what is trained.
 RUNTIME_FIELDS = ("threads", "num_workers", "tensorboard")
@@ -97,3 +97,15 @@ def check_agrees(cfg: TrainConfig, given: dict[str, tuple[str, Any]], folder: Pa
         if not _same(saved[key], value):
             raise UserError(f"{flag} {value} contradicts the run in {folder} ({key} {saved[key]}); --resume "
                             f"continues a run as it was configured: drop the flag, or start a new run with --out")
+
+
+def continued(cfg: TrainConfig, state: dict[str, Any] | None, folder: Path, given: dict[str, tuple[str, Any]],
+              tensorboard: bool | None, epochs: int | None) -> TrainConfig:
+    """The config a resumed run continues with: ``given`` flags checked against the run
+    (:func:`check_agrees`), the run-time ones applied, ``epochs`` extending it (:func:`extend`)."""
+    check_agrees(cfg, given, folder)
+    runtime = {k: given[k][1] for k in RUNTIME_FIELDS if k in given}
+    if tensorboard:
+        runtime["tensorboard"] = True
+    cfg = replace(cfg, **runtime)
+    return extend(cfg, int(state["epoch"]) if state else 0, epochs).validate()

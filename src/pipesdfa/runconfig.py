@@ -1,5 +1,8 @@
 """What defines a training run: :class:`TrainConfig`, workload defaults and the losses.
 
+Adaptation fields (``shift``, ``shift_seed``, ``samples_per_class``, ``base``, ``adapt``): a run
+on a user's shifted data, optionally starting from a trained run (:mod:`pipesdfa.finetune`).
+
 Initialisation (``init``): ``"default"`` is PyTorch's ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
 times ``init_gain`` (the workloads use it, each with its own gain); ``"data"`` (the default of
 a model composed with ``--dataset X --model M``) scales every block so that it fires at
@@ -80,6 +83,11 @@ class TrainConfig:
     init: str = "data"
     init_rate: float = 0.1
     lr_restarts: tuple[int, ...] = ()
+    shift: str | None = None
+    shift_seed: int = 0
+    samples_per_class: int | None = None
+    base: str | None = None
+    adapt: str = "all"
 
     def validate(self) -> "TrainConfig":
         from pipesdfa.data.catalog import CATALOG
@@ -129,6 +137,7 @@ class TrainConfig:
         if r != sorted(set(r)) or any(not 0 < e < self.epochs for e in r):
             raise UserError(f"lr_restarts must be increasing epochs between 1 and epochs - 1 = {self.epochs - 1}, "
                             f"got {r}")
+        self._validate_adaptation()
         try:
             parse_threads(self.threads)
         except ValueError as exc:
@@ -140,6 +149,21 @@ class TrainConfig:
         elif self.device not in ("cpu", "auto"):
             raise UserError(f"device {self.device!r} unknown; expected cpu, cuda, cuda:N or auto")
         return self
+
+    def _validate_adaptation(self) -> None:
+        """The data shift, the few-shot subset and the fine-tuning fields (:mod:`pipesdfa.finetune`)."""
+        from pipesdfa.data.shifting import resolve_shift
+        from pipesdfa.finetune import ADAPT
+
+        resolve_shift(self.dataset, self.shift, self.shift_seed)
+        k = self.samples_per_class
+        if k is not None and (isinstance(k, bool) or k < 1):
+            raise UserError(f"samples_per_class must be a positive integer, got {k!r}")
+        if self.adapt not in ADAPT:
+            raise UserError(f"adapt {self.adapt!r} unknown; expected one of: {', '.join(ADAPT)}")
+        if self.distribution == "aligned" and self.feedback == "shared":
+            raise UserError("sdfa distribution 'aligned' gives one matrix per hidden layer: use feedback 'independent' "
+                            "(the default with 'aligned'), not 'shared'")
 
     def hardware_setup(self):
         """``(DeviceParams, AnalogConfig)`` for ``hardware="rram"``, else ``None`` (validated)."""

@@ -36,7 +36,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,12 +52,14 @@ from pipesdfa.errors import UserError
 from pipesdfa.evaluation import batches, evaluate, to_time_first
 from pipesdfa.guards import TrainingDiverged, check_batch, check_finite_params, check_memory, estimate_memory
 from pipesdfa.learning import VARIANTS, Rule, alignment, make_rule
+from pipesdfa.learning.feedback import ALIGNED
 from pipesdfa.models import SpikingNet, build_model
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.rate_init import init_samples, rate_init
 from pipesdfa.runconfig import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
 from pipesdfa.runlog import METRICS, RunLog, plot_learning_curve
-from pipesdfa import schedule
+from pipesdfa import finetune as ft, schedule
+from pipesdfa.schedule import make_optimizer
 from pipesdfa.threads import apply_threads, step_macs
 from pipesdfa.workloads import build_spec, resolve
 
@@ -83,7 +85,10 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     device: torch.device
     hw: Any = None  # pipesdfa.analog.AnalogTraining for hardware="rram"
-    init: Any = None  # rate_init's report for init="data"
+    init: Any = None  # rate_init's report for init="data", the base's for a fine-tuning run
+    extra_tests: dict[str, Any] = field(default_factory=dict)  # {"unshifted": split} of a shifted run
+    frozen: list[torch.nn.Parameter] = field(default_factory=list)  # adapt="last": the hidden blocks
+    before: dict[str, Any] | None = None  # a fine-tuning run's base network on the test splits
 
 
 def _device(name: str) -> torch.device:
@@ -94,12 +99,13 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_run(cfg: TrainConfig) -> Run:
-    """Load the data, build model, rule, optimiser and schedule from ``cfg`` (seeded)."""
+def build_run(cfg: TrainConfig, fresh: bool = True) -> Run:
+    """Load the data, build model, rule, optimiser and schedule from ``cfg`` (seeded); a run
+    with a ``base`` starts from its weights (``fresh=False``: a checkpoint will be restored)."""
     cfg.validate()
     # max_train/max_test go to the loader, which trims the split before framing it.
     data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=cfg.max_train,
-                        max_test=cfg.max_test, **cfg.data_options)
+                        max_test=cfg.max_test, **cfg.data_options, **ft.shift_options(cfg))
     spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
     neuron = NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha)
     torch.manual_seed(cfg.seed)
@@ -107,7 +113,9 @@ def build_run(cfg: TrainConfig) -> Run:
     model = build_model(spec, neuron, backend=cfg.backend)
     model.to(device)
     init_report = None
-    if cfg.init == "data":
+    if cfg.base is not None:
+        init_report = ft.load_base(model, cfg) if fresh else None
+    elif cfg.init == "data":
         n = init_samples(len(data.train), cfg.T, max(l.n_neurons for l in model.layers))  # type: ignore[arg-type]
         xb, _ = next(batches(data.train, torch.arange(n), n))  # type: ignore[arg-type]
         init_report = rate_init(model.blocks, to_time_first(xb, device), cfg.init_rate)
@@ -120,8 +128,8 @@ def build_run(cfg: TrainConfig) -> Run:
 
         hw = AnalogTraining(model, *hardware, seed=cfg.seed)
     fb_seed = cfg.seed if cfg.feedback_seed is None else cfg.feedback_seed
-    opts = dict(feedback=cfg.feedback, distribution=cfg.distribution, temporal=cfg.temporal,
-                fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store, variant=cfg.sdfa_variant)
+    opts = dict(temporal=cfg.temporal, fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store, variant=cfg.sdfa_variant,
+                **ft.feedback_options(cfg))
     if cfg.distribution == "rram":
         import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sampler)
     rule = make_rule(cfg.method, model, **(dict(opts, feedback_seed=fb_seed) if cfg.method == "sdfa" else {}))
@@ -129,34 +137,13 @@ def build_run(cfg: TrainConfig) -> Run:
         from pipesdfa.analog.feedback import refill_with_rram
 
         refill_with_rram(rule.feedback, hw.device, fb_seed)  # the feedback array is the same device
+    if cfg.method == "sdfa" and cfg.distribution == ALIGNED and fresh:  # from the weights the run starts with
+        ft.align_feedback(rule, model, hw, fb_seed)
     rule.to(device)
-    opt = make_optimizer(cfg.optimizer, rule.param_groups(model.parameters(), cfg.lr), cfg.lr, cfg.weight_decay)
+    params, frozen = ft.trainable(model, cfg.adapt)
+    opt = make_optimizer(cfg.optimizer, rule.param_groups(params, cfg.lr), cfg.lr, cfg.weight_decay)
     sched = schedule.make_scheduler(opt, cfg.epochs, cfg.lr_restarts)
-    return Run(cfg, data, model, rule, opt, sched, device, hw, init_report)
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """``adam`` (Adam) or ``sgd`` (SGD, momentum 0.9), PyTorch's fused single-kernel
-    implementation where it exists for the parameters (floating point, CPU or CUDA): one
-    kernel over all parameters instead of several multi-tensor passes, which is several
-    times faster on a CPU. Same update rule; rounding may differ."""
-    params = list(params)  # tensors, or parameter groups {"params": [...], "lr": ...}
-    flat = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
-    fused = bool(flat) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in flat)
-
-    def build(**kw) -> torch.optim.Optimizer:
-        if name == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
-        if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, **kw)
-        raise UserError(f"optimizer {name!r} unknown; expected 'adam' or 'sgd'")
-
-    if fused:
-        try:
-            return build(fused=True)
-        except (RuntimeError, TypeError):  # no fused kernel for this device/dtype in this torch
-            pass
-    return build()
+    return Run(cfg, data, model, rule, opt, sched, device, hw, init_report, ft.extra_tests(cfg), frozen)
 
 
 def scale_init(model: SpikingNet, gain: float) -> None:
@@ -218,23 +205,29 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     out = Path(cfg.out)
     if dctx.is_main:
         check_writable_dir(out)
+    if state is None and cfg.base is not None:
+        ft.check_base(cfg)  # before any data is loaded
     plan = plan_run(cfg)
     if dctx.active and cfg.threads == "auto":  # the launcher split the cores between the workers
         threads, choice = torch.get_num_threads(), {"threads": torch.get_num_threads(), "reason": "nproc launcher"}
     else:
         c = apply_threads(cfg.threads, plan["work_macs"])
         threads, choice = c.threads, c.to_dict()
-    run = build_run(replace(cfg, threads=threads))
+    run = build_run(replace(cfg, threads=threads), fresh=state is None)
     check_batch(cfg, len(run.data.train), run.data.name)  # type: ignore[arg-type]
     run.cfg = TrainConfig.from_values(resolved_config(run.cfg, run), "resolved config")
     cfg = run.cfg
     dctx.broadcast_state(run.model, run.rule)
     history: list[dict] = []
     start_epoch = 0
+    loss_fn = make_loss(cfg.loss)
     if state is not None:
         restore(run, state)
         history = list(state["history"])
         start_epoch = int(state["epoch"])
+        run.before = state.get("before")
+    elif cfg.base is not None:  # the base network as deployed, before the first step
+        run.before = ft.evaluate_before(run, loss_fn, run.init)
     if dctx.is_main:  # everything is validated: now the folder
         ensure_writable_dir(out)
         remove_stale_temps(out)
@@ -242,7 +235,6 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     runlog.config(resolved_config(cfg, run))
     runtime = {"threads": choice, "nproc": dctx.world,
                "memory_estimate_mib": {k: round(v / 2**20, 1) for k, v in plan["memory"].to_dict().items()}}
-    loss_fn = make_loss(cfg.loss)
     show = (sys.stderr.isatty() if progress is None else progress) and dctx.is_main
     try:
         for epoch in range(start_epoch, cfg.epochs):
@@ -297,6 +289,7 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
             run.optimizer.zero_grad(set_to_none=True)
             if y.shape[0] > 0:
                 loss, rates = run.rule.compute_grads(x, y, loss_fn)
+                ft.drop_frozen_grads(run.frozen)
             else:  # more ranks than samples in this global batch
                 loss, rates = 0.0, torch.zeros(0, run.model.spec.num_classes, device=run.device)
             if not math.isfinite(loss):
@@ -329,6 +322,7 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
            "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": time.perf_counter() - t0,
            "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
            "input_rate": ev["activity"]["input_rate"], "spike_rates": [l["rate"] for l in ev["activity"]["layers"]]}
+    rec.update(ft.evaluate_extra(run, loss_fn))
     if cfg.method == "sdfa":
         rec["alignment"] = [a["cosine"] for a in _alignment(run, loss_fn)]
     rec["seconds"] = time.perf_counter() - t0
@@ -370,6 +364,7 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[
         "seconds": sum(h["seconds"] for h in history),
         "activity": last.get("activity"),
         "ops": last.get("ops"),
+        **{k: v for k, v in last.items() if k.startswith("test_acc_")},
     }
     if cfg.method == "sdfa" and history:
         final["alignment"] = [{"layer": l, "cosine": c} for l, c in enumerate(last.get("alignment", []))]
@@ -383,12 +378,14 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[
         "dataset": {"name": run.data.name, "train": len(run.data.train), "test": len(run.data.test),  # type: ignore[arg-type]
                     "input_shape": list(run.data.input_shape), "num_classes": run.data.num_classes,
                     **{k: v for k, v in run.data.meta.items() if isinstance(v, (str, int, float, list))}},
-        "init": {"kind": cfg.init, **({"target_rate": cfg.init_rate, "layers": run.init} if cfg.init == "data"
+        "init": {"kind": "base", "base": cfg.base} if cfg.base else
+                {"kind": cfg.init, **({"target_rate": cfg.init_rate, "layers": run.init} if cfg.init == "data"
                                       else {"gain": cfg.init_gain})},
         "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops")} for h in history],
         "final": final,
         "activity": last.get("activity"),
         "runtime": runtime,
+        **ft.finetune_metrics(run, history),
     }
 
 

@@ -24,7 +24,7 @@ from pipesdfa.errors import UserError
 from pipesdfa.hw.device import DeviceParams, get_device_preset
 from pipesdfa.learning.feedback import register_sampler
 
-__all__ = ["rram_feedback", "rram_sampler", "refill_with_rram", "gaussianity", "normal_cdf"]
+__all__ = ["rram_feedback", "rram_sampler", "refill_with_rram", "program_matrices", "gaussianity", "normal_cdf"]
 
 
 def rram_feedback(rows: int, cols: int, device: DeviceParams | None = None, seed: int = 0) -> torch.Tensor:
@@ -59,6 +59,20 @@ def refill_with_rram(feedback: torch.nn.Module, device: DeviceParams, seed: int)
         rows, cols = buf.shape
         new = rram_feedback(rows, cols, device, seed=seed * 7919 + i).to(buf.device, buf.dtype)
         setattr(feedback, name, new)
+
+
+def program_matrices(matrices: list[torch.Tensor], device: DeviceParams, seed: int) -> list[torch.Tensor]:
+    """Given feedback matrices (``aligned``) as a crossbar of ``device`` holds them: each one
+    programmed (write-verify with programming noise, range ``w_max = max |B|``) and read back."""
+    out = []
+    for i, m in enumerate(matrices):
+        rows, cols = m.shape
+        w_max = float(m.abs().max()) or 1.0
+        xbar = Crossbar(rows, cols, device, AnalogConfig(update_scheme="dual", program_noise=True), w_max=w_max,
+                        seed=seed * 7919 + i)
+        xbar.program(m)
+        out.append(xbar.weights().to(m.device, m.dtype))
+    return out
 
 
 def normal_cdf(x: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,10 @@ def register(subparsers) -> None:
     info.add_argument("--layout", default=None, help="N-MNIST: auto, official or slayer")
     info.add_argument("--threshold", type=float, default=None, help="Braille: sigma-delta threshold (raw units)")
     info.add_argument("--split-seed", type=int, default=None, help="N-Caltech101 / Braille: seed of the split")
+    info.add_argument("--shift", metavar="NAME[:KEY=V,...]", default=None,
+                      help="show what a device shift does to the event (Braille: taxel and event) statistics, per "
+                           "split, unshifted against shifted (data/shifts.py names the shifts)")
+    info.add_argument("--shift-seed", type=int, default=0, help="seed of the shifted device (default 0)")
     info.set_defaults(func=run_info)
 
     fetch = sub.add_parser("fetch", help="download a dataset from its official source (checksum, resume, extract)",
@@ -60,6 +64,8 @@ def run_info(args) -> int:
 
     if args.data_dir is None and args.name != "digits":
         raise UserError(f"dataset {args.name!r} reads real files: give --data-dir ROOT")
+    if args.shift is not None:
+        return _shift_info(args)
     info = dataset_info(args.name, Path(args.data_dir) if args.data_dir else None, progress=not (args.json or args.no_progress) and sys.stderr.isatty(),
                         **_options(args))
     if args.json:
@@ -70,6 +76,25 @@ def run_info(args) -> int:
         print(f"  {split:5s}  {s['samples']:7d} samples  {s['events']:12d} events  t_max {s['t_max_us']} us  "
               f"{len(s['classes'])} classes")
         print("         " + ", ".join(f"{k}: {v}" for k, v in s["classes"].items()))
+    return 0
+
+
+def _shift_info(args) -> int:
+    from pipesdfa.data.info import shift_info
+
+    info = shift_info(args.name, Path(args.data_dir) if args.data_dir else None, args.shift, args.shift_seed,
+                      progress=not (args.json or args.no_progress) and sys.stderr.isatty(), **_options(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['dataset']}: shift {info['shift']} (seed {info['shift_seed']}): {info['reason']}")
+    for split, s in info["splits"].items():
+        print(f"  {split}")
+        print(f"    {'statistic':24s} {'unshifted':>12s} {'shifted':>12s} {'change':>9s}")
+        for key, before in s["unshifted"].items():
+            after = s["shifted"][key]
+            change = f"{100 * (after - before) / before:+.1f}%" if before else "-"
+            print(f"    {key:24s} {before:12.4g} {after:12.4g} {change:>9s}")
     return 0
 
 

@@ -6,8 +6,13 @@
   ``DIR/ratio_ranges.png`` and ``DIR/sensitivity.png``;
 * ``validation`` -- published figures recomputed through the engine: ``DIR/validation.json``
   and ``DIR/validation.md``;
+* ``personalisation`` -- pre-trained networks adapted to device shifts, each adaptation priced on
+  both accelerators (:mod:`pipesdfa.personalise.cli`);
 * ``accuracy`` -- the accuracy table (BPTT, SDFA and its variants, output-only) where the data
-  exists: :mod:`pipesdfa.commands.reproduce_accuracy`.
+  exists (:mod:`pipesdfa.commands.reproduce_accuracy`).
+
+``personalisation`` and ``accuracy`` share ``--data-dir``, ``--seeds`` and ``--lr`` (the parser
+keeps one definition of each, accuracy's, which says what each subject does with it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pipesdfa.atomic import atomic_write_json, atomic_write_text, ensure_writabl
 from pipesdfa.commands import reproduce_accuracy
 from pipesdfa.commands._hwargs import add_config_args, config_from_args
 from pipesdfa.errors import UserError
+from pipesdfa.personalise.cli import add_args as add_personalisation_args
 from pipesdfa.workloads import PAPER_WORKLOADS, WORKLOADS
 
 SUBJECTS: dict[str, Callable[[argparse.Namespace], int]] = {"accuracy": reproduce_accuracy.run}
@@ -34,11 +40,13 @@ def subject(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a result of the paper (hardware, validation, accuracy)",
+    p = sub.add_parser("reproduce", help="reproduce a result (hardware, validation, personalisation, accuracy)",
                        description="Reproduce a result: the hardware comparison over the paper's nine workloads, "
-                                   "the validation of the cost engine against published figures, or the accuracy "
-                                   "table (BPTT vs SDFA) where the data exists.")
-    p.add_argument("subject", choices=["hardware", "validation", "accuracy"], help="what to reproduce")
+                                   "the validation of the cost engine against published figures, the "
+                                   "personalisation study, or the accuracy table (BPTT vs SDFA) where the data "
+                                   "exists.", conflict_handler="resolve")
+    p.add_argument("subject", choices=["hardware", "validation", "personalisation", "accuracy"],
+                   help="what to reproduce")
     add_config_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--workloads", nargs="+", default=None, metavar="NAME",
@@ -51,13 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-sweeps", action="store_true",
                    help="hardware: skip the sweep of uncertain constants (ranges collapse to the point value)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    reproduce_accuracy.add_args(p)
+    add_personalisation_args(p)
+    reproduce_accuracy.add_args(p)  # after personalisation's: its --data-dir/--seeds/--lr replace those
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.subject != "accuracy":
         reproduce_accuracy.reject_accuracy_options(args)
+    if args.subject == "personalisation":  # --workloads and --lr as it reads them
+        args.workloads = args.workloads or list(PAPER_WORKLOADS)
+        args.lr = reproduce_accuracy.single_lr(args.lr)
     return SUBJECTS[args.subject](args)
 
 
@@ -148,3 +160,11 @@ def run_validation(args: argparse.Namespace) -> int:
     print(f"{len(ok)} of {len(rows)} published figures within {TOLERANCE:.0%} "
           f"({len(doc['sources_matched'])} sources); wrote {out}")
     return 0
+
+
+@subject("personalisation")
+def run_personalisation(args: argparse.Namespace) -> int:
+    """Adapt pre-trained networks to device shifts and price the adaptation (pipesdfa.personalise)."""
+    from pipesdfa.personalise.cli import run as personalise
+
+    return personalise(args)

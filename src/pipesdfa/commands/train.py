@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sa
 from pipesdfa.analog.cli import add_hardware_args, hardware_overrides
 from pipesdfa.data.catalog import CATALOG
 from pipesdfa.learning import RULES, TEMPORAL_MODES, VARIANTS
-from pipesdfa.learning.feedback import FEEDBACK_MODES, SAMPLERS
+from pipesdfa.learning.feedback import ALIGNED, FEEDBACK_MODES, SAMPLERS
 from pipesdfa.names import choice
 from pipesdfa.runconfig import INITS, MODELS
 from pipesdfa.surrogates import SURROGATES
@@ -61,7 +60,26 @@ FLAG_FIELDS = {
     "--data-dir": "data_dir", "--max-train": "max_train", "--max-test": "max_test", "--device": "device",
     "--backend": "backend", "--num-workers": "num_workers", "--threads": "threads", "--out": "out",
     "--hardware": "hardware", "--device-preset": "device_preset", "--set": "device_set",
+    "--shift": "shift", "--shift-seed": "shift_seed", "--samples-per-class": "samples_per_class",
 }
+
+
+def add_sdfa_args(r) -> None:
+    """SDFA's options (``train`` and ``finetune``): feedback, distribution, temporal mode, seed, path."""
+    r.add_argument("--feedback", choices=FEEDBACK_MODES, help="sdfa: one shared sliced matrix or one per layer (default shared)")
+    r.add_argument("--distribution", choices=sorted(SAMPLERS) + [ALIGNED],
+                   help="sdfa: feedback entries (default gaussian; aligned: the products of the forward weights the "
+                        "run starts with, one matrix per layer)")
+    r.add_argument("--temporal", choices=TEMPORAL_MODES, help="sdfa: local BPTT inside a layer, or instantaneous (default local)")
+    r.add_argument("--feedback-seed", type=int, help="sdfa: seed of the feedback matrices (default: --seed)")
+    r.add_argument("--sdfa-impl", choices=["fast", "autograd"], help="sdfa: graph-free fast path (default) or the "
+                   "autograd reference (same gradients)")
+    r.add_argument("--sdfa-store", choices=["float", "half"], help="sdfa fast path: precision of the saved state "
+                   "(default half: float16 surrogate derivatives, bfloat16 weight-gradient products, ~1e-3 relative "
+                   "error; float = the autograd reference's gradients, more memory)")
+    r.add_argument("--sdfa-variant", type=choice("sdfa variant", VARIANTS), metavar="NAME",
+                   help=f"sdfa: the rule's variant: {', '.join(VARIANTS)} (default authors, the paper's rule; "
+                        "docs/accuracy.md)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -92,18 +110,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("learning rule")
     r.add_argument("--method", type=choice("method", sorted(RULES)), metavar="NAME",
                    help=f"learning rule: {', '.join(sorted(RULES))} (default bptt)")
-    r.add_argument("--feedback", choices=FEEDBACK_MODES, help="sdfa: one shared sliced matrix or one per layer (default shared)")
-    r.add_argument("--distribution", choices=sorted(SAMPLERS), help="sdfa: feedback entries (default gaussian)")
-    r.add_argument("--temporal", choices=TEMPORAL_MODES, help="sdfa: local BPTT inside a layer, or instantaneous (default local)")
-    r.add_argument("--feedback-seed", type=int, help="sdfa: seed of the feedback matrices (default: --seed)")
-    r.add_argument("--sdfa-impl", choices=["fast", "autograd"], help="sdfa: graph-free fast path (default) or the "
-                   "autograd reference (same gradients)")
-    r.add_argument("--sdfa-store", choices=["float", "half"], help="sdfa fast path: precision of the saved state "
-                   "(default half: float16 surrogate derivatives, bfloat16 weight-gradient products, ~1e-3 relative "
-                   "error; float = the autograd reference's gradients, more memory)")
-    r.add_argument("--sdfa-variant", type=choice("sdfa variant", VARIANTS), metavar="NAME",
-                   help=f"sdfa: the rule's variant: {', '.join(VARIANTS)} (default authors, the paper's rule; "
-                        "docs/accuracy.md)")
+    add_sdfa_args(r)
     h = p.add_argument_group("hyper-parameters")
     h.add_argument("--T", type=positive_int, help="time steps")
     h.add_argument("--batch", type=positive_int, help="batch size (at most the training split)")
@@ -117,6 +124,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="leave out each epoch's last training batch when it is incomplete (braille-analog-mlp does)")
     h.add_argument("--max-train", type=positive_int, help="use only N training samples (event datasets: the first of every class in turn; digits: the first N)")
     h.add_argument("--max-test", type=positive_int, help="use only N test samples (as --max-train)")
+    h.add_argument("--shift", metavar="NAME[:KEY=V,...]", help="a user's device: shift the data (data/shifts.py; "
+                   "pipesdfa data info NAME --shift S shows what it does); the run also tests on the unshifted split")
+    h.add_argument("--shift-seed", type=int, help="seed of the shifted device and its noise (default 0)")
+    h.add_argument("--samples-per-class", type=positive_int, metavar="K",
+                   help="train on K samples per class of the training split, drawn with --seed")
     h.add_argument("--device", help="cpu, cuda or auto (default cpu)")
     h.add_argument("--backend", help="neuron kernel backend: torch (the reference), fused, triton, "
                    "auto (default: triton on CUDA, else fused)")
@@ -246,7 +258,7 @@ def register(sub) -> None:
 
 def resume_config(args: argparse.Namespace):
     """The config of ``--resume RUN`` after checking the flags against it (or exit 2)."""
-    from pipesdfa.resume import RUNTIME_FIELDS, check_agrees, extend, open_run
+    from pipesdfa.resume import continued, open_run
 
     if args.config:
         raise UserError("--config does not combine with --resume: a resumed run uses its own config.yaml")
@@ -259,12 +271,7 @@ def resume_config(args: argparse.Namespace):
     hidden = _hidden(args, cfg.model, tuple(cfg.hidden))
     if hidden is not None:
         given["hidden"] = ("--layers/--hidden", list(hidden))
-    check_agrees(cfg, given, folder)
-    runtime = {k: given[k][1] for k in RUNTIME_FIELDS if k in given}
-    if args.tensorboard:
-        runtime["tensorboard"] = True
-    cfg = replace(cfg, **runtime)
-    return extend(cfg, int(state["epoch"]) if state else 0, args.epochs).validate(), folder
+    return continued(cfg, state, folder, given, args.tensorboard, args.epochs), folder
 
 
 def _train_worker(cfg, resume, epochs, progress) -> None:

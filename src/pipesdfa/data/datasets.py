@@ -12,7 +12,9 @@ no disk cache), ``in_memory`` (keep frames in RAM; ``None`` = when the split is 
 1 GiB), ``max_train`` / ``max_test`` (keep N samples of a split, class by class in turn:
 :func:`balanced_head`; for quick runs),
 ``materialize`` (hand a split over as one in-memory ``FrameTensorDataset``; ``None`` = when
-it is kept in memory).
+it is kept in memory), ``shift``/``shift_seed`` (a user's device: event shifts before framing,
+tactile shifts on the raw taxels before encoding) and ``samples_per_class``/``subset_seed`` (a
+seeded stratified few-shot training split), both :mod:`pipesdfa.data.shifting`.
 ``seed`` does not change the data; the splits of N-Caltech101 and Braille (which have no
 official split) use ``split_seed`` (default 0) so every training seed sees the same split.
 """
@@ -31,17 +33,21 @@ from pipesdfa.data.cache import FrameCache, default_cache_root
 from pipesdfa.data.dataset import FrameDataset, ListSource, materialize
 from pipesdfa.data.formats.aedat31 import read_aedat31, read_gesture_labels
 from pipesdfa.data.formats.atis_bin import read_atis_bin
-from pipesdfa.data.formats.braille_pkl import (LETTERS, TAXELS, load_pickle, read_braille_events,
+from pipesdfa.data.formats.braille_pkl import (LETTERS, TAXELS, read_braille_events,
                                                read_braille_raw, sigma_delta_encode)
 from pipesdfa.data.formats.shd_h5 import SHD_CHANNELS, ShdFile
 from pipesdfa.data.framing import ChannelFramer, GridFramer
 from pipesdfa.data.layouts import (find_braille, find_dvsgesture, find_ncaltech101, find_nmnist, find_shd,
                                    file_identity, stratified_split)
 from pipesdfa.data.bundle import DatasetBundle
+from pipesdfa.data.shifting import per_class_source, resolve_shift, shift_source
+from pipesdfa.data.taxels import braille_kind, braille_taxels, shift_taxels
+from pipesdfa.data.shifts import Shift
 from pipesdfa.data.writers import GESTURE_NAMES
 from pipesdfa.errors import UserError
 
 __all__ = ["load_nmnist", "load_ncaltech101", "load_shd", "load_dvsgesture", "load_braille", "REAL_LOADERS",
+           "braille_taxels",
            "NCALTECH_EXTENT", "NCALTECH_GRID", "NCALTECH_FACTOR", "event_sources"]
 
 #: N-Caltech101 framing: raw (x, y) cropped to 240x180, halved, centred in 128x128.
@@ -87,7 +93,8 @@ def _head(src: ListSource, n: int | None) -> ListSource:
 
 def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names: list[str], cache_dir,
           in_memory, cache_params: dict, max_train=None, max_test=None, materialize_splits=None,
-          warm: bool = False) -> DatasetBundle:
+          warm: bool = False, shift: Shift | None = None, samples_per_class: int | None = None,
+          subset_seed: int = 0) -> DatasetBundle:
     """Wrap the sources in cached :class:`FrameDataset` s. A split that fits in RAM
     (``in_memory``; by default when under 1 GiB as float32) is by default framed at once
     and handed over as one tensor (``materialize_splits``), the trainer's fast path. Other
@@ -95,7 +102,14 @@ def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names
     recordings) the cache is first filled in file order so each recording is parsed once."""
     if T <= 0:
         raise UserError(f"T must be positive, got {T}")
-    sources = {"train": _head(sources["train"], max_train), "test": _head(sources["test"], max_test)}
+    if shift is not None and shift.kind == "events":  # tactile shifts were applied before encoding
+        sources = {s: shift_source(src, shift, CATALOG[name].sensor_size, s) for s, src in sources.items()}
+    if shift is not None:
+        cache_params = {**cache_params, **shift.identity()}
+    train = per_class_source(sources["train"], samples_per_class, subset_seed, f"{name}'s training split", class_names)
+    if samples_per_class is not None:
+        cache_params = {**cache_params, "samples_per_class": samples_per_class, "subset_seed": subset_seed}
+    sources = {"train": _head(train, max_train), "test": _head(sources["test"], max_test)}
     shape = tuple(framer.shape)
     out: dict[str, Any] = {}
     cache_dirs = []
@@ -145,12 +159,16 @@ def _nmnist_sources(data_dir, layout: str = "auto", **_):
 
 def load_nmnist(T: int, data_dir=None, seed: int = 0, *, layout: str = "auto", split_by: str = "number",
                 spatial_factor: int = 1, binary: bool = False, cache_dir=None, in_memory=None,
-                max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None):
+                max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None,
+                shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
+                subset_seed: int = 0):
     """N-MNIST as ``[T, 2, 34/f, 34/f]`` (``layout``: ``auto``, ``official`` or ``slayer``)."""
     sources, classes, meta = _nmnist_sources(data_dir, layout)
     side = -(-34 // spatial_factor) if spatial_factor >= 1 else 34
     framer = GridFramer(T, (34, 34), (side, side), spatial_factor, 2, split_by, binary=binary)
-    return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
+    return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize,
+                 shift=resolve_shift("nmnist", shift, shift_seed), samples_per_class=samples_per_class,
+                 subset_seed=subset_seed)
 
 
 def _digits_sources(data_dir=None, data_seed: int = 0, **_):
@@ -181,13 +199,15 @@ def _ncaltech_sources(data_dir, split_seed: int = 0, test_fraction: float = 0.2,
 def load_ncaltech101(T: int, data_dir=None, seed: int = 0, *, split_by: str = "number", split_seed: int = 0,
                      test_fraction: float = 0.2, background: bool = True, binary: bool = False, cache_dir=None,
                      in_memory=None, max_train: int | None = None, max_test: int | None = None,
-                     materialize: bool | None = None):
+                     materialize: bool | None = None, shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
+                subset_seed: int = 0):
     """N-Caltech101 on the fixed 2x128x128 grid (see :data:`NCALTECH_EXTENT`), seeded
     stratified ``1 - test_fraction`` / ``test_fraction`` split."""
     sources, classes, meta = _ncaltech_sources(data_dir, split_seed, test_fraction, background)
     framer = GridFramer(T, NCALTECH_EXTENT, NCALTECH_GRID, NCALTECH_FACTOR, 2, split_by, binary=binary)
     return _make("ncaltech101", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test,
-                 materialize)
+                 materialize, shift=resolve_shift("ncaltech101", shift, shift_seed),
+                 samples_per_class=samples_per_class, subset_seed=subset_seed)
 
 
 # ----------------------------------------------------------------------------------- SHD
@@ -214,11 +234,14 @@ def _shd_sources(data_dir, **_):
 
 def load_shd(T: int, data_dir=None, seed: int = 0, *, duration_ms: float = 1400.0, split_by: str = "window",
              binary: bool = False, cache_dir=None, in_memory=None, max_train: int | None = None,
-             max_test: int | None = None, materialize: bool | None = None):
+             max_test: int | None = None, materialize: bool | None = None, shift: str | None = None,
+             shift_seed: int = 0, samples_per_class: int | None = None, subset_seed: int = 0):
     """SHD as ``[T, 700]``: ``T`` fixed bins over the first ``duration_ms`` (default 1.4 s)."""
     sources, classes, meta = _shd_sources(data_dir)
     framer = ChannelFramer(T, SHD_CHANNELS, 1, split_by, int(round(duration_ms * 1000)), binary)
-    return _make("shd", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
+    return _make("shd", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize,
+                 shift=resolve_shift("shd", shift, shift_seed), samples_per_class=samples_per_class,
+                 subset_seed=subset_seed)
 
 
 # --------------------------------------------------------------------------- DVS Gesture
@@ -266,13 +289,16 @@ def _gesture_sources(data_dir, **_):
 
 def load_dvsgesture(T: int, data_dir=None, seed: int = 0, *, split_by: str = "number", spatial_factor: int = 1,
                     binary: bool = False, cache_dir=None, in_memory=None, max_train: int | None = None,
-                    max_test: int | None = None, materialize: bool | None = None):
+                    max_test: int | None = None, materialize: bool | None = None,
+                    shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
+                subset_seed: int = 0):
     """DVS128 Gesture as ``[T, 2, 128/f, 128/f]``; every ``labels.csv`` row is one sample."""
     sources, classes, meta = _gesture_sources(data_dir)
     side = -(-128 // spatial_factor) if spatial_factor >= 1 else 128
     framer = GridFramer(T, (128, 128), (side, side), spatial_factor, 2, split_by, binary=binary)
     return _make("dvsgesture", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test,
-                 materialize, warm=True)
+                 materialize, warm=True, shift=resolve_shift("dvsgesture", shift, shift_seed),
+                 samples_per_class=samples_per_class, subset_seed=subset_seed)
 
 
 # ------------------------------------------------------------------------------- Braille
@@ -294,23 +320,27 @@ def encode_braille(taxel_data: list[np.ndarray], threshold: float) -> list[np.nd
     return [ev[cuts[i]:cuts[i + 1]] for i in range(len(taxel_data))]
 
 
-def _braille_all(path: Path, kind: str, threshold: float) -> tuple[list[np.ndarray], list[str], str]:
-    if kind == "unknown":
-        recs = load_pickle(path)
-        first = recs[0] if isinstance(recs, list) and recs else {}
-        kind = "events" if isinstance(first, dict) and "events" in first else "raw"
+def _braille_all(path: Path, kind: str, threshold: float, shift: Shift | None = None, split_seed: int = 0,
+                 test_fraction: float = 0.2) -> tuple[list[np.ndarray], list[str], str]:
+    kind = braille_kind(path, kind)
     if kind == "events":
+        if shift is not None:
+            raise UserError(f"shift {shift.name!r} acts on raw taxel values, but {path} holds encoded events; "
+                            f"give the raw recordings (source 'raw', doi:10.5281/zenodo.6556273)")
         evs, letters = read_braille_events(path)
     else:
         data, letters = read_braille_raw(path)
+        if shift is not None:
+            labels = np.array([LETTERS.index(x) if x in LETTERS else -1 for x in letters], dtype=np.int64)
+            data = shift_taxels(data, labels, split_seed, test_fraction, shift)
         evs = encode_braille(data, threshold)
     return evs, letters, kind
 
 
 def _braille_sources(data_dir, threshold: float = 1.0, source: str = "auto", file=None, split_seed: int = 0,
-                     test_fraction: float = 0.2, **_):
+                     test_fraction: float = 0.2, shift: Shift | None = None, **_):
     lay = find_braille(data_dir, threshold, source, file)
-    evs, letters, kind = _braille_all(lay.path, lay.kind, threshold)
+    evs, letters, kind = _braille_all(lay.path, lay.kind, threshold, shift, split_seed, test_fraction)
     unknown = sorted(set(letters) - set(LETTERS))
     if unknown:
         raise UserError(f"{lay.path}: field 'letter' has {unknown[:3]}, expected one of Space, A..Z")
@@ -318,7 +348,7 @@ def _braille_sources(data_dir, threshold: float = 1.0, source: str = "auto", fil
     tr, te = stratified_split(labels, test_fraction, split_seed)
     ident = {**file_identity(lay.path.parent, [lay.path]), "kind": kind,
              "threshold": threshold if kind == "raw" else None, "split_seed": split_seed,
-             "test_fraction": test_fraction}
+             "test_fraction": test_fraction, **(shift.identity() if shift is not None else {})}
     src = {s: ListSource([evs[i] for i in idx], labels[idx], _identity_read, {**ident, "split": s})
            for s, idx in (("train", tr), ("test", te))}
     return src, list(LETTERS), {"kind": kind}
@@ -331,12 +361,16 @@ def _identity_read(ev: np.ndarray) -> np.ndarray:
 def load_braille(T: int, data_dir=None, seed: int = 0, *, threshold: float = 1.0, source: str = "auto",
                  file=None, bin_ms: float = 25.0, split_by: str = "window", binary: bool = False,
                  split_seed: int = 0, test_fraction: float = 0.2, cache_dir=None, in_memory=None,
-                 max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None):
+                 max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None,
+                 shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
+                subset_seed: int = 0):
     """Braille letters as ``[T, 24]`` (12 taxels x ON/OFF): ``T`` bins of ``bin_ms`` from t = 0
     (25 ms bins; the braille-mlp workload uses T = 76, the raw recordings' 1.9 s), 27 classes, seeded stratified split."""
-    sources, classes, meta = _braille_sources(data_dir, threshold, source, file, split_seed, test_fraction)
+    sh = resolve_shift("braille", shift, shift_seed)
+    sources, classes, meta = _braille_sources(data_dir, threshold, source, file, split_seed, test_fraction, sh)
     framer = ChannelFramer(T, TAXELS, 2, split_by, int(round(T * bin_ms * 1000)), binary)
-    return _make("braille", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize)
+    return _make("braille", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize,
+                 shift=sh, samples_per_class=samples_per_class, subset_seed=subset_seed)
 
 
 REAL_LOADERS: dict[str, Callable[..., Any]] = {

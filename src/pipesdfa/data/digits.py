@@ -32,6 +32,7 @@ import torch
 from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.frames import events_to_frames
 from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
+from pipesdfa.data.shifting import noise_index, per_class_indices, resolve_shift
 from pipesdfa.errors import UserError
 
 __all__ = ["saccade_path", "simulate_saccade_events", "digits_events", "load_digits_dataset"]
@@ -153,29 +154,51 @@ def split_indices(labels: np.ndarray, test_fraction: float = 0.2) -> tuple[np.nd
 
 
 @functools.lru_cache(maxsize=8)
-def _frames(T: int, split_by: str, data_seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:
+def _frames(T: int, split_by: str, data_seed: int, shift: str | None = None,
+            shift_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:
+    """Frames of all 1,797 samples (in memory, keyed by every parameter that changes them); a
+    shift acts on the events before framing, sample ``i`` of a split drawing its noise from
+    :func:`~pipesdfa.data.shifting.noise_index`."""
     events, labels, size = digits_events(data_seed)
+    sh = resolve_shift("digits", shift, shift_seed)
+    if sh is not None:
+        events = list(events)
+        for split, idx in zip(("train", "test"), split_indices(labels)):
+            for pos, i in enumerate(idx):
+                events[i] = sh.events(events[i], size, noise_index(split, pos))
     frames = np.stack([events_to_frames(e, size, T, split_by) for e in events])
     return torch.from_numpy(frames), torch.from_numpy(labels), size
 
 
 def load_digits_dataset(T: int, data_dir: str | None = None, seed: int = 0, split_by: str = "number",
                         data_seed: int = 0, max_train: int | None = None, max_test: int | None = None,
-                        **options: Any) -> DatasetBundle:
+                        shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
+                        subset_seed: int = 0, **options: Any) -> DatasetBundle:
     """The embedded dataset: frames ``[T, 2, 12, 12]``, 1,437 train / 360 test samples.
 
     ``data_dir`` is ignored (nothing to read); ``seed`` (the training seed) does not change
-    the data: ``data_seed`` does. ``max_train``/``max_test`` keep the first N samples of a
-    split (the same option every real loader takes).
+    the data: ``data_seed`` does. ``shift``/``shift_seed`` (a device shift of the events) and
+    ``samples_per_class``/``subset_seed`` (a seeded stratified few-shot training split):
+    :mod:`pipesdfa.data.shifting`. ``max_train``/``max_test`` then keep the first N samples of
+    a split (the same option every real loader takes).
     """
     if options:
         raise UserError(f"dataset 'digits': unknown option(s) {', '.join(sorted(options))}")
     for name, n in (("max_train", max_train), ("max_test", max_test)):
         if n is not None and n < 1:
             raise UserError(f"{name} must be >= 1, got {n}")
-    frames, labels, (w, h, p) = _frames(T, split_by, data_seed)
+    sh = resolve_shift("digits", shift, shift_seed)
+    frames, labels, (w, h, p) = _frames(T, split_by, data_seed, sh.spec if sh else None, shift_seed if sh else 0)
     tr, te = split_indices(labels.numpy())
+    if samples_per_class is not None:
+        tr = tr[per_class_indices(labels.numpy()[tr], samples_per_class, subset_seed, "digits' training split")]
     tr_t, te_t = torch.from_numpy(tr[:max_train]), torch.from_numpy(te[:max_test])
+    meta = {"sensor_size": [w, h, p], "split_by": split_by, "data_seed": data_seed,
+            "source": "sklearn.datasets.load_digits + pipesdfa saccade simulation"}
+    if sh is not None:
+        meta.update(sh.identity())
+    if samples_per_class is not None:
+        meta.update({"samples_per_class": samples_per_class, "subset_seed": subset_seed})
     return DatasetBundle(
         name="digits",
         train=FrameTensorDataset(frames[tr_t], labels[tr_t]),
@@ -183,6 +206,5 @@ def load_digits_dataset(T: int, data_dir: str | None = None, seed: int = 0, spli
         input_shape=(p, h, w),
         num_classes=10,
         class_names=[str(i) for i in range(10)],
-        meta={"sensor_size": [w, h, p], "split_by": split_by, "data_seed": data_seed,
-              "source": "sklearn.datasets.load_digits + pipesdfa saccade simulation"},
+        meta=meta,
     )

@@ -16,6 +16,15 @@ Other packages add theirs with :func:`register_sampler` (``pipesdfa.analog.feedb
 ``rram``: entries read from a simulated RRAM crossbar's device variation); this module imports
 no device model.
 
+``aligned`` (:func:`aligned_matrices`, :meth:`FeedbackMatrices.assign`) is not random: one
+matrix per hidden layer, the product of the forward weights above it at the moment the run
+starts, ``B_l = W_L W_{L-1} ... W_{l+1}`` (``[C, n_l]``), scaled to unit root-mean-square
+entries. In a linear network ``e B_l`` is exactly the back-propagated error ``dLoss/dh_l``;
+in a spiking one it leaves out the downstream surrogate derivatives and the time structure.
+It is fixed afterwards like any feedback matrix, so a rule using it still sends no error
+across layers and forms no ``W^T`` product while it trains; it is what a network trained
+elsewhere (by BPTT) needs, whose forward weights have never aligned with a random ``B``.
+
 The widths ``n_l`` may be given, or are taken from the hidden blocks' outputs the first time
 errors are projected (the matrices are then sampled, from the same seed, exactly as if the
 widths had been given). The matrices are module buffers, so they are saved in checkpoints and
@@ -32,7 +41,8 @@ from torch import nn
 
 from pipesdfa.errors import UserError
 
-__all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES", "register_sampler", "Sampler"]
+__all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES", "register_sampler", "Sampler", "aligned_matrices",
+           "ALIGNED"]
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
 
@@ -51,6 +61,30 @@ def _sign(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
 
 SAMPLERS: dict[str, Sampler] = {"gaussian": _gaussian, "uniform": _uniform, "sign": _sign}
 FEEDBACK_MODES = ("shared", "independent")
+#: The non-random feedback: the forward weights' product (:func:`aligned_matrices`).
+ALIGNED = "aligned"
+
+
+def aligned_matrices(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``[B_0, ..., B_{L-2}]`` for the weights ``W_0 .. W_{L-1}`` (``[n_out, n_in]`` each) of a
+    network of fully connected layers: ``B_l = W_{L-1} W_{L-2} ... W_{l+1}`` (``[C, n_l]``)
+    divided by the root mean square of its entries (see the module docstring)."""
+    ws = [w.detach().float() for w in weights]
+    for i, w in enumerate(ws):
+        if w.dim() != 2:
+            raise UserError(f"sdfa distribution 'aligned' needs fully connected layers; layer {i} has a weight of "
+                            f"shape {tuple(w.shape)}")
+    for i in range(1, len(ws)):
+        if ws[i].shape[1] != ws[i - 1].shape[0]:
+            raise UserError(f"sdfa distribution 'aligned': layer {i} takes {ws[i].shape[1]} inputs but layer {i - 1} "
+                            f"gives {ws[i - 1].shape[0]} outputs (a readout or pooling between them?)")
+    out: list[torch.Tensor] = []
+    m = ws[-1]
+    for l in range(len(ws) - 2, -1, -1):  # m = W_{L-1} ... W_{l+1}
+        rms = float(m.pow(2).mean().sqrt())
+        out.append(m / rms if rms > 0 else m.clone())
+        m = m @ ws[l]
+    return out[::-1]
 
 
 def register_sampler(name: str, sampler: Sampler) -> Sampler:
@@ -101,6 +135,20 @@ class FeedbackMatrices(nn.Module):
         else:
             for i, w in enumerate(self.widths):
                 self.register_buffer(f"B_{i}", self.sampler((self.num_classes, w), g).float())
+
+    def assign(self, matrices: Sequence[torch.Tensor], distribution: str = ALIGNED) -> None:
+        """Replace the matrices by given ones (``[C, n_l]`` per hidden layer; ``independent`` mode)."""
+        if self.mode != "independent":
+            raise UserError(f"sdfa distribution {distribution!r} gives one matrix per layer: use feedback "
+                            f"'independent', not {self.mode!r}")
+        if self.widths is not None and [int(m.shape[1]) for m in matrices] != self.widths:
+            raise UserError(f"sdfa feedback: matrices for {[int(m.shape[1]) for m in matrices]} neurons, the hidden "
+                            f"blocks give {self.widths}")
+        self.widths = [int(m.shape[1]) for m in matrices]
+        self.n_max = max(self.widths) if self.widths else 1
+        for i, m in enumerate(matrices):
+            self.register_buffer(f"B_{i}", m.detach().float().clone())
+        self.distribution = distribution
 
     def matrix(self, layer: int) -> torch.Tensor:
         """``B_l`` of shape ``[C, n_l]``."""

@@ -45,6 +45,12 @@ class ShdFile:
                     if field not in f:
                         raise UserError(f"{self.path}: missing field {field!r}; an SHD file has "
                                         f"{', '.join(REQUIRED_FIELDS)} (and extra/keys)")
+                size = self.path.stat().st_size
+                for field in REQUIRED_FIELDS:  # before any read: a damaged header can claim billions
+                    n = int(np.prod(f[field].shape or (1,)))
+                    if n > size:  # every sample takes at least one byte (SHD's vlen entries take 16)
+                        raise UserError(f"{self.path}: field {field!r} claims {n} samples, more than the "
+                                        f"file's {size} bytes can hold; the file is damaged")
                 self.labels = np.asarray(f["labels"][()], dtype=np.int64)
                 if self.labels.ndim != 1 or (self.labels.size and self.labels.min() < 0):
                     raise UserError(f"{self.path}: field 'labels' must be a list of class numbers >= 0, got shape "
