@@ -124,18 +124,19 @@ def hardware_table() -> str | None:
 
 #: Train-step result files shown in the README, with a note on the code they measured.
 TRAIN_STEP_FILES = (("train_step_cpu.json", ""),
+                    ("train_step_cpu_t100.json", ""),
                     ("train_step_h200.json", ", earlier code"))
 
 
 def train_step_table() -> str | None:
     lines = []
-    cpu_cmd = "python benchmarks/train_step.py --out benchmarks/results/train_step_cpu.json"
+    cpu_cmds: list[str] = []
     for fname, note in TRAIN_STEP_FILES:
         d = _load(RESULTS / fname)
         if d is None:
             continue
-        if fname == TRAIN_STEP_FILES[0][0]:
-            cpu_cmd = d["command"]
+        if fname.startswith("train_step_cpu"):
+            cpu_cmds.append(d["command"])
         dev = (d["machine"].get("device_name") or d["machine"].get("processor") or "cpu") + note
         if not lines:
             lines = ["| device | workload | T | B | input (density; block spike rates) | BPTT ms | SDFA inst. ms (x BPTT) | "
@@ -177,7 +178,7 @@ def train_step_table() -> str | None:
     if not lines:
         return None
     lines += ["", "Medians of round-robin steps (CPU: each variant in its own process) measured side by side in one run per device "
-                  f"(`{cpu_cmd}`; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
+                  f"({'; '.join(f'`{c}`' for c in cpu_cmds) or 'no CPU run'}; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
                   "columns: the default `store=half`, except the memory column marked float. Input: real frames of "
                   "each case's dataset (N-MNIST subset, Braille, the ten real DVS Gesture clips; the embedded "
                   "digits where files are absent) on weights after a short BPTT warm-up, so every block fires "
