@@ -15,3 +15,20 @@ def replace_block(doc: str | Path, name: str, text: str) -> None:
     if a < 0 or b < a:
         raise SystemExit(f"{path}: markers {start} ... {end} not found")
     atomic_write_text(path, src[: a + len(start)] + "\n" + text.rstrip() + "\n" + src[b:])
+
+
+def publish(text: str, doc: str | Path | None, name: str) -> None:
+    """Print ``text`` and, when ``doc`` is given, write it into ``doc``'s block ``name``."""
+    print(text)
+    if doc:
+        replace_block(doc, name, text)
+
+
+def machine() -> dict[str, str]:
+    """Python, torch and processor of this machine (for a benchmark's JSON)."""
+    import platform
+
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine()}

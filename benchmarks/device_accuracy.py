@@ -265,8 +265,8 @@ def write_doc(doc: Path, result: dict[str, Any]) -> None:
         spread = statistics.stdev(ideal) if len(ideal) > 1 else float("nan")
         steps = sorted({r.get("T") for r in result["rows"] if r["workload"] == "braille-mlp"} - {None})
         body.append(f"Braille (braille-mlp, ../shared/data, T {'/'.join(map(str, steps))}, "
-                    f"{'/'.join(map(str, epochs))} epochs as in "
-                    f"benchmarks/accuracy.py, the rest as registered): ideal SDFA {100 * b['sdfa_ideal']:.2f} %; "
+                    f"{'/'.join(map(str, epochs))} epochs (the paper: 100), "
+                    f"the rest as registered): ideal SDFA {100 * b['sdfa_ideal']:.2f} %; "
                     f"gap in points, ideal minus RRAM: {gaps} (seed-to-seed std of ideal SDFA: {spread:.2f} points).")
     body.append(f"RRAM-sampled feedback matrix ({fb['device']}, {fb['shape'][0]}x{fb['shape'][1]}) against N(0, 1): "
                 f"skewness {fb['skewness']:+.3f}, excess kurtosis {fb['excess_kurtosis']:+.3f}, "
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adc-bits", type=int, nargs="*", default=list(DEFAULT_ADC))
     ap.add_argument("--roundings", nargs="*", default=["nearest", "accumulate"], help="pulse roundings besides the default")
     ap.add_argument("--presets", nargs="*", default=["taox-hfox", "ag-a-si", "alox-hfo2"], help="published device presets")
-    ap.add_argument("--braille-epochs", type=int, default=30, help="as benchmarks/accuracy.py (the paper: 100)")
+    ap.add_argument("--braille-epochs", type=int, default=30, help="Braille epochs (the paper: 100)")
     ap.add_argument("--braille-only", action="store_true",
                     help="run only the Braille rows and replace them in an existing --out JSON")
     ap.add_argument("--no-braille", action="store_true")

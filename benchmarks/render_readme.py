@@ -8,7 +8,7 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 
 * ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
   and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);
-* ``accuracy``: ``benchmarks/results/accuracy.json`` (``benchmarks/accuracy.py``);
+* ``accuracy``: ``docs/results/accuracy/accuracy.json`` (``pipesdfa reproduce accuracy``);
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
@@ -31,6 +31,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "src"))
 
 
 def _pct(x: float) -> str:
@@ -76,12 +77,12 @@ def digits_table() -> str | None:
 
 
 def accuracy_table() -> str | None:
-    res = _load(RESULTS / "accuracy.json")
-    if res is None:
+    doc = _load(ROOT / "docs" / "results" / "accuracy" / "accuracy.json")
+    if doc is None:
         return None
-    from accuracy import markdown
+    from pipesdfa.accuracy.report import compact_markdown
 
-    return markdown(res)
+    return compact_markdown(doc)
 
 
 def _rx(v: float | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipesdfa.errors import UserError
-from pipesdfa.learning import make_rule
+from pipesdfa.learning import VARIANTS, make_rule
 from pipesdfa.learning.local import fast_kind, forward_blocks
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
@@ -51,12 +51,12 @@ def _grads(model, x, y, loss, **opts):
     return lval, rates, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", exact_buffers=True, **kw):
+def _compare(spec, neuron, temporal, store, loss="mse", backend="fused", exact_buffers=True, variant=None, **kw):
     model, x, y = _setup(spec, neuron, backend=backend, **kw)
     ref_model = copy.deepcopy(model)
     ref_model.blocks.apply(lambda m: setattr(m, "backend", "torch") if hasattr(m, "recurrent_grad") else None)
-    l0, r0, g0 = _grads(ref_model, x, y, loss, temporal=temporal, fast=False)
-    l1, r1, g1 = _grads(model, x, y, loss, temporal=temporal, fast=True, store=store)
+    l0, r0, g0 = _grads(ref_model, x, y, loss, temporal=temporal, fast=False, variant=variant)
+    l1, r1, g1 = _grads(model, x, y, loss, temporal=temporal, fast=True, store=store, variant=variant)
     assert l0 == pytest.approx(l1, rel=1e-6)
     assert torch.equal(r0, r1)
     assert set(g0) == set(g1) == {n for n, _ in model.named_parameters()}
@@ -89,6 +89,14 @@ def test_mlp_fast_matches_reference(neuron, temporal, store):
 @pytest.mark.parametrize("store", ["float", "half"])
 def test_conv_bn_pool_fast_matches_reference(neuron, temporal, store):
     _compare(conv_spec(), NEURONS[neuron], temporal, store, gain=2.5)
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "authors"])
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+def test_variants_fast_match_reference(variant, temporal):
+    _compare(mlp_spec((30,), (20, 16), 4), NEURONS["lif-hard"], temporal, "float", variant=variant)
+    _compare(mlp_spec((30,), (20, 16), 4), NEURONS["if-soft"], temporal, "half", variant=variant)
+    _compare(conv_spec(), NEURONS["lif-hard"], temporal, "float", gain=2.5, variant=variant)
 
 
 def test_conv_bn_eval_mode_matches_reference():

@@ -32,6 +32,28 @@ def test_metrics_json_has_the_documented_shape(tmp_path):
     assert 0 < act["input_rate"] <= 1 and len(act["layers"]) == 3
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    best = max(on_disk["epochs"], key=lambda e: e["test_acc"])
+    assert on_disk["final"]["best_test_acc"] == best["test_acc"] and on_disk["final"]["best_epoch"] == best["epoch"]
+    assert on_disk["rule"]["variant"] == "authors" and on_disk["config"]["sdfa_variant"] == "authors"
+
+
+def test_best_epoch_by_hand():
+    from pipesdfa.train import best_epoch
+
+    hist = [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.7}, {"epoch": 3, "test_acc": 0.7},
+            {"epoch": 4, "test_acc": 0.6}]
+    assert best_epoch(hist) == {"best_test_acc": 0.7, "best_epoch": 2}  # the first epoch that reached it
+    assert best_epoch([]) == {"best_test_acc": None, "best_epoch": None}
+
+
+def test_drop_last_trains_whole_batches_only(tmp_path):
+    # 100 training samples in batches of 64: the last batch (36) is left out with drop_last
+    full = train(small(tmp_path, "full", epochs=1, max_train=100), progress=False, log=None)
+    cut = train(small(tmp_path, "cut", epochs=1, max_train=100, drop_last=True), progress=False, log=None)
+    assert full["config"]["drop_last"] is False and cut["config"]["drop_last"] is True
+    steps = [float(load_checkpoint(tmp_path / n)["optimizer"]["state"][0]["step"]) for n in ("full", "cut")]
+    assert steps == [2.0, 1.0]  # Adam's step count: ceil(100 / 64) batches, then floor
+    assert cut["dataset"]["train"] == full["dataset"]["train"] == 100
 
 
 def test_same_seed_repeats_exactly(tmp_path):

@@ -175,8 +175,10 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
                 d[k] = opts.get(k, default)
         if d["feedback_seed"] is None:
             d["feedback_seed"] = cfg.seed
+        if d["sdfa_variant"] is None:
+            d["sdfa_variant"] = opts.get("variant", "authors")
     else:
-        for k in ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_impl", "sdfa_store"):
+        for k in ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_impl", "sdfa_store", "sdfa_variant"):
             d.pop(k)
     if cfg.hardware != "rram":
         d.pop("device_preset")

@@ -14,8 +14,13 @@ from pipesdfa.ops import OpsCounter
 __all__ = ["batches", "evaluate", "to_time_first"]
 
 
-def batches(ds: Dataset, order: torch.Tensor, batch: int, num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches ``(x [B, T, ...], y [B])`` in the given order (in-memory fast path or a DataLoader)."""
+def batches(ds: Dataset, order: torch.Tensor, batch: int, num_workers: int = 0,
+            drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches ``(x [B, T, ...], y [B])`` in the given order (in-memory fast path or a DataLoader);
+    ``drop_last`` leaves out a last batch of fewer than ``batch`` samples (an order shorter than
+    one batch is kept whole)."""
+    if drop_last and order.numel() >= batch:
+        order = order[: order.numel() - order.numel() % batch]
     if isinstance(ds, FrameTensorDataset):
         for i in range(0, order.numel(), batch):
             idx = order[i:i + batch]

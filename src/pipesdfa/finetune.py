@@ -183,7 +183,7 @@ def finetune_config(base, base_path: str, **changes: Any):
     ``samples_per_class``; ``max_train`` and ``lr_restarts`` start afresh."""
     from pipesdfa.runconfig import TrainConfig
 
-    rule_opts = ("feedback", "distribution", "temporal", "feedback_seed")
+    rule_opts = ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_variant")
     keep = {k: v for k, v in changes.items() if v is not None}
     cfg = replace(base, max_train=None, lr_restarts=(), tensorboard=False, base=str(base_path),
                   **{k: None for k in rule_opts}, hardware="ideal", device_preset="neurosim-default",

@@ -9,6 +9,13 @@ a model composed with ``--dataset X --model M``) scales every block so that it f
 ``init_rate`` spikes per neuron per step on the first training samples
 (:mod:`pipesdfa.rate_init`), so that no layer starts silent on any dataset.
 
+Batches: the training split in a fresh seeded order every epoch, ``batch`` samples at a time;
+``drop_last`` leaves out the epoch's last batch when it has fewer than ``batch`` samples (the
+SDFA authors' loaders do; the workloads say which of them does). ``data_options`` are passed to
+the dataset's loader (``--data-option KEY=VALUE``, e.g. ``stats=all`` for ``braille-analog``).
+``sdfa_variant`` names a variant of the SDFA rule (:mod:`pipesdfa.learning.sdfa_variants`;
+``None`` = the authors' rule).
+
 Learning-rate schedule: cosine annealing from ``lr`` to 0 over the run's epochs; an epoch in
 ``lr_restarts`` starts a new cosine from ``lr`` over the epochs up to the next restart or the
 end (SGDR's warm restart, Loshchilov & Hutter, ICLR 2017). ``--resume RUN --epochs N`` on a
@@ -56,12 +63,14 @@ class TrainConfig:
     feedback_seed: int | None = None
     sdfa_impl: str = "fast"
     sdfa_store: str = DEFAULT_STORE
+    sdfa_variant: str | None = None
     seed: int = 0
     workload: str | None = None
     data_dir: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
     max_train: int | None = None
     max_test: int | None = None
+    drop_last: bool = False
     backend: str = "auto"
     device: str = "cpu"
     num_workers: int = 0
@@ -106,9 +115,14 @@ class TrainConfig:
         if self.optimizer not in ("adam", "sgd"):
             raise UserError(f"optimizer {self.optimizer!r} unknown; expected 'adam' or 'sgd'")
         if self.method != "sdfa":
-            given = [k for k in ("feedback", "distribution", "temporal") if getattr(self, k) is not None]
+            given = [k for k in ("feedback", "distribution", "temporal", "sdfa_variant") if getattr(self, k) is not None]
             if given:
-                raise UserError(f"--{given[0]} is an SDFA option; it does not apply to --method {self.method}")
+                raise UserError(f"--{given[0].replace('_', '-')} is an SDFA option; it does not apply to "
+                                f"--method {self.method}")
+        elif self.sdfa_variant is not None:
+            from pipesdfa.learning import VARIANTS
+
+            check_name("sdfa variant", self.sdfa_variant, VARIANTS)
         if self.sdfa_impl not in ("fast", "autograd"):
             raise UserError(f"sdfa_impl {self.sdfa_impl!r} unknown; expected 'fast' or 'autograd'")
         for name in ("max_train", "max_test"):
@@ -205,7 +219,7 @@ def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
     w = get_workload(name)
     cfg = TrainConfig(dataset=w.dataset, model=w.model, hidden=w.hidden, neuron=w.neuron, tau=w.tau, T=w.T,
                       batch=w.batch, epochs=w.epochs, lr=w.lr, weight_decay=w.weight_decay, loss=w.loss,
-                      init_gain=w.init_gain, init="default", workload=name)
+                      init_gain=w.init_gain, init="default", drop_last=w.drop_last, workload=name)
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 

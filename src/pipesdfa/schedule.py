@@ -40,10 +40,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, epochs: int, restarts) -> t
 
 def restart(optimizer: torch.optim.Optimizer, lr: float, epochs: int, restarts,
             epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """At a restart epoch: every group back to ``lr`` and a new cosine over the segment."""
+    """At a restart epoch: every group back to ``lr`` (times the group's ``lr_scale``, 1 unless
+    the rule gave the group a rate of its own) and a new cosine over the segment."""
     for g in optimizer.param_groups:
-        g["lr"] = lr
-        g["initial_lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+        g["initial_lr"] = g["lr"]
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=segment_length(epochs, restarts, epoch))
 
 
@@ -52,8 +53,9 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> t
     implementation where it exists for the parameters (floating point, CPU or CUDA): one
     kernel over all parameters instead of several multi-tensor passes, which is several
     times faster on a CPU. Same update rule; rounding may differ."""
-    params = list(params)
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    params = list(params)  # tensors, or parameter groups {"params": [...], "lr": ...}
+    flat = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
+    fused = bool(flat) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in flat)
 
     def build(**kw) -> torch.optim.Optimizer:
         if name == "adam":

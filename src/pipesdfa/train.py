@@ -51,7 +51,7 @@ from pipesdfa.distributed import context as dist_context
 from pipesdfa.errors import UserError
 from pipesdfa.evaluation import batches, evaluate, to_time_first
 from pipesdfa.guards import TrainingDiverged, check_batch, check_finite_params, check_memory, estimate_memory
-from pipesdfa.learning import Rule, alignment, make_rule
+from pipesdfa.learning import VARIANTS, Rule, alignment, make_rule
 from pipesdfa.learning.feedback import ALIGNED
 from pipesdfa.models import SpikingNet, build_model
 from pipesdfa.neurons import NeuronParams
@@ -65,7 +65,7 @@ from pipesdfa.workloads import build_spec, resolve
 
 __all__ = ["TrainConfig", "config_from_workload", "train", "fit", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
            "build_run", "restore", "plan_run", "CHECKPOINT", "METRICS", "HARDWARE", "LOSSES", "CHECKPOINT_VERSION",
-           "batches", "TrainingDiverged"]
+           "batches", "TrainingDiverged", "best_epoch"]
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -128,7 +128,8 @@ def build_run(cfg: TrainConfig, fresh: bool = True) -> Run:
 
         hw = AnalogTraining(model, *hardware, seed=cfg.seed)
     fb_seed = cfg.seed if cfg.feedback_seed is None else cfg.feedback_seed
-    opts = dict(temporal=cfg.temporal, fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store, **ft.feedback_options(cfg))
+    opts = dict(temporal=cfg.temporal, fast=cfg.sdfa_impl == "fast", store=cfg.sdfa_store, variant=cfg.sdfa_variant,
+                **ft.feedback_options(cfg))
     if cfg.distribution == "rram":
         import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sampler)
     rule = make_rule(cfg.method, model, **(dict(opts, feedback_seed=fb_seed) if cfg.method == "sdfa" else {}))
@@ -140,7 +141,7 @@ def build_run(cfg: TrainConfig, fresh: bool = True) -> Run:
         ft.align_feedback(rule, model, hw, fb_seed)
     rule.to(device)
     params, frozen = ft.trainable(model, cfg.adapt)
-    opt = make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(cfg.optimizer, rule.param_groups(params, cfg.lr), cfg.lr, cfg.weight_decay)
     sched = schedule.make_scheduler(opt, cfg.epochs, cfg.lr_restarts)
     return Run(cfg, data, model, rule, opt, sched, device, hw, init_report, ft.extra_tests(cfg), frozen)
 
@@ -198,6 +199,9 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     cfg, state = _start(cfg, resume, epochs)
     cfg.validate()
     dctx = dist_context()  # multi-process data parallel (pipesdfa.distributed); world 1 = plain run
+    if dctx.world > 1 and cfg.method == "sdfa" and VARIANTS[cfg.sdfa_variant or "authors"].center:
+        raise UserError(f"sdfa variant {cfg.sdfa_variant!r} centres the error over the batch; with --nproc each "
+                        "worker sees only its shard of the batch, so it runs in one process only")
     out = Path(cfg.out)
     if dctx.is_main:
         check_writable_dir(out)
@@ -278,7 +282,7 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
     bar = tqdm(total=n_train, desc=f"epoch {epoch + 1}/{cfg.epochs} {cfg.method}", unit="sample",
                disable=not show, leave=False)
     try:
-        for step, (xb, yb) in enumerate(batches(run.data.train, order, cfg.batch, cfg.num_workers)):
+        for step, (xb, yb) in enumerate(batches(run.data.train, order, cfg.batch, cfg.num_workers, cfg.drop_last)):
             xb, yb = dctx.shard(xb, yb)
             x = to_time_first(xb, run.device)
             y = yb.to(run.device)
@@ -338,6 +342,16 @@ def _alignment(run: Run, loss_fn) -> list[dict]:
     return alignment(run.rule, to_time_first(xb, run.device), yb.to(run.device), loss_fn)
 
 
+def best_epoch(history: list[dict]) -> dict[str, Any]:
+    """``{"best_test_acc", "best_epoch"}``: the highest test accuracy of any epoch and the
+    (1-based) epoch that first reached it (what the paper reports, the SDFA authors'
+    ``max_test_acc``); ``None`` for both without epochs."""
+    if not history:
+        return {"best_test_acc": None, "best_epoch": None}
+    best = max(history, key=lambda h: h["test_acc"])  # max() keeps the first of equals
+    return {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"]}
+
+
 def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[str, Any]:
     cfg = run.cfg
     last = history[-1] if history else {}
@@ -345,7 +359,7 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[
         "test_acc": last.get("test_acc"),
         "test_loss": last.get("test_loss"),
         "train_acc": last.get("train_acc"),
-        "best_test_acc": max((h["test_acc"] for h in history), default=None),
+        **best_epoch(history),
         "epochs": len(history),
         "seconds": sum(h["seconds"] for h in history),
         "activity": last.get("activity"),

@@ -281,6 +281,7 @@ class Workload:
     init_gain: float = 1.0
     paper_bp_acc: float | None = None
     paper_sdfa_acc: float | None = None
+    drop_last: bool = False  # leave out the last, incomplete training batch of every epoch
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -324,10 +325,19 @@ WORKLOADS: dict[str, Workload] = {
                  hidden=(100, 100), paper_bp_acc=74.09, paper_sdfa_acc=73.29,
                  notes="100 time bins over 1.4 s"),
         Workload("braille-mlp", "braille", "mlp", "if", T=76, batch=64, epochs=100, lr=1e-3, loss="mse",
-                 hidden=(200, 200), paper_bp_acc=99.62, paper_sdfa_acc=99.26,
-                 notes="27 classes (the paper says 28); T = 76 bins of 25 ms = the raw recordings' 1.9 s at "
-                       "40 Hz (the authors' 51 bins = 1.275 s cut off a third of our sigma-delta events: "
-                       "BPTT 52 % -> 75 % at 20 epochs, seed 0)"),
+                 hidden=(200, 200),
+                 notes="sigma-delta events of the raw taxels, 24 inputs (12 taxels x ON/OFF), a harder task "
+                       "than the paper's (its 99.62 / 99.26 % are braille-analog-mlp's recipe); 27 classes; "
+                       "T = 76 bins of 25 ms = the raw recordings' 1.9 s at 40 Hz (the authors' 51 bins = "
+                       "1.275 s cut off a third of our sigma-delta events: BPTT 52 % -> 75 % at 20 epochs, "
+                       "seed 0)"),
+        Workload("braille-analog-mlp", "braille-analog", "mlp", "if", T=152, batch=64, epochs=100, lr=1e-3,
+                 loss="mse", hidden=(200, 200), paper_bp_acc=99.62, paper_sdfa_acc=99.26, drop_last=True,
+                 notes="the authors' Braille recipe: 4 analog taxels straight into Linear(4, 200), the "
+                       "shortest recording's 76 samples each repeated twice (T = 152), standardised "
+                       "(training-split statistics here; the authors' all-samples statistics with "
+                       "data option stats=all); 27 classes (the authors' 28th output is never a target); "
+                       "the paper reports the best test epoch"),
         Workload("dvs-convnet", "dvsgesture", "convnet", "lif", T=30, batch=8, epochs=200, lr=1e-3,
                  loss="mse", paper_bp_acc=95.14, paper_sdfa_acc=93.75,
                  notes="LIF as in the authors' code (their table says IF)"),
@@ -343,8 +353,9 @@ WORKLOADS: dict[str, Workload] = {
     ]
 }
 
-#: The nine workloads of the paper, in the paper's order.
-PAPER_WORKLOADS: tuple[str, ...] = tuple(n for n in WORKLOADS if n != "digits-mlp")
+#: The nine workloads of the paper's hardware comparison, in the paper's order (its Braille row
+#: is ``braille-mlp``; ``braille-analog-mlp`` is the authors' accuracy recipe of the same data).
+PAPER_WORKLOADS: tuple[str, ...] = tuple(n for n in WORKLOADS if n not in ("digits-mlp", "braille-analog-mlp"))
 
 
 def get_workload(name: str) -> Workload:

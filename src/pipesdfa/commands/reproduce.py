@@ -7,7 +7,12 @@
 * ``validation`` -- published figures recomputed through the engine: ``DIR/validation.json``
   and ``DIR/validation.md``;
 * ``personalisation`` -- pre-trained networks adapted to device shifts, each adaptation priced on
-  both accelerators (:mod:`pipesdfa.personalise.cli`).
+  both accelerators (:mod:`pipesdfa.personalise.cli`);
+* ``accuracy`` -- the accuracy table (BPTT, SDFA and its variants, output-only) where the data
+  exists (:mod:`pipesdfa.commands.reproduce_accuracy`).
+
+``personalisation`` and ``accuracy`` share ``--data-dir``, ``--seeds`` and ``--lr`` (the parser
+keeps one definition of each, accuracy's, which says what each subject does with it).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from pathlib import Path
 from typing import Callable
 
 from pipesdfa.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
+from pipesdfa.commands import reproduce_accuracy
 from pipesdfa.commands._hwargs import add_config_args, config_from_args
 from pipesdfa.errors import UserError
 from pipesdfa.personalise.cli import add_args as add_personalisation_args
 from pipesdfa.workloads import PAPER_WORKLOADS, WORKLOADS
 
-SUBJECTS: dict[str, Callable[[argparse.Namespace], int]] = {}
+SUBJECTS: dict[str, Callable[[argparse.Namespace], int]] = {"accuracy": reproduce_accuracy.run}
 
 
 def subject(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
@@ -34,14 +40,17 @@ def subject(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a result (hardware, validation, personalisation)",
-                       description="Reproduce a result: the hardware comparison over the paper's nine workloads, or "
-                                   "the validation of the cost engine against published figures.")
-    p.add_argument("subject", choices=["hardware", "validation", "personalisation"], help="what to reproduce")
+    p = sub.add_parser("reproduce", help="reproduce a result (hardware, validation, personalisation, accuracy)",
+                       description="Reproduce a result: the hardware comparison over the paper's nine workloads, "
+                                   "the validation of the cost engine against published figures, the "
+                                   "personalisation study, or the accuracy table (BPTT vs SDFA) where the data "
+                                   "exists.", conflict_handler="resolve")
+    p.add_argument("subject", choices=["hardware", "validation", "personalisation", "accuracy"],
+                   help="what to reproduce")
     add_config_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--workloads", nargs="+", default=list(PAPER_WORKLOADS), metavar="NAME",
-                   help="hardware: subset of workloads (default: the nine of the paper)")
+    p.add_argument("--workloads", nargs="+", default=None, metavar="NAME",
+                   help="subset of workloads (default: hardware, the nine of the paper; accuracy, the table's)")
     p.add_argument("--samples", type=int, default=None, help="hardware: samples per workload (default: one epoch)")
     p.add_argument("--gantt-workload", default="dvs-convnet", metavar="NAME",
                    help="hardware: workload of the Gantt chart (two batches, default dvs-convnet)")
@@ -51,10 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hardware: skip the sweep of uncertain constants (ranges collapse to the point value)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_personalisation_args(p)
+    reproduce_accuracy.add_args(p)  # after personalisation's: its --data-dir/--seeds/--lr replace those
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.subject != "accuracy":
+        reproduce_accuracy.reject_accuracy_options(args)
+    if args.subject == "personalisation":  # --workloads and --lr as it reads them
+        args.workloads = args.workloads or list(PAPER_WORKLOADS)
+        args.lr = reproduce_accuracy.single_lr(args.lr)
     return SUBJECTS[args.subject](args)
 
 
@@ -83,6 +98,7 @@ def run_hardware(args: argparse.Namespace) -> int:
 
     from pipesdfa.hw import plots, report, uncertainty
 
+    args.workloads = args.workloads or list(PAPER_WORKLOADS)
     for name in args.workloads + [args.gantt_workload, args.sweep_workload]:
         if name not in WORKLOADS:
             raise UserError(f"unknown workload {name!r}; expected one of: {', '.join(WORKLOADS)}")

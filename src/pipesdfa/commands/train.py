@@ -13,13 +13,14 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pipesdfa.errors import UserError
 
 import pipesdfa.analog.feedback  # noqa: F401  (registers the "rram" feedback sampler)
 from pipesdfa.analog.cli import add_hardware_args, hardware_overrides
 from pipesdfa.data.catalog import CATALOG
-from pipesdfa.learning import RULES, TEMPORAL_MODES
+from pipesdfa.learning import RULES, TEMPORAL_MODES, VARIANTS
 from pipesdfa.learning.feedback import ALIGNED, FEEDBACK_MODES, SAMPLERS
 from pipesdfa.names import choice
 from pipesdfa.runconfig import INITS, MODELS
@@ -54,7 +55,8 @@ FLAG_FIELDS = {
     "--surrogate": "surrogate", "--alpha": "alpha", "--T": "T", "--batch": "batch", "--epochs": "epochs",
     "--lr": "lr", "--weight-decay": "weight_decay", "--loss": "loss", "--optimizer": "optimizer",
     "--method": "method", "--feedback": "feedback", "--distribution": "distribution", "--temporal": "temporal",
-    "--feedback-seed": "feedback_seed", "--sdfa-impl": "sdfa_impl", "--sdfa-store": "sdfa_store", "--seed": "seed",
+    "--feedback-seed": "feedback_seed", "--sdfa-impl": "sdfa_impl", "--sdfa-store": "sdfa_store",
+    "--sdfa-variant": "sdfa_variant", "--drop-last": "drop_last", "--seed": "seed",
     "--data-dir": "data_dir", "--max-train": "max_train", "--max-test": "max_test", "--device": "device",
     "--backend": "backend", "--num-workers": "num_workers", "--threads": "threads", "--out": "out",
     "--hardware": "hardware", "--device-preset": "device_preset", "--set": "device_set",
@@ -75,6 +77,9 @@ def add_sdfa_args(r) -> None:
     r.add_argument("--sdfa-store", choices=["float", "half"], help="sdfa fast path: precision of the saved state "
                    "(default half: float16 surrogate derivatives, bfloat16 weight-gradient products, ~1e-3 relative "
                    "error; float = the autograd reference's gradients, more memory)")
+    r.add_argument("--sdfa-variant", type=choice("sdfa variant", VARIANTS), metavar="NAME",
+                   help=f"sdfa: the rule's variant: {', '.join(VARIANTS)} (default authors, the paper's rule; "
+                        "docs/accuracy.md)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -99,6 +104,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--surrogate", choices=sorted(SURROGATES), help="surrogate gradient (default atan)")
     g.add_argument("--alpha", type=positive_float, help="surrogate width parameter")
     g.add_argument("--data-dir", help="root folder of the dataset's official files")
+    g.add_argument("--data-option", dest="data_option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the dataset's loader, e.g. stats=all for braille-analog (repeatable; "
+                        "integers, numbers, true/false and comma-separated lists are read as such)")
     r = p.add_argument_group("learning rule")
     r.add_argument("--method", type=choice("method", sorted(RULES)), metavar="NAME",
                    help=f"learning rule: {', '.join(sorted(RULES))} (default bptt)")
@@ -112,6 +120,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--loss", choices=["ce", "mse"], help="loss on the firing rates")
     h.add_argument("--optimizer", choices=["adam", "sgd"], help="optimiser (default adam, cosine schedule)")
     h.add_argument("--seed", type=int, help="seed of initialisation and batch order (default 0)")
+    h.add_argument("--drop-last", action="store_true", default=None,
+                   help="leave out each epoch's last training batch when it is incomplete (braille-analog-mlp does)")
     h.add_argument("--max-train", type=positive_int, help="use only N training samples (event datasets: the first of every class in turn; digits: the first N)")
     h.add_argument("--max-test", type=positive_int, help="use only N test samples (as --max-train)")
     h.add_argument("--shift", metavar="NAME[:KEY=V,...]", help="a user's device: shift the data (data/shifts.py; "
@@ -127,6 +137,32 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     add_hardware_args(p)
 
 
+def _option_value(text: str) -> Any:
+    """``"3" -> 3``, ``"0.5" -> 0.5``, ``"true"/"false" -> bool``, ``"1,2" -> [1, 2]``, else the text."""
+    if "," in text:
+        return [_option_value(t) for t in text.split(",")]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_data_options(items: list[str]) -> dict[str, Any]:
+    """``["stats=all", "repeat=2"] -> {"stats": "all", "repeat": 2}`` (later items win; a
+    :class:`UserError` for an item that is not ``KEY=VALUE``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value:
+            raise UserError(f"--data-option {item!r}: expected KEY=VALUE")
+        out[key.strip().replace("-", "_")] = _option_value(value)
+    return out
+
+
 def given_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
     """``{field: (flag, value)}`` for every flag given on the command line (not None)."""
     out = {}
@@ -135,6 +171,9 @@ def given_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
             else getattr(args, flag.lstrip("-").replace("-", "_"), None)
         if v is not None:
             out[fname] = (flag, v)
+    options = parse_data_options(getattr(args, "data_option", None) or [])
+    if options:
+        out["data_options"] = ("--data-option", options)
     return out
 
 
@@ -177,6 +216,8 @@ def _config_from_args(args: argparse.Namespace):
         if not (dataset and model):
             raise UserError("give --workload NAME, or both --dataset and --model (on the command line or in --config)")
         cfg = TrainConfig(dataset=dataset, model=model)
+    if "data_options" in flags:  # the flags' options add to (and win over) the file's
+        flags["data_options"] = {**file.get("data_options", {}), **flags["data_options"]}
     values = {**cfg.to_dict(), **file, **flags}
     if args.workload:
         values["workload"] = args.workload

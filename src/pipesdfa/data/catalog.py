@@ -9,7 +9,7 @@ checks every loader against its record.
   options (``(C, H, W)`` for event cameras, ``(channels,)`` for 1-D sensors);
 * ``sensor_size``: ``(W, H, P)`` of the events the reader returns (tonic's convention);
 * ``epoch_samples``: training-split size, from ``../shared/design/DATASETS.md``: N-MNIST 60,000;
-  SHD 8,156; Braille 80 % of 1,350; DVS128 Gesture 1,176 (one sample per label-CSV row of the
+  SHD 8,156; Braille (events and analog) 80 % of 1,350; DVS128 Gesture 1,176 (one sample per label-CSV row of the
   training trials, the cutting rule of our loader and SpikingJelly's; tonic keeps 1,077);
   N-Caltech101 80 % of 8,709 (random 80/20, the authors' split); digits: 80 % of 1,797.
 """
@@ -44,6 +44,11 @@ CATALOG: dict[str, DatasetRecord] = {r.name: r for r in (
     DatasetRecord("braille", "Braille letters (12 taxels x ON/OFF)", (24,), 27, (12, 1, 2), 1080,
                   "Zenodo doi:10.5281/zenodo.7050094 (reading_braille_data.zip; or "
                   "`pipesdfa data fetch braille --to ROOT`) or doi:10.5281/zenodo.6556273 (raw)"),
+    # the same raw recordings as analog taxel values, the SDFA authors' recipe (data/braille_analog.py):
+    # 4 taxels, no events; sensor_size is the raw sensor's 12 taxels
+    DatasetRecord("braille-analog", "Braille letters, analog taxels (the SDFA authors' recipe)", (4,), 27, (12, 1, 1),
+                  1080, "Zenodo doi:10.5281/zenodo.6556273 (the raw taxel pickle, e.g. "
+                  "tutorial5_braille_spiking_data.pkl.gz, in a folder `pipesdfa data info braille` finds)"),
     DatasetRecord("dvsgesture", "DVS128 Gesture", (2, 128, 128), 11, (128, 128, 2), 1176,
                   "research.ibm.com/dvsgesture (DvsGesture.tar.gz, manual download from IBM's box folder)"),
     # raw (x, y) cropped to 240 x 180, halved, centred in a fixed 128 x 128 grid (data.datasets)

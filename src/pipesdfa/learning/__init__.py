@@ -18,14 +18,15 @@ from pipesdfa.learning.bptt import BPTT
 from pipesdfa.learning.feedback import SAMPLERS, FeedbackMatrices, register_sampler
 from pipesdfa.learning.output_only import OutputOnly
 from pipesdfa.learning.sdfa import SDFA, TEMPORAL_MODES
+from pipesdfa.learning.sdfa_variants import VARIANTS
 from pipesdfa.learning.tap import TappedSDFA, tap
 
 __all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule", "alignment", "FeedbackMatrices",
-           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap"]
+           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap", "VARIANTS"]
 
 RULES: dict[str, type[Rule]] = {"bptt": BPTT, "sdfa": SDFA, "output": OutputOnly}
 
-SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store", "widths")
+SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store", "widths", "variant")
 
 
 def make_rule(name: str, model: nn.Module, **options: Any) -> Rule:

@@ -14,7 +14,7 @@ A rule is bound to **blocks** and a **readout**, not to a model class:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -85,3 +85,8 @@ class Rule(nn.Module):
 
     def options(self) -> dict:
         return {}
+
+    def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
+        """The optimiser's parameter groups for the network's ``params``: all at ``lr`` (a rule
+        may give some blocks a rate of their own, :meth:`pipesdfa.learning.SDFA.param_groups`)."""
+        return [{"params": list(params), "lr": lr, "lr_scale": 1.0}]

@@ -13,6 +13,10 @@ per sample):
   (``temporal="local"``) or not (``temporal="instantaneous"``: ``V[t-1]`` is treated as a
   constant, so the backward pass is time-step parallel), batch-norm and ``W``.
 
+``variant`` (:mod:`pipesdfa.learning.sdfa_variants`, default ``"authors"``, the rule above) may
+centre the projected error over the batch (``e_b - mean_b' e_b'``) and give the hidden blocks a
+learning rate of their own (:meth:`SDFA.param_groups`).
+
 No error crosses layers, and no ``W^T`` product is ever formed. Each block takes the graph-free
 fast path when its kind is known and autograd otherwise (:mod:`pipesdfa.learning.local`;
 ``fast=False``: autograd everywhere, the reference); :attr:`SDFA.paths` says which.
@@ -21,7 +25,7 @@ fast path when its kind is known and autograd otherwise (:mod:`pipesdfa.learning
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -31,6 +35,7 @@ from pipesdfa.learning.base import LossFn, Readout, Rule
 from pipesdfa.learning.feedback import FeedbackMatrices, Sampler
 from pipesdfa.learning.local import (AUTOGRAD, DEFAULT_STORE, STORES, block_grads, fast_kind, forward_blocks,
                                      output_shape, recurrent_modules)
+from pipesdfa.learning.sdfa_variants import center_batch, get_variant
 
 __all__ = ["SDFA", "TEMPORAL_MODES"]
 
@@ -44,7 +49,9 @@ class SDFA(Rule):
     ``feedback``: ``shared`` (one sliced matrix) or ``independent``; ``distribution``: a sampler
     name (``gaussian``, ``uniform``, ``sign``, or one registered) or a sampler callable;
     ``widths``: hidden blocks' output sizes (default: taken at the first step); ``fast``: the
-    graph-free path for known block kinds; ``store``: its state precision (``half``/``float``).
+    graph-free path for known block kinds; ``store``: its state precision (``half``/``float``);
+    ``variant``: a name of :data:`~pipesdfa.learning.sdfa_variants.VARIANTS` (default the
+    authors' rule).
     """
 
     name = "sdfa"
@@ -52,7 +59,7 @@ class SDFA(Rule):
     def __init__(self, blocks: Sequence[nn.Module], num_classes: int, *, readout: Readout | None = None,
                  temporal: str = "local", feedback: str = "shared", distribution: str | Sampler = "gaussian",
                  feedback_seed: int = 0, widths: Sequence[int] | None = None, fast: bool = True,
-                 store: str | None = None) -> None:
+                 store: str | None = None, variant: str | None = None) -> None:
         super().__init__(blocks, num_classes, readout=readout)
         if temporal not in TEMPORAL_MODES:
             raise UserError(f"sdfa temporal {temporal!r} unknown; expected one of: {', '.join(TEMPORAL_MODES)}")
@@ -62,6 +69,7 @@ class SDFA(Rule):
         self.temporal = temporal
         self.fast = bool(fast)
         self.store = store
+        self.variant = get_variant(variant)
         self.kinds = [fast_kind(b) if self.fast else None for b in self.blocks]
         if temporal == "instantaneous":
             for i, (b, k) in enumerate(zip(self.hidden_blocks, self.kinds)):
@@ -89,7 +97,26 @@ class SDFA(Rule):
     def options(self) -> dict:
         fb = self.feedback
         return {"feedback": fb.mode, "distribution": fb.distribution, "temporal": self.temporal,
-                "feedback_seed": fb.seed, "fast": self.fast, "store": self.store, "paths": self.paths}
+                "feedback_seed": fb.seed, "fast": self.fast, "store": self.store, "variant": self.variant.name,
+                "paths": self.paths}
+
+    def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
+        """The optimiser's groups: ``params`` at ``lr``, except those of the hidden blocks, which
+        run at ``lr * variant.hidden_lr`` when the variant sets one (``"lr_scale"`` in the group
+        keeps the ratio through the schedule's warm restarts)."""
+        scale = self.variant.hidden_lr
+        if scale == 1.0:
+            return super().param_groups(params, lr)
+        hidden = {id(p) for b in self.hidden_blocks for p in b.parameters()}
+        params = list(params)
+        groups = [{"params": [p for p in params if id(p) not in hidden], "lr": lr, "lr_scale": 1.0},
+                  {"params": [p for p in params if id(p) in hidden], "lr": lr * scale, "lr_scale": scale}]
+        return [g for g in groups if g["params"]]
+
+    def hidden_signal(self, e: torch.Tensor) -> torch.Tensor:
+        """What the hidden blocks' projections receive: ``e [B, C]`` itself (the authors' rule)
+        or, with ``variant.center``, ``e`` minus its batch mean."""
+        return center_batch(e, 0) if self.variant.center else e
 
     def compute_grads(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
         n = len(self.blocks)
@@ -106,7 +133,7 @@ class SDFA(Rule):
             params = [p for p in getattr(self.readout, "parameters", lambda: [])() if p.requires_grad]
             torch.autograd.backward(rates, e, inputs=[s_leaf, *params])
         block_grads(self.blocks[-1], self.kinds[-1], states.pop(), s_leaf.grad)  # type: ignore[arg-type]
-        errors = self.feedback.project_all(e)  # r_l of every hidden layer, one product
+        errors = self.feedback.project_all(self.hidden_signal(e))  # r_l of every hidden layer, one product
         for l, blk in enumerate(self.hidden_blocks):
             block_grads(blk, self.kinds[l], states[l], errors[l])
             states[l] = None  # release the block's state
