@@ -20,114 +20,15 @@ from __future__ import annotations
 
 import json
 import os
-import types
-import typing
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pipesdfa.errors import UserError
-from pipesdfa.names import did_you_mean
+from pipesdfa.runconfig import check_fields
 
 __all__ = ["read_config_file", "check_fields", "resolved_config", "dump_config", "CONFIG_FILE"]
 
 CONFIG_FILE = "config.yaml"
-
-
-def _hints() -> dict[str, Any]:
-    from pipesdfa.runconfig import TrainConfig
-
-    hints = typing.get_type_hints(TrainConfig)
-    return {f.name: hints[f.name] for f in fields(TrainConfig)}
-
-
-def _describe(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
-    if origin in (tuple, list):
-        return f"a list of {_describe(args[0])}"
-    if origin is dict or hint is dict:
-        return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """``value`` as ``hint`` (raises ``TypeError`` when it is not one)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a)
-            except TypeError:
-                pass
-        raise TypeError
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise TypeError
-        return tuple(_coerce(v, args[0]) for v in value)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise TypeError
-        return [_coerce(v, args[0]) for v in value]
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise TypeError
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError
-        return value
-    if hint is float:
-        if isinstance(value, bool):
-            raise TypeError
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise TypeError from None
-        raise TypeError
-    if hint is str:
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    if hint is Any:
-        return value
-    raise TypeError
-
-
-def check_fields(values: dict[str, Any], source: str) -> dict[str, Any]:
-    """``values`` with each key checked to be a config field and each value coerced to its
-    type; :class:`UserError` naming the key and ``source`` otherwise."""
-    from pipesdfa.threads import parse_threads
-
-    hints = _hints()
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str) or key not in hints:
-            raise UserError(f"{source}: unknown key {key!r}{did_you_mean(str(key), hints)}; expected one of: "
-                            f"{', '.join(hints)}")
-        if key == "threads":
-            try:
-                out[key] = parse_threads(value)
-            except ValueError as exc:
-                raise UserError(f"{source}: key 'threads': {exc}") from None
-            continue
-        try:
-            out[key] = _coerce(value, hints[key])
-        except TypeError:
-            raise UserError(f"{source}: key {key!r}: expected {_describe(hints[key])}, got {value!r}") from None
-    return out
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -29,13 +29,12 @@ from torch.utils.data import Dataset
 
 from pipesdfa.errors import UserError
 from pipesdfa.learning.feedback import ALIGNED, aligned_matrices
+from pipesdfa.runconfig import ADAPT
 
 __all__ = ["ADAPT", "check_base", "shift_options", "extra_tests", "load_base", "trainable", "drop_frozen_grads",
            "evaluate_before", "evaluate_extra", "feedback_options", "align_feedback", "finetune_config",
            "finetune_metrics"]
 
-#: Which blocks a fine-tuning run updates.
-ADAPT = ("all", "last")
 
 
 def shift_options(cfg) -> dict[str, Any]:

@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 
 from pipesdfa.errors import UserError
+from pipesdfa.fieldcheck import check_dataclass_fields
 from pipesdfa.learning.local import DEFAULT_STORE
 from pipesdfa.workloads import get_workload
 
-__all__ = ["TrainConfig", "HARDWARE", "config_from_workload", "LOSSES", "make_loss"]
+__all__ = ["TrainConfig", "HARDWARE", "ADAPT", "check_fields", "config_from_workload", "LOSSES", "make_loss"]
 
 
 @dataclass
@@ -153,7 +154,6 @@ class TrainConfig:
     def _validate_adaptation(self) -> None:
         """The data shift, the few-shot subset and the fine-tuning fields (:mod:`pipesdfa.finetune`)."""
         from pipesdfa.data.shifting import resolve_shift
-        from pipesdfa.finetune import ADAPT
 
         resolve_shift(self.dataset, self.shift, self.shift_seed)
         k = self.samples_per_class
@@ -192,16 +192,23 @@ class TrainConfig:
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "TrainConfig":
         """A config from a dict (a checkpoint's, a file's): keys and types are checked
-        (:func:`pipesdfa.configfile.check_fields`, ``source`` names where it came from)."""
+        (:func:`check_fields`, ``source`` names where it came from)."""
         return TrainConfig.from_values(d, "config")
 
     @staticmethod
     def from_values(d: dict[str, Any], source: str) -> "TrainConfig":
-        from pipesdfa.configfile import check_fields
-
         if not isinstance(d, dict):
             raise UserError(f"{source}: expected a mapping of config fields, got {type(d).__name__}")
         return TrainConfig(**check_fields(d, source))
+
+
+def check_fields(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` checked against :class:`TrainConfig`'s fields and types (``threads``: a count
+    or ``auto``, :func:`pipesdfa.threads.parse_threads`); :class:`UserError` naming the key and
+    ``source`` otherwise."""
+    from pipesdfa.threads import parse_threads
+
+    return check_dataclass_fields(TrainConfig, values, source, {"threads": parse_threads})
 
 
 #: The model families of the zoo (``--model``).
@@ -212,6 +219,8 @@ INITS = ("data", "default")
 
 #: ``ideal``: digital float weights; ``rram``: weights on simulated RRAM crossbars.
 HARDWARE = ("ideal", "rram")
+#: Which blocks a fine-tuning run updates (``adapt``; :mod:`pipesdfa.finetune`).
+ADAPT = ("all", "last")
 
 
 def config_from_workload(name: str, **overrides: Any) -> TrainConfig:
