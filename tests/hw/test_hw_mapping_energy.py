@@ -13,7 +13,9 @@ from pipesdfa.hw.config import load_config
 from pipesdfa.hw.energy import energy_ledger, per_sample_ledger, update_ledger
 from pipesdfa.hw.engine import simulate, simulate_detailed
 from pipesdfa.hw.gradient import gradient_cost, layer_gradient
-from pipesdfa.hw.mapping import map_layers, replication_plan
+from pipesdfa.hw.archs import get_arch
+from pipesdfa.hw.mapping import replication_plan
+from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.memory import plan_memory
 from pipesdfa.workloads import Conv, Dense, ModelSpec, resolve
 
@@ -77,7 +79,7 @@ def test_forward_energy_golden():
     p, spec = _tiny()
     m = map_layers(resolve(spec), p, "pipesdfa")
     grads = [layer_gradient(m.layers[0], p, 2, 0.5)]
-    led = per_sample_ledger(m, p, Activity(0.5, (0.1,)), 2, grads)
+    led = per_sample_ledger(m, p, Activity(0.5, (0.1,)), 2, grads, arch=get_arch(m.arch))
     f = {k[1]: v for k, v in led.entries.items() if k[0] == "forward"}
     # T=2, one position, one 32x32 crossbar (32 rows, 2 weights x 2 cells); 2 reads
     assert f["crossbar"] == pytest.approx(2 * 30e-12)
@@ -146,7 +148,8 @@ def test_static_energy_is_proportional_to_powered_silicon():
             d.silicon.chips * p.static_power_per_chip_w * d.timing.time_s)
     m = map_layers(resolve(vgg), p, "pipesdfa")
     grads = [layer_gradient(l, p, 2, 0.1) for l in m.layers]
-    led = energy_ledger(m, p, Activity(0.1, (0.1, 0.1, 0.1)), 2, 10, 1, 1e-3, 1.0, grads, static_power_w=3.0)
+    led = energy_ledger(m, p, Activity(0.1, (0.1, 0.1, 0.1)), 2, 10, 1, 1e-3, 1.0, grads, static_power_w=3.0,
+                        arch=get_arch(m.arch))
     assert led.entries[("static", "static", -1)] == pytest.approx(3e-3)
 
 

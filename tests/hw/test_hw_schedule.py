@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pipesdfa.hw.config import load_config
 from pipesdfa.hw.dataflow import StageTimes, stage_times
 from pipesdfa.hw.gradient import layer_gradient
-from pipesdfa.hw.mapping import map_layers
+from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.memory import plan_memory
 from pipesdfa.hw.schedule import (Task, flowshop_makespan, pipelayer_closed_form, pipelayer_wavefront_closed_form,
                                   run_des, sdfa_single_batch_closed_form)

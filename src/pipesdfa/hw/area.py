@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipesdfa.errors import UserError
-from pipesdfa.hw.mapping import ModelMap, map_layers
+from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.placement import map_layers
 from pipesdfa.workloads import ResolvedLayer
 
 __all__ = ["Silicon", "silicon", "fit_replication", "value_memory_um2", "budget_chips"]

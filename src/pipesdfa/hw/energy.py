@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pipesdfa.hw.activity import Activity
 from pipesdfa.hw.dataflow import update_crossbars
@@ -89,11 +89,16 @@ def add_noc(led: Ledger, layer: int, bits: float, p: HwParams) -> None:
     led.add("interconnect", "router", layer, bits / p.interconnect.flit_bits * p.interconnect.flit_energy_j)
 
 
-def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, grads: list[GradientCost],
-                      plan: MemoryPlan | None = None) -> Ledger:
-    """Energy of one training sample (everything but the per-batch update and static power)."""
-    from pipesdfa.hw.archs import get_arch
+class SampleEnergy(Protocol):
+    """What an architecture adds to a sample's ledger (:class:`pipesdfa.hw.archs.Architecture`)."""
 
+    def sample_energy(self, led: "Ledger", m: ModelMap, p: HwParams, act: Activity, T: int) -> None: ...
+
+
+def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, grads: list[GradientCost],
+                      plan: MemoryPlan | None = None, *, arch: SampleEnergy) -> Ledger:
+    """Energy of one training sample (everything but the per-batch update and static power);
+    ``arch`` (the architecture ``m`` was mapped for) adds its own phases (backward or feedback)."""
     led = Ledger()
     xb, per = p.crossbar, p.periphery
     adc_j = p.adc.conversion_energy_j()
@@ -125,7 +130,7 @@ def per_sample_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, grads: li
         led.add("dram", "dram", -1, plan.dram_bits_per_sample * p.dram.energy_per_bit_j)
     last = m.layers[-1]
     led.add("error", "digital", last.index, 4 * last.n_out * p.digital.op_energy_j)
-    get_arch(m.arch).sample_energy(led, m, p, act, T)
+    arch.sample_energy(led, m, p, act, T)
     return led
 
 
@@ -141,12 +146,12 @@ def update_ledger(m: ModelMap, p: HwParams, plan: MemoryPlan | None = None) -> L
 
 def energy_ledger(m: ModelMap, p: HwParams, act: Activity, T: int, samples: int, batches: int, time_s: float,
                   epochs_fraction: float, grads: list[GradientCost], plan: MemoryPlan | None = None,
-                  static_power_w: float = 0.0) -> Ledger:
+                  static_power_w: float = 0.0, *, arch: SampleEnergy) -> Ledger:
     """Total energy of training ``samples`` samples in ``batches`` batches taking ``time_s``.
 
     ``epochs_fraction`` = samples / samples-per-epoch scales reported pulse counts.
     """
-    led = per_sample_ledger(m, p, act, T, grads, plan).scaled(samples)
+    led = per_sample_ledger(m, p, act, T, grads, plan, arch=arch).scaled(samples)
     upd = update_ledger(m, p, plan)
     if act.pulses_per_weight_per_epoch is not None:
         for l, n in zip(m.layers, update_crossbars(m)):

@@ -27,8 +27,9 @@ from pipesdfa.hw.config import DEFAULT_PRESET, HwConfig, load_config
 from pipesdfa.hw.dataflow import StageTimes, stage_times
 from pipesdfa.hw.energy import Ledger, energy_ledger
 from pipesdfa.hw.gradient import GradientCost, layer_gradient
-from pipesdfa.hw.mapping import ModelMap, map_layers
+from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.memory import MemoryPlan, plan_memory
+from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.schedule import TICK_S, run_des
 from pipesdfa.hw.timing import TimingResult, build_batches, simulate_time
 from pipesdfa.workloads import EPOCH_SAMPLES, ModelSpec, Workload, get_workload, resolve
@@ -142,7 +143,8 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
     st = st_of(plan)
     onchip = [s - x for s, x in zip(state, plan.spill_bits)]
     tr = simulate_time(m, p, st, samples, batch, K=K, fast=fast, onchip_bits=onchip)
-    led = energy_ledger(m, p, act, T, samples, tr.batches, tr.time_s, samples / epoch, grads, plan, sil.static_power_w)
+    led = energy_ledger(m, p, act, T, samples, tr.batches, tr.time_s, samples / epoch, grads, plan, sil.static_power_w,
+                       arch=get_arch(m.arch))
     makespan = tr.makespan_ticks
     util = {r: v / makespan for r, v in sorted(tr.busy_ticks.items())} if makespan else {}
     dram_bits = samples * plan.dram_bits_per_sample + tr.batches * plan.dram_bits_per_batch

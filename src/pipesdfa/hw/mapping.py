@@ -34,7 +34,7 @@ from typing import Any
 from pipesdfa.hw.params import HwParams
 from pipesdfa.workloads import ResolvedLayer
 
-__all__ = ["LayerMap", "FeedbackMap", "ModelMap", "map_layers", "replication_plan", "feedback_map"]
+__all__ = ["LayerMap", "FeedbackMap", "ModelMap", "layer_map", "replication_plan", "feedback_map"]
 
 
 def _ceil(a: int, b: int) -> int:
@@ -132,7 +132,7 @@ class ModelMap:
         return self.weight_crossbars + self.gradient_crossbars + self.feedback_crossbars
 
 
-def _layer_map(l: ResolvedLayer, p: HwParams, replication: int, t_replication: int = 0,
+def layer_map(l: ResolvedLayer, p: HwParams, replication: int, t_replication: int = 0,
                training: bool = True) -> LayerMap:
     k = p.cells_per_weight
     rows, cols = p.crossbar.rows, p.crossbar.cols
@@ -179,19 +179,3 @@ def feedback_map(layers: list[ResolvedLayer], p: HwParams, rows_c: int) -> Feedb
         width = sum(hidden) * fcells
         xb = sum(_ceil(rows_c, rows) * _ceil(h * fcells, cols) for h in hidden)
     return FeedbackMap(rows=rows_c, cols=width, crossbars=xb, conversions=_ceil(rows_c, rows) * width)
-
-
-def map_layers(layers: list[ResolvedLayer], p: HwParams, arch: str, num_classes_x_vote: int | None = None,
-               max_replication: int | None = None, training: bool = True) -> ModelMap:
-    """Map ``layers`` for ``arch`` (a name in :data:`pipesdfa.hw.archs.ARCHS`); ``training=False``
-    maps the inference arrays only (no gradient, feedback or transposed arrays)."""
-    from pipesdfa.hw.archs import get_arch
-
-    a = get_arch(arch)
-    r_max = max_replication or p.mapping.max_replication
-    reps = replication_plan(layers, r_max)
-    t_reps = a.transposed_copies(layers, p, r_max) if training else [0] * len(layers)
-    maps = tuple(_layer_map(l, p, r, t, training) for l, r, t in zip(layers, reps, t_reps))
-    c = num_classes_x_vote if num_classes_x_vote is not None else layers[-1].out_channels
-    fb = a.feedback_map(layers, p, c) if training else None
-    return ModelMap(a.name, maps, fb, p.cycle_s, a.transpose_periphery(p) and training)

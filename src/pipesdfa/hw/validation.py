@@ -1,7 +1,7 @@
 """Published figures recomputed with the engine's own mapping, area, energy and schedule code.
 
 Every row is computed by the functions the PipeLayer/PipeSDFA results use
-(:func:`~pipesdfa.hw.mapping.map_layers`, :func:`~pipesdfa.hw.area.silicon`,
+(:func:`~pipesdfa.hw.placement.map_layers`, :func:`~pipesdfa.hw.area.silicon`,
 :func:`~pipesdfa.hw.energy.per_sample_ledger`, the architectures' task graphs and
 :func:`~pipesdfa.hw.schedule.run_des`); only presets, layer specs and, for PipeLayer's cycle
 formula, the formula's premise (every stage one cycle) differ. A figure the engine cannot
@@ -24,7 +24,7 @@ from pipesdfa.hw.config import load_config
 from pipesdfa.hw.dataflow import StageTimes, stage_times
 from pipesdfa.hw.energy import per_sample_ledger
 from pipesdfa.hw.gradient import layer_gradient
-from pipesdfa.hw.mapping import map_layers
+from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.schedule import TICK_S, run_des
 from pipesdfa.hw.spikesim import (SOURCE as SPIKESIM, SPIKESIM_CONV_LAYERS, SPIKESIM_PUBLISHED, SPIKESIM_T,
                                   vgg9_cifar_spec)
@@ -78,7 +78,7 @@ def _spikesim_rows() -> list[dict[str, Any]]:
     T = SPIKESIM_T
     act = Activity(1.0, (1.0,) * len(convs), None, "spikesim")
     grads = [layer_gradient(l, p, T, 1.0) for l in m.layers]
-    led = per_sample_ledger(m, p, act, T, grads)
+    led = per_sample_ledger(m, p, act, T, grads, arch=get_arch(m.arch))
     energy_pj = sum(v for (phase, _, _), v in led.entries.items() if phase == "forward") * 1e12
     st = stage_times(m, p, T, grads)
     fwd = StageTimes(st.f, (0,) * len(convs), (0,) * len(convs), (0,) * len(convs), 0, 0, T)

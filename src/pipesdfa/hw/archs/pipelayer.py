@@ -9,7 +9,7 @@ the update of all layers follows the batch and the next batch waits for it (seri
   ``T b_l``, ``T g_l``), and the backward reads a separate transposed copy of the weights
   (``pipeline.pipelayer_shared_transpose = false``): forward and backward of a layer run in the
   same cycle, which is what PipeLayer's ``(N/B)(2L + B + 1)`` cycle count presumes. The copy is
-  replicated on its own for its ``E`` bit-serial passes (:func:`~pipesdfa.hw.mapping.map_layers`).
+  replicated on its own for its ``E`` bit-serial passes (:func:`~pipesdfa.hw.placement.map_layers`).
 * ``pipeline.pipelayer_shared_transpose``: the backward reads the forward arrays transposed
   through row-side ADCs (half the weight arrays, but forward and backward share them).
 * ``pipeline.pipelayer_timestep_pipeline`` (a legal optimisation the published design lacks):

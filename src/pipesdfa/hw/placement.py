@@ -1,0 +1,29 @@
+"""Placement: a network's layers onto one accelerator's arrays (:mod:`pipesdfa.hw.archs` decides
+the transposed copies and the feedback arrays; :mod:`pipesdfa.hw.mapping` sizes each layer).
+
+Kept apart from :mod:`~pipesdfa.hw.mapping` so that the per-layer arithmetic below the
+architectures never imports them back.
+"""
+
+from __future__ import annotations
+
+from pipesdfa.hw.archs import get_arch
+from pipesdfa.hw.mapping import ModelMap, layer_map, replication_plan
+from pipesdfa.hw.params import HwParams
+from pipesdfa.workloads import ResolvedLayer
+
+__all__ = ["map_layers"]
+
+
+def map_layers(layers: list[ResolvedLayer], p: HwParams, arch: str, num_classes_x_vote: int | None = None,
+               max_replication: int | None = None, training: bool = True) -> ModelMap:
+    """Map ``layers`` for ``arch`` (a name in :data:`pipesdfa.hw.archs.ARCHS`); ``training=False``
+    maps the inference arrays only (no gradient, feedback or transposed arrays)."""
+    a = get_arch(arch)
+    r_max = max_replication or p.mapping.max_replication
+    reps = replication_plan(layers, r_max)
+    t_reps = a.transposed_copies(layers, p, r_max) if training else [0] * len(layers)
+    maps = tuple(layer_map(l, p, r, t, training) for l, r, t in zip(layers, reps, t_reps))
+    c = num_classes_x_vote if num_classes_x_vote is not None else layers[-1].out_channels
+    fb = a.feedback_map(layers, p, c) if training else None
+    return ModelMap(a.name, maps, fb, p.cycle_s, a.transpose_periphery(p) and training)
