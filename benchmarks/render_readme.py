@@ -178,7 +178,8 @@ def train_step_table() -> str | None:
     if not lines:
         return None
     lines += ["", "Medians of round-robin steps (CPU: each variant in its own process) measured side by side in one run per device "
-                  f"({'; '.join(f'`{c}`' for c in cpu_cmds) or 'no CPU run'}; `bash benchmarks/gpu_check.sh` on the GPU). SDFA "
+                  f"({'; '.join(f'`{c}`' for c in cpu_cmds) or 'no CPU run'}; `bash benchmarks/gpu_check.sh` on the GPU; "
+                  "`--malloc keep`: the allocator setting `pipesdfa train` uses, docs/performance.md). SDFA "
                   "columns: the default `store=half`, except the memory column marked float. Input: real frames of "
                   "each case's dataset (N-MNIST subset, Braille, the ten real DVS Gesture clips; the embedded "
                   "digits where files are absent) on weights after a short BPTT warm-up, so every block fires "

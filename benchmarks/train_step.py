@@ -31,8 +31,10 @@ rules, ``bptt`` and ``sdfa``/``local``, every block's neuron a SpikingJelly
 plain-formulation SDFA row.
 
 Timing, CPU (the default): every variant runs in its own process (this script re-run with
-the hidden ``--step-server`` option; the allocator a user gets, glibc's defaults, nothing
-changed). All are started and given ``max(1, --warmup)`` warm-up steps, then ``--repeats``
+the hidden ``--step-server`` option) with the allocator a user of ``pipesdfa train`` gets:
+``--malloc keep`` (the default; :mod:`pipesdfa.malloc`, freed memory stays mapped from step to
+step), or ``--malloc default`` for glibc's own thresholds; the products floor is timed in the
+parent process under the same setting. All are started and given ``max(1, --warmup)`` warm-up steps, then ``--repeats``
 round-robin rounds ask each process in turn for one timed step, one process stepping at a
 time (so that load on a shared machine hits all alike). A training run repeats one rule's
 step, so each variant keeps its own allocator state: glibc's mmap/trim thresholds adapt to
@@ -82,6 +84,7 @@ from pipesdfa.atomic import atomic_write_json
 from pipesdfa.kernels import resolve_backend
 from pipesdfa.kernels import sparse, spikingjelly_ref, workspace
 from pipesdfa.learning import make_rule
+from pipesdfa.malloc import keep_freed_memory
 from pipesdfa.models import build_model
 from pipesdfa.neurons import NeuronParams
 from pipesdfa.train import make_loss, make_optimizer, scale_init
@@ -130,6 +133,10 @@ VARIANTS: list[Variant] = [
     Variant("bptt", None, "spikingjelly"),
     Variant("sdfa", "local", "spikingjelly"),
 ]
+
+#: ``--malloc`` choices, as the timing settings describe them.
+MALLOC_TEXT = {"keep": "freed memory stays mapped from step to step as in pipesdfa train (pipesdfa.malloc)",
+               "default": "glibc's default thresholds, nothing changed"}
 
 #: the fields of a Variant, for the memory child's command line.
 _VARIANT_FIELDS = ("method", "temporal", "impl", "store")
@@ -365,6 +372,8 @@ def step_server(spec: dict[str, Any]) -> None:
     its wall and CPU time, system time and minor page faults (JSON); any other line ends it."""
     import resource
 
+    if spec.get("malloc", "default") == "keep":
+        keep_freed_memory(force=True)
     job, x, y, loss_fn = _child_job(spec)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -391,6 +400,7 @@ def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, a
                 state: str | None = None) -> dict[str, Any]:
     return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed, "state": state,
             "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
+            "malloc": getattr(args, "malloc", "default"),
             "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
 
 
@@ -816,6 +826,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", action="store_true",
                     help="CPU: run every variant in this one process (the CUDA method) instead of one process "
                          "per variant")
+    ap.add_argument("--malloc", choices=tuple(MALLOC_TEXT), default="keep",
+                    help="CPU allocator of the timed processes: keep (freed memory stays mapped, what pipesdfa "
+                         "train does: pipesdfa.malloc) or default (glibc's own thresholds); default keep")
     ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
     ap.add_argument("--step-server", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -840,6 +853,8 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_threads(args.threads or "auto")  # the project's policy unless --threads N (pipesdfa.threads)
     device = torch.device(args.device)
+    if args.malloc == "keep":  # the products floor, timed here, under the step processes' setting
+        keep_freed_memory(force=True)
     sj_wanted = args.spikingjelly
     args.spikingjelly = sj_wanted and spikingjelly_ref.available()
     cases = [c for c in CASES if not args.only or c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
@@ -850,8 +865,8 @@ def main(argv: list[str] | None = None) -> int:
     floors: list[dict] = []
     t_start = time.time()
     if device.type == "cpu" and not args.in_process:
-        timing_text = (f"one process per variant (train_step.py --step-server; allocator untouched, glibc "
-                       f"defaults), all started and given {max(1, args.warmup)} warm-up step(s) first, then "
+        timing_text = (f"one process per variant (train_step.py --step-server; allocator: --malloc {args.malloc}, "
+                       f"{MALLOC_TEXT[args.malloc]}), all started and given {max(1, args.warmup)} warm-up step(s) first, then "
                        f"{args.repeats} round-robin rounds of one step per variant, one process stepping at a time; "
                        "ms_per_step = median wall time (perf_counter), cpu_ms_per_step = median CPU time of the "
                        "variant's process, sys_ms_per_step / minflt_per_step = its median kernel time / minor "
@@ -884,7 +899,7 @@ def main(argv: list[str] | None = None) -> int:
         return {
             "command": "python benchmarks/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine_info(device),
-            "settings": {"warmup": args.warmup, "repeats": args.repeats, "input": args.input,
+            "settings": {"warmup": args.warmup, "repeats": args.repeats, "input": args.input, "malloc": args.malloc,
                          "input_rate": args.input_rate if args.input == "synthetic" else None,
                          "train_steps": args.train_steps if args.input == "real" else None,
                          "input_text": ("real frames of the case's dataset (input_source per row) on weights after "

@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: Long subcommands that take ``--threads`` here and have it applied before they run
 #: (``train`` and ``demo`` apply the thread policy per run themselves: :mod:`pipesdfa.threads`).
 THREADED: tuple[str, ...] = ("reproduce",)
+#: Subcommands that train: freed memory stays mapped from step to step (:mod:`pipesdfa.malloc`).
+TRAINING: tuple[str, ...] = ("train", "finetune", "reproduce", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in TRAINING:
+            from pipesdfa.malloc import keep_freed_memory
+
+            keep_freed_memory()  # PIPESDFA_MALLOC=default: glibc's own thresholds
         if args.command in THREADED:
             from pipesdfa.threads import apply_threads
 
