@@ -134,6 +134,19 @@ VARIANTS: list[Variant] = [
     Variant("sdfa", "local", "spikingjelly"),
 ]
 
+def _bn_bytes(raw: str) -> int | str | None:
+    """``--bn-one-pass-bytes``: a byte count, ``none`` or ``auto``."""
+    if raw in ("auto", "none"):
+        return None if raw == "none" else raw
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a byte count, none or auto, got {raw!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a byte count >= 0, got {n}")
+    return n
+
+
 #: ``--malloc`` choices, as the timing settings describe them.
 MALLOC_TEXT = {"keep": "freed memory stays mapped from step to step as in pipesdfa train (pipesdfa.malloc)",
                "default": "glibc's default thresholds, nothing changed"}
@@ -336,6 +349,10 @@ def _child_job(spec: dict[str, Any]) -> tuple[Job, torch.Tensor, torch.Tensor, A
     """A child process's variant (CPU): ``(job, x, y, loss_fn)`` after ``max(1, warmup)`` steps."""
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
+    if spec.get("bn_one_pass_bytes", "auto") != "auto":  # --bn-one-pass-bytes
+        from pipesdfa.learning.local import conv as conv_local
+
+        conv_local.BN_ONE_PASS_BYTES["cpu"] = spec["bn_one_pass_bytes"]
     device = torch.device("cpu")
     v = Variant(**spec["variant"])
     weights = None
@@ -401,6 +418,7 @@ def _child_spec(v: Variant, workload: str, T: int, batch: int, hw: int | None, a
     return {"workload": workload, "T": T, "batch": batch, "hw": hw, "seed": args.seed, "state": state,
             "input_rate": args.input_rate, "threads": args.threads, "warmup": args.warmup,
             "malloc": getattr(args, "malloc", "default"),
+            "bn_one_pass_bytes": getattr(args, "bn_one_pass_bytes", "auto"),
             "variant": {f: getattr(v, f) for f in _VARIANT_FIELDS}}
 
 
@@ -829,6 +847,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--malloc", choices=tuple(MALLOC_TEXT), default="keep",
                     help="CPU allocator of the timed processes: keep (freed memory stays mapped, what pipesdfa "
                          "train does: pipesdfa.malloc) or default (glibc's own thresholds); default keep")
+    ap.add_argument("--bn-one-pass-bytes", type=_bn_bytes, default="auto", metavar="N|none|auto",
+                    help="SDFA's batch-normalised conv blocks take two passes when their pre-activation "
+                         "exceeds N bytes (0: always; none: never; auto: the module's default, "
+                         "pipesdfa.learning.local.conv.BN_ONE_PASS_BYTES)")
     ap.add_argument("--memory-child", metavar="JSON", help=argparse.SUPPRESS)
     ap.add_argument("--step-server", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -855,6 +877,10 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if args.malloc == "keep":  # the products floor, timed here, under the step processes' setting
         keep_freed_memory(force=True)
+    if args.bn_one_pass_bytes != "auto":  # CUDA runs in this process (CPU: in the children too)
+        from pipesdfa.learning.local import conv as conv_local
+
+        conv_local.BN_ONE_PASS_BYTES.update(cpu=args.bn_one_pass_bytes, cuda=args.bn_one_pass_bytes)
     sj_wanted = args.spikingjelly
     args.spikingjelly = sj_wanted and spikingjelly_ref.available()
     cases = [c for c in CASES if not args.only or c[0] in args.only or f"{c[0]}:{c[1]}" in args.only]
@@ -900,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python benchmarks/train_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine_info(device),
             "settings": {"warmup": args.warmup, "repeats": args.repeats, "input": args.input, "malloc": args.malloc,
+                         "bn_one_pass_bytes": args.bn_one_pass_bytes,
                          "input_rate": args.input_rate if args.input == "synthetic" else None,
                          "train_steps": args.train_steps if args.input == "real" else None,
                          "input_text": ("real frames of the case's dataset (input_source per row) on weights after "

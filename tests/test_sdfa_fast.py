@@ -168,6 +168,42 @@ def test_conv_chunks_over_time_match_reference(monkeypatch, temporal, store):
     _compare(conv_spec(), NeuronParams(), temporal, store, gain=2.5, T=6, exact_buffers=False)
 
 
+@pytest.mark.parametrize("temporal", ["instantaneous", "local"])
+def test_conv_bn_two_passes_equal_one_pass_bit_for_bit(monkeypatch, temporal):
+    """Batch-norm statistics over several chunks, from chunks dropped and formed again (the
+    two-pass forward, BN_ONE_PASS_BYTES = 0) against chunks held (None): same loss, spikes,
+    gradients and running statistics, bit for bit."""
+    from pipesdfa.learning.local import conv as fast
+
+    monkeypatch.setattr(fast, "CONV_CHUNK_ELEMENTS", {"cpu": 4 * 256, "cuda": 4 * 256})
+    model, x, y = _setup(conv_spec(), NeuronParams(), gain=2.5, T=6)
+    runs = []
+    for limit in (None, 0):
+        monkeypatch.setattr(fast, "BN_ONE_PASS_BYTES", {"cpu": limit, "cuda": limit})
+        m = copy.deepcopy(model)
+        runs.append((_grads(m, x, y, "mse", temporal=temporal, fast=True, store="float"), m))
+    ((l0, r0, g0), m0), ((l1, r1, g1), m1) = runs
+    assert l0 == l1 and torch.equal(r0, r1) and r0.sum() > 0
+    assert g0.keys() == g1.keys() and all(torch.equal(g0[n], g1[n]) for n in g0)
+    for b0, b1 in zip(m0.blocks, m1.blocks):
+        if b0.bn is not None:
+            assert torch.equal(b0.bn.running_mean, b1.bn.running_mean)
+            assert torch.equal(b0.bn.running_var, b1.bn.running_var)
+            assert int(b0.bn.num_batches_tracked) == int(b1.bn.num_batches_tracked) == 1
+
+
+def test_two_pass_decision():
+    from pipesdfa.learning.local.conv import two_pass
+
+    bn = torch.nn.BatchNorm2d(3)
+    cpu = torch.device("cpu")
+    assert two_pass(bn, 10, 2, cpu, limit=5) and not two_pass(bn, 5, 2, cpu, limit=5)
+    assert not two_pass(bn, 10, 1, cpu, limit=0)  # one chunk: nothing to hold
+    assert not two_pass(None, 10, 2, cpu, limit=0) and not two_pass(bn, 10, 2, cpu, limit=None)
+    assert not two_pass(bn.eval(), 10, 2, cpu, limit=0)  # running statistics: no batch statistics
+    assert not two_pass(bn.train(), 1 << 40, 4, cpu)  # the CPU default: never
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("temporal", ["instantaneous", "local"])
 def test_cuda_fast_path_matches_reference(temporal):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["bn_stats"]
+__all__ = ["bn_stats", "chunk_moments", "start_stats", "combine_moments"]
 
 
 def bn_stats(bn: nn.BatchNorm2d, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,20 +23,37 @@ def bn_stats(bn: nn.BatchNorm2d, ys: list[torch.Tensor]) -> tuple[torch.Tensor, 
     if not (bn.training or bn.running_mean is None):
         invstd = torch.rsqrt(bn.running_var.double() + bn.eps).to(dtype)  # type: ignore[union-attr]
         return bn.running_mean, invstd  # type: ignore[return-value]
-    momentum = 0.0
-    update = bn.training and bn.track_running_stats
-    if update:
-        bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
-        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    momentum, update = start_stats(bn)
     if len(ys) == 1:
         running = (bn.running_mean, bn.running_var) if update else (None, None)
         mean, var = torch.batch_norm_update_stats(ys[0], running[0], running[1], momentum)
         return mean, torch.rsqrt(var.double() + bn.eps).to(dtype)
+    return combine_moments(bn, [chunk_moments(yc) for yc in ys], momentum, update, dtype)
+
+
+def chunk_moments(yc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(mean, biased variance, count)`` per channel of one chunk of images (BN's own kernel)."""
+    m_c, v_c = torch.batch_norm_update_stats(yc, None, None, 0.0)
+    return m_c, v_c, yc.numel() // yc.shape[1]
+
+
+def start_stats(bn: nn.BatchNorm2d) -> tuple[float, bool]:
+    """``(momentum, update)`` for one forward of ``bn`` in training mode, counting the batch."""
+    update = bool(bn.training and bn.track_running_stats)
+    momentum = 0.0
+    if update:
+        bn.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    return momentum, update
+
+
+def combine_moments(bn: nn.BatchNorm2d, moments: list[tuple[torch.Tensor, torch.Tensor, int]], momentum: float,
+                    update: bool, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, 1/sigma)`` of all chunks from their :func:`chunk_moments` (Chan et al.'s pairwise
+    update in float64), updating ``bn``'s running statistics when ``update``."""
     n = 0
-    mean64 = m2 = torch.zeros(ys[0].shape[1], dtype=torch.float64, device=ys[0].device)
-    for yc in ys:
-        m_c, v_c = torch.batch_norm_update_stats(yc, None, None, 0.0)  # biased variance, BN's own kernel
-        n_c = yc.numel() // yc.shape[1]
+    mean64 = m2 = torch.zeros(moments[0][0].shape[0], dtype=torch.float64, device=moments[0][0].device)
+    for m_c, v_c, n_c in moments:
         delta = m_c.double() - mean64
         n_new = n + n_c
         mean64 = mean64 + delta * (n_c / n_new)

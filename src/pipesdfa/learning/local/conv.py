@@ -17,6 +17,10 @@ Weight gradient (:func:`weight_grads`) from the error ``r`` at the pooled spike 
     dW = conv2d_weight(S_in, dL/dY)          -- the weight-gradient convolution over T*B images
     db = sum over images and positions of dL/dY   (a conv with a bias)
 
+When ``Y`` is large (:data:`BN_ONE_PASS_BYTES`, on CUDA) the forward takes two passes
+instead: the first forms each chunk of ``Y`` for its batch-norm moments only, the second forms
+it again, so no more than one chunk of ``Y`` exists at a time.
+
 With batch statistics the two sums need a first pass over the chunks; a second re-forms each
 chunk's ``dL/dX`` (element-wise work only) and adds its weight-gradient convolution to ``dW``.
 """
@@ -31,15 +35,35 @@ from torch import nn
 from pipesdfa.kernels import forward_with_potential
 from pipesdfa.kernels.bits import pack_bits, packed_width
 from pipesdfa.kernels.common import backward_recurrence_, coeffs
-from pipesdfa.learning.local.batchnorm import bn_stats
+from pipesdfa.learning.local.batchnorm import bn_stats, chunk_moments, combine_moments, start_stats
 from pipesdfa.learning.local.pooling import pool_and_route, pool_window, upsample
 from pipesdfa.learning.local.state import LocalState, accumulate, store_dtype, surrogate_state, time_slice, times
 
-__all__ = ["CONV_CHUNK_ELEMENTS", "forward_local", "weight_grads"]
+__all__ = ["CONV_CHUNK_ELEMENTS", "BN_ONE_PASS_BYTES", "two_pass", "forward_local", "weight_grads"]
 
 #: Elements (of a conv block's pre-activation) per chunk of images (CUDA: big chunks, few
 #: launches; CPU: temporaries of a few MiB).
 CONV_CHUNK_ELEMENTS = {"cuda": 1 << 26, "cpu": 1 << 20}
+
+
+#: Bytes of a batch-normalised conv block's whole pre-activation ``Y [T*B, C, H, W]`` above which
+#: its forward takes two passes over the chunks: the first forms each chunk of ``Y`` for the
+#: batch statistics and drops it, the second forms it again (one more convolution of the block)
+#: instead of holding all of ``Y`` until the statistics are known. ``None``: never (the CPU,
+#: where the convolution is the step's largest cost and memory is rarely the limit).
+BN_ONE_PASS_BYTES: dict[str, int | None] = {"cuda": 256 << 20, "cpu": None}
+
+
+def two_pass(bn: nn.Module | None, y_bytes: int, chunks: int, device: torch.device,
+             limit: int | None = -1) -> bool:
+    """Whether :func:`forward_local` takes two passes: batch statistics over more than one
+    chunk and ``Y`` of more than ``limit`` bytes (``-1``: the device's :data:`BN_ONE_PASS_BYTES`;
+    ``None``: never)."""
+    if bn is None or not (bn.training or bn.running_mean is None) or chunks < 2:
+        return False
+    if limit == -1:
+        limit = BN_ONE_PASS_BYTES["cuda" if device.type == "cuda" else "cpu"]
+    return limit is not None and y_bytes > limit
 
 
 def _chunk_steps(per_step: int, device: torch.device) -> int:
@@ -59,9 +83,11 @@ def _out_per_image(conv: nn.Conv2d, chw: tuple[int, ...]) -> int:
 
 
 @torch.no_grad()
-def forward_local(blk, x: torch.Tensor, temporal: str, store: str, compact_input: bool
-                  ) -> tuple[torch.Tensor, LocalState]:
-    """A conv block graph-free: ``(pooled 0/1 spikes in x's dtype, state)``."""
+def forward_local(blk, x: torch.Tensor, temporal: str, store: str, compact_input: bool,
+                  passes: int | None = None) -> tuple[torch.Tensor, LocalState]:
+    """A conv block graph-free: ``(pooled 0/1 spikes in x's dtype, state)``; ``passes``: 1 or 2
+    over the chunks when batch statistics span several chunks (``None``: :func:`two_pass`
+    decides). Both give the same numbers: a chunk's convolution is formed the same way each time."""
     T, B = x.shape[:2]
     dev, dtype = x.device, x.dtype
     p = blk.neuron.params
@@ -73,18 +99,33 @@ def forward_local(blk, x: torch.Tensor, temporal: str, store: str, compact_input
     s_in = torch.empty((T, B, packed_width(n_in)), dtype=torch.uint8, device=dev) if compact_input else x
     step = _chunk_steps(max(B * n_in, B * _out_per_image(conv, in_shape[2:])), dev)
     starts = list(range(0, T, step))
+    bn = blk.bn
+    y_bytes = T * B * _out_per_image(conv, in_shape[2:]) * x.element_size()
+    second = two_pass(bn, y_bytes, len(starts), dev, -1 if passes is None else (0 if passes == 2 else None))
     ys: list[torch.Tensor | None] = []  # Y chunk by chunk; each is released once consumed
+    moments = []  # two passes: each chunk's BN moments instead of the chunk
     for t0 in starts:
         t1 = min(T, t0 + step)
         xc = x[t0:t1]
         if compact_input:
             s_in[t0:t1] = pack_bits(xc.reshape(t1 - t0, B, -1))
-        ys.append(conv(xc.reshape((t1 - t0) * B, *in_shape[2:])))
-    neurons = tuple(ys[0].shape[1:])  # type: ignore[union-attr]
-    bn = blk.bn
+        yc = conv(xc.reshape((t1 - t0) * B, *in_shape[2:]))
+        if second:
+            moments.append(chunk_moments(yc))
+            neurons = tuple(yc.shape[1:])
+            ys.append(None)
+        else:
+            ys.append(yc)
+        del yc
+    if not second:
+        neurons = tuple(ys[0].shape[1:])  # type: ignore[union-attr]
     xhat = invstd = None
     if bn is not None:
-        mean, invstd = bn_stats(bn, ys)  # type: ignore[arg-type]
+        if second:
+            momentum, update = start_stats(bn)
+            mean, invstd = combine_moments(bn, moments, momentum, update, dtype)
+        else:
+            mean, invstd = bn_stats(bn, ys)  # type: ignore[arg-type]
         gamma = bn.weight if bn.affine else torch.ones_like(invstd)
         beta = bn.bias if bn.affine else torch.zeros_like(invstd)
         a = (gamma * invstd)[:, None, None]
@@ -99,7 +140,8 @@ def forward_local(blk, x: torch.Tensor, temporal: str, store: str, compact_input
         t1 = min(T, t0 + step)
         nt = t1 - t0
         yc, ys[i] = ys[i], None
-        assert yc is not None
+        if yc is None:  # the second pass: this chunk's convolution again
+            yc = conv(x[t0:t1].reshape(nt * B, *in_shape[2:]))
         if bn is not None:
             pre = torch.addcmul(b, yc, a)
             assert xhat is not None
