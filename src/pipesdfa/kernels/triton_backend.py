@@ -63,6 +63,23 @@ if HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines / in interprete
         return r
 
     @triton.jit
+    def _neuron_step(v, x, tau, v_th, v_rest, v_reset, KIND_IF: tl.constexpr, DECAY_INPUT: tl.constexpr,
+                     HARD: tl.constexpr):
+        # one step of the neuron (pipesdfa.dynamics): (H, fired, V) from V[t-1] and X[t]; both kernels use it
+        if KIND_IF:
+            h = v + x
+        elif DECAY_INPUT:
+            h = v + tl.math.div_rn(x - (v - v_rest), tau)
+        else:
+            h = v - tl.math.div_rn(v - v_rest, tau) + x
+        fire = h >= v_th
+        if HARD:
+            v = tl.where(fire, v_reset, h)
+        else:
+            v = tl.where(fire, h - v_th, h)
+        return h, fire, v
+
+    @triton.jit
     def _fwd_kernel(x_ptr, v0_ptr, s_ptr, h_ptr, vlast_ptr, N, T,
                     tau, v_th, v_rest, v_reset,
                     KIND_IF: tl.constexpr, DECAY_INPUT: tl.constexpr, HARD: tl.constexpr,
@@ -76,19 +93,8 @@ if HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines / in interprete
             v = tl.zeros([BLOCK_N], dtype=tl.float32) + v_rest
         for t in range(T):
             x = tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
-            if KIND_IF:
-                h = v + x
-            elif DECAY_INPUT:
-                h = v + tl.math.div_rn(x - (v - v_rest), tau)
-            else:
-                h = v - tl.math.div_rn(v - v_rest, tau) + x
-            fire = h >= v_th
-            s = tl.where(fire, 1.0, 0.0)
-            if HARD:
-                v = tl.where(fire, v_reset, h)
-            else:
-                v = tl.where(fire, h - v_th, h)
-            tl.store(s_ptr + t * N + offs, s.to(s_ptr.dtype.element_ty), mask=mask)
+            h, fire, v = _neuron_step(v, x, tau, v_th, v_rest, v_reset, KIND_IF, DECAY_INPUT, HARD)
+            tl.store(s_ptr + t * N + offs, tl.where(fire, 1.0, 0.0).to(s_ptr.dtype.element_ty), mask=mask)
             if SAVE_H:
                 tl.store(h_ptr + t * N + offs, h.to(h_ptr.dtype.element_ty), mask=mask)
         tl.store(vlast_ptr + offs, v.to(vlast_ptr.dtype.element_ty), mask=mask)

@@ -45,6 +45,7 @@ if triton_backend.HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines 
     import triton.language as tl
 
     _surrogate = triton_backend._surrogate
+    _neuron_step = triton_backend._neuron_step
 
     @triton.jit
     def _sdfa_fwd_kernel(x_ptr, v0_ptr, s_ptr, sg_ptr, ka_ptr, pk_ptr, vlast_ptr, N, T, KA_ROWS,
@@ -61,19 +62,8 @@ if triton_backend.HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines 
             v = tl.zeros([BLOCK_N], dtype=tl.float32) + v_rest
         for t in range(T):
             x = tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
-            if KIND_IF:
-                h = v + x
-            elif DECAY_INPUT:
-                h = v + tl.math.div_rn(x - (v - v_rest), tau)
-            else:
-                h = v - tl.math.div_rn(v - v_rest, tau) + x
-            fire = h >= v_th
-            s = tl.where(fire, 1.0, 0.0)
-            if HARD:
-                v = tl.where(fire, v_reset, h)
-            else:
-                v = tl.where(fire, h - v_th, h)
-            tl.store(s_ptr + t * N + offs, s.to(s_ptr.dtype.element_ty), mask=mask)
+            h, fire, v = _neuron_step(v, x, tau, v_th, v_rest, v_reset, KIND_IF, DECAY_INPUT, HARD)
+            tl.store(s_ptr + t * N + offs, tl.where(fire, 1.0, 0.0).to(s_ptr.dtype.element_ty), mask=mask)
             sg = _surrogate(h - v_th, SID, alpha)
             tl.store(sg_ptr + t * N + offs, sg.to(sg_ptr.dtype.element_ty), mask=mask)
             if LOCAL and t < KA_ROWS:
