@@ -139,3 +139,26 @@ def test_reproduce_validation_matches_published_figures_through_the_engine(tmp_p
 def test_reproduce_rejects_unknown_workload(capsys, tmp_path):
     rc = main(["reproduce", "hardware", "--out", str(tmp_path / "x"), "--workloads", "nope"])
     assert rc == 2 and "unknown workload 'nope'" in capsys.readouterr().err
+
+
+def test_run_overrides_carry_the_runs_feedback_layout():
+    from pipesdfa.hw.runs import run_overrides
+
+    assert run_overrides({"rule": {"feedback": "independent"}}, "m.json") == {"mapping.feedback": "per-layer"}
+    assert run_overrides({"rule": {"feedback": "shared"}}, "m.json") == {}
+    assert run_overrides({"rule": {"name": "bptt"}}, "m.json") == {}
+
+
+def test_simulate_checkpoint_prices_per_layer_feedback_of_an_independent_run(capsys, digits_runs, tmp_path):
+    """A run with one feedback matrix per hidden layer is priced with one feedback array per layer
+    (more arrays than the shared one), by simulate as by reproduce personalisation."""
+    metrics = json.loads((digits_runs / "sdfa" / "metrics.json").read_text())
+    assert metrics["rule"]["feedback"] == "shared"
+    energy = {}
+    for layout in ("shared", "independent"):
+        folder = tmp_path / layout
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "rule": {**metrics["rule"], "feedback": layout}}))
+        assert main(["simulate", "--checkpoint", str(folder), "--arch", "pipesdfa", "--json"]) == 0
+        energy[layout] = json.loads(capsys.readouterr().out)["runs"][0]["energy_j"]
+    assert energy["independent"] > energy["shared"]

@@ -41,12 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _activity_file(path: str, workload: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(activity dict, device overrides)`` of ``--activity FILE``; a run of another model is refused."""
+    """``(activity dict, hardware overrides)`` of ``--activity FILE``; a run of another model is refused."""
     d = read_metrics(path)
     if "model" in d and "config" in d:
         run = read_run(path)
         check_same_model(run, workload)
-        return run.metrics, run.device
+        return run.metrics, run.overrides
     return d, {}
 
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if args.activity:
             raise UserError("--activity and --checkpoint both give the activity; --checkpoint RUN uses the run's own")
         run_spec = read_run(args.checkpoint)
-        device, activity = run_spec.device, run_spec.metrics
+        device, activity = run_spec.overrides, run_spec.metrics
     elif args.activity:
         activity, device = _activity_file(args.activity, args.workload)
     cfg = config_from_args(args, base=device)

@@ -5,7 +5,10 @@ folder, its ``metrics.json`` or its ``checkpoint.pt``): the model it trained (``
 layer spec both engines share), its ``T`` and batch (``config``), one epoch of its training
 split (``dataset.train``), its spike rates (``activity``), its update pulses (``pulses``) and,
 for ``--hardware rram`` runs, the device it trained on (``device``), which becomes the
-simulator's ``device.*`` keys so that the cost describes the device the accuracy describes.
+simulator's ``device.*`` keys so that the cost describes the device the accuracy describes, and,
+for SDFA with one feedback matrix per hidden layer (``rule.feedback = "independent"``, as
+aligned feedback needs), ``mapping.feedback = "per-layer"`` (one feedback array per layer
+instead of one shared). :attr:`RunSpec.overrides` holds both.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pipesdfa.hw.activity import read_metrics
 from pipesdfa.hw.params import DEVICE_KEYS
 from pipesdfa.workloads import ModelSpec, get_workload
 
-__all__ = ["RunSpec", "read_run", "device_overrides", "check_same_model"]
+__all__ = ["RunSpec", "read_run", "run_overrides", "device_overrides", "check_same_model"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class RunSpec:
     batch: int
     train_samples: int
     metrics: dict[str, Any] = field(repr=False)
-    device: dict[str, Any] = field(default_factory=dict)  # device.* overrides (rram runs)
+    overrides: dict[str, Any] = field(default_factory=dict)  # hardware keys the run implies (run_overrides)
 
     @property
     def name(self) -> str:
@@ -71,6 +74,15 @@ def device_overrides(d: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def run_overrides(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """The simulator keys a run's ``metrics.json`` implies: its device (:func:`device_overrides`)
+    and its SDFA feedback layout (module docstring)."""
+    out = device_overrides(d, where)
+    if (d.get("rule") or {}).get("feedback") == "independent":
+        out["mapping.feedback"] = "per-layer"
+    return out
+
+
 def read_run(path: str | Path) -> RunSpec:
     mpath = _metrics_path(path)
     where = str(mpath)
@@ -93,7 +105,7 @@ def read_run(path: str | Path) -> RunSpec:
                             "expected a positive integer")
         ints[key] = v
     return RunSpec(str(mpath.parent), spec, cfg.get("workload"), str(cfg.get("method", "?")), ints["T"],
-                   ints["batch"], ints["train"], d, device_overrides(d, where))
+                   ints["batch"], ints["train"], d, run_overrides(d, where))
 
 
 def check_same_model(run: RunSpec, workload: str) -> None:

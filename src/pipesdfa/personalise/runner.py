@@ -121,9 +121,7 @@ def price(folder: Path, hw_config: Callable[[dict], Any]) -> dict[str, dict[str,
 
     run = read_run(folder)
     samples = int(run.metrics["finetune"]["samples_trained"])
-    cfg = hw_config(run.device)
-    if (run.metrics.get("rule") or {}).get("feedback") == "independent":  # one feedback array per hidden layer
-        cfg = cfg.with_overrides({"mapping.feedback": "per-layer"}, "the run's SDFA feedback")
+    cfg = hw_config(run.overrides)  # the run's device and feedback layout (pipesdfa.hw.runs)
     out = {}
     for arch in ("pipesdfa", "pipelayer"):
         d = simulate_detailed(run.spec, arch, config=cfg, T=run.T, batch=run.batch, samples=samples,
