@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipesdfa.atomic import atomic_write_text
+from pipesdfa.util.atomic import atomic_write_text
 
 
 def replace_block(doc: str | Path, name: str, text: str) -> None:

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 
 KEY = ("workload", "method", "variant", "seed", "epochs", "batch", "lr", "init_gain")
 

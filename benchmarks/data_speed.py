@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.data.datasets import encode_braille, load_nmnist  # noqa: E402
 from pipesdfa.data.formats.aedat31 import read_aedat31  # noqa: E402
 from pipesdfa.data.formats.atis_bin import read_atis_bin  # noqa: E402

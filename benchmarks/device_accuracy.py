@@ -5,7 +5,7 @@
         [--roundings nearest accumulate] [--presets taox-hfox ag-a-si alox-hfo2]
         [--out benchmarks/results/device_accuracy.json] [--doc docs/device.md]
 
-Runs (each a full ``pipesdfa.train.train`` of the workload, in parallel worker processes with
+Runs (each a full ``pipesdfa.training.loop.train`` of the workload, in parallel worker processes with
 one thread each): BPTT-ideal, SDFA-ideal, SDFA on RRAM for every number of levels (default
 device noise), for every cycle-to-cycle write noise and every ADC resolution (at 64 levels),
 SDFA on RRAM with the feedback matrix read from the crossbar (``--distribution rram``), with
@@ -105,7 +105,7 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
     import torch
 
     torch.set_num_threads(1)
-    from pipesdfa.train import config_from_workload, train
+    from pipesdfa.training.loop import config_from_workload, train
 
     ov = dict(spec["overrides"])
     ov.setdefault("epochs", epochs)
@@ -192,7 +192,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipesdfa.atomic import atomic_write_with
+    from pipesdfa.util.atomic import atomic_write_with
 
     rows = [r for r in result["rows"] if r["workload"] == result["workload"]]
     summ = result["summary"]
@@ -231,13 +231,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def workload_config(workload: str) -> dict[str, Any]:
     """The registered training settings of ``workload`` (what every run starts from)."""
-    from pipesdfa.train import config_from_workload
+    from pipesdfa.training.loop import config_from_workload
 
     return {k: v for k, v in config_from_workload(workload).to_dict().items() if k not in ("out", "data_dir")}
 
 
 def write_doc(doc: Path, result: dict[str, Any]) -> None:
-    from pipesdfa.atomic import atomic_write_text
+    from pipesdfa.util.atomic import atomic_write_text
 
     begin, end = "<!-- BEGIN device_accuracy -->", "<!-- END device_accuracy -->"
     text = doc.read_text(encoding="utf-8")
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from pipesdfa.atomic import atomic_write_json
+    from pipesdfa.util.atomic import atomic_write_json
 
     out = Path(args.out)
     if args.from_json:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from pipesdfa.atomic import atomic_write_json
-from pipesdfa.train import config_from_workload, train
+from pipesdfa.util.atomic import atomic_write_json
+from pipesdfa.training.loop import config_from_workload, train
 
 VARIANTS = [("bptt", None), ("sdfa", "local"), ("sdfa", "instantaneous"), ("output", None)]
 

@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 
-from pipesdfa.atomic import atomic_write_json
+from pipesdfa.util.atomic import atomic_write_json
 from pipesdfa.hw.engine import simulate_detailed
 from pipesdfa.hw.presets import PRESETS
 

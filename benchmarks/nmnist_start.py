@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from _report import machine, publish  # noqa: E402
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
-from pipesdfa.evaluation import batches, evaluate, to_time_first  # noqa: E402
-from pipesdfa.train import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.training.evaluation import batches, evaluate, to_time_first  # noqa: E402
+from pipesdfa.training.loop import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
 
 CONFIGS = [(m, lr, g) for g in (1.0, 3.0) for lr in (1e-2, 1e-3) for m in ("bptt", "sdfa")]
 FIRE = 0.01

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pipesdfa.data.registry import load_dataset
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["RealFrames", "real_frames", "GESTURE_CLIPS", "resize_frames"]
 

@@ -80,7 +80,7 @@ def accuracy_table() -> str | None:
     doc = _load(ROOT / "docs" / "results" / "accuracy" / "accuracy.json")
     if doc is None:
         return None
-    from pipesdfa.accuracy.report import compact_markdown
+    from pipesdfa.studies.accuracy.report import compact_markdown
 
     return compact_markdown(doc)
 
@@ -295,7 +295,7 @@ def personalisation_table(folder: str = "") -> str | None:
     doc = _load(ROOT / "docs" / "results" / "personalisation" / folder / "personalisation.json")
     if doc is None or not doc.get("summary"):
         return None
-    from pipesdfa.personalise.report import markdown
+    from pipesdfa.studies.personalisation.report import markdown
 
     b = doc["budget"]
     k = max(b["ks"])
@@ -308,7 +308,7 @@ def personalisation_table(folder: str = "") -> str | None:
         hi = max(setup, key=lambda c: c["energy_j"])
         setup_txt = (f" Aligned B adds a one-off programming of its feedback arrays on PipeSDFA, at most "
                      f"{1e9 * hi['energy_j']:.0f} nJ and {1e9 * hi['time_s']:.0f} ns ({hi['cells']} cells; "
-                     "`pipesdfa.personalise.setup_cost`), not in the columns.")
+                     "`pipesdfa.studies.personalisation.setup_cost`), not in the columns.")
     return (markdown(doc["summary"], ks=[k]).rstrip() + "\n\n"
             f"K = {k} labelled samples per class of the shifted training split, {b['epochs'][str(k)]} epochs, "
             f"learning rate {b['adapt'].get('lr', 'of the pre-trained run')}; pre-trained with "

@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from _report import machine, publish  # noqa: E402
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
-from pipesdfa.evaluation import batches, evaluate, to_time_first  # noqa: E402
-from pipesdfa.train import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.training.evaluation import batches, evaluate, to_time_first  # noqa: E402
+from pipesdfa.training.loop import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
 
 #: attempt -> (what it changes, options). ``signal``: what the hidden layers' projection
 #: receives (see :func:`hidden_injection`); ``hidden_lr``: hidden layers' rate multiplier;

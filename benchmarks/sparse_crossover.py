@@ -15,7 +15,7 @@ The sparse side includes the conversion of ``X`` to CSR (it is paid on every cal
 crossover of a product and shape is the density at which ``sparse / dense`` crosses 1,
 interpolated linearly between grid points (``null`` if the sparse product never wins on the
 grid, ``1.0`` if it always does); ``measured`` is the lowest over the shapes (the conservative
-choice). :data:`pipesdfa.kernels.sparse.CROSSOVER` holds these numbers (CPU) and a test checks
+choice). :data:`pipesdfa.snn.kernels.sparse.CROSSOVER` holds these numbers (CPU) and a test checks
 that it follows this file. CPU timing: process CPU time (robust to other jobs on a shared
 machine); CUDA: wall time between synchronisations.
 """
@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
-from pipesdfa.kernels import sparse  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.snn.kernels import sparse  # noqa: E402
 
 DENSITIES = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5)
 SHAPES = ((1280, 2312, 1000), (1280, 1000, 1000))  # rows, n_in, n_out

@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
 
-from pipesdfa.atomic import atomic_write_json  # noqa: E402
-from pipesdfa.threads import busy_cores, cpu_budget  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
+from pipesdfa.util.threads import busy_cores, cpu_budget  # noqa: E402
 
 CASES = {
     "digits-mlp bptt": ["--workload", "digits-mlp", "--method", "bptt", "--max-train", "512", "--max-test", "128"],

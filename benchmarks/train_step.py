@@ -26,13 +26,13 @@ of the authors' formulation); and, when SpikingJelly is importable (an optional 
 never a dependency; ``--no-spikingjelly`` skips it), the authors' published formulation
 re-implemented by us on SpikingJelly neurons (``impl="spikingjelly"``: the same model and
 rules, ``bptt`` and ``sdfa``/``local``, every block's neuron a SpikingJelly
-``LIFNode``/``IFNode``, see :mod:`pipesdfa.kernels.spikingjelly_ref`). The table's
+``LIFNode``/``IFNode``, see :mod:`pipesdfa.snn.kernels.spikingjelly_ref`). The table's
 "x ref" column is relative to the SpikingJelly SDFA row when there is one, else to the
 plain-formulation SDFA row.
 
 Timing, CPU (the default): every variant runs in its own process (this script re-run with
 the hidden ``--step-server`` option) with the allocator a user of ``pipesdfa train`` gets:
-``--malloc keep`` (the default; :mod:`pipesdfa.malloc`, freed memory stays mapped from step to
+``--malloc keep`` (the default; :mod:`pipesdfa.util.malloc`, freed memory stays mapped from step to
 step), or ``--malloc default`` for glibc's own thresholds; the products floor is timed in the
 parent process under the same setting. All are started and given ``max(1, --warmup)`` warm-up steps, then ``--repeats``
 round-robin rounds ask each process in turn for one timed step, one process stepping at a
@@ -55,7 +55,7 @@ process per variant (this script re-run with the hidden ``--memory-child`` optio
 child fixes glibc's mmap threshold at 64 KiB (so that every tensor buffer is returned to the
 system when freed, which would slow the timed steps down), builds the same model, rule and
 input, runs ``max(1, --warmup)`` warm-up steps, empties the fused kernels' buffer cache
-(:mod:`pipesdfa.kernels.workspace`, whose blocks then count as the step's), then reads the
+(:mod:`pipesdfa.snn.kernels.workspace`, whose blocks then count as the step's), then reads the
 process's peak resident set over one step (``VmHWM``, reset through
 ``/proc/self/clear_refs``; Linux only, ``null`` elsewhere).
 """
@@ -80,15 +80,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pipesdfa.atomic import atomic_write_json
-from pipesdfa.kernels import resolve_backend
-from pipesdfa.kernels import sparse, spikingjelly_ref, workspace
+from pipesdfa.util.atomic import atomic_write_json
+from pipesdfa.snn.kernels import resolve_backend
+from pipesdfa.snn.kernels import sparse, spikingjelly_ref, workspace
 from pipesdfa.learning import make_rule
-from pipesdfa.malloc import keep_freed_memory
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss, make_optimizer, scale_init
-from pipesdfa.workloads import DATASET_SHAPES, get_workload
+from pipesdfa.util.malloc import keep_freed_memory
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.training.loop import make_loss, make_optimizer, scale_init
+from pipesdfa.zoo.workloads import DATASET_SHAPES, get_workload
 
 #: (workload, T, batch) as in the issue.
 CASES: list[tuple[str, int, int]] = [
@@ -148,7 +148,7 @@ def _bn_bytes(raw: str) -> int | str | None:
 
 
 #: ``--malloc`` choices, as the timing settings describe them.
-MALLOC_TEXT = {"keep": "freed memory stays mapped from step to step as in pipesdfa train (pipesdfa.malloc)",
+MALLOC_TEXT = {"keep": "freed memory stays mapped from step to step as in pipesdfa train (pipesdfa.util.malloc)",
                "default": "glibc's default thresholds, nothing changed"}
 
 #: the fields of a Variant, for the memory child's command line.
@@ -433,7 +433,7 @@ def _run_child(option: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
 def _dw(product: str, x: torch.Tensor, g: torch.Tensor, gt16: torch.Tensor, x16: torch.Tensor,
         d: float) -> torch.Tensor:
     """The weight-gradient product the fast paths run at input density ``d``: over the active
-    inputs below the crossover (:mod:`pipesdfa.kernels.sparse`), else dense (bfloat16 operands
+    inputs below the crossover (:mod:`pipesdfa.snn.kernels.sparse`), else dense (bfloat16 operands
     for ``dw_bf16``)."""
     if sparse.use_sparse(product, d, x.device, x.shape[1], g.shape[1]):
         return sparse.csr_weight_grad(sparse.to_csr(x), g)
@@ -444,7 +444,7 @@ def gemm_floor(workload: str, ci: CaseInput, T: int, batch: int, device: torch.d
                args) -> dict[str, Any] | None:
     """The bare matrix products of one step of a dense model, timed side by side on the blocks'
     real inputs (the spikes every block receives on the timed batch, with the case's weights):
-    forward ``X W^T + b`` (float32, ``forward``: as :func:`pipesdfa.kernels.sparse.linear`
+    forward ``X W^T + b`` (float32, ``forward``: as :func:`pipesdfa.snn.kernels.sparse.linear`
     dispatches it, event-driven below the crossover; ``forward_dense``: always dense), weight
     gradient ``G^T X`` (``dw_float`` float32, ``dw_bf16`` bfloat16 operands; each dispatched the
     same way) and input gradient ``G W`` (float32, not for the first block), over all blocks on
@@ -803,7 +803,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         except ImportError:
             info["triton"] = None
     info["commit"] = git_commit()
-    info["cpu_workspace_mib"] = workspace.limit_bytes() / 2**20  # pipesdfa.kernels.workspace
+    info["cpu_workspace_mib"] = workspace.limit_bytes() / 2**20  # pipesdfa.snn.kernels.workspace
     info["spikingjelly"] = spikingjelly_ref.available()
     info["spikingjelly_version"] = spikingjelly_ref.version() if info["spikingjelly"] else None
     return info
@@ -821,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", default="train-step-cpu", help="marker name for --doc")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: auto, pipesdfa.threads)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: auto, pipesdfa.util.threads)")
     ap.add_argument("--input", choices=("real", "synthetic"), default="real",
                     help="real frames on warmed-up weights (default, the headline table) or synthetic Bernoulli "
                          "spikes on the initial weights (a stress case)")
@@ -846,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
                          "per variant")
     ap.add_argument("--malloc", choices=tuple(MALLOC_TEXT), default="keep",
                     help="CPU allocator of the timed processes: keep (freed memory stays mapped, what pipesdfa "
-                         "train does: pipesdfa.malloc) or default (glibc's own thresholds); default keep")
+                         "train does: pipesdfa.util.malloc) or default (glibc's own thresholds); default keep")
     ap.add_argument("--bn-one-pass-bytes", type=_bn_bytes, default="auto", metavar="N|none|auto",
                     help="SDFA's batch-normalised conv blocks take two passes when their pre-activation "
                          "exceeds N bytes (0: always; none: never; auto: the module's default, "
@@ -871,9 +871,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")
-    from pipesdfa.threads import apply_threads
+    from pipesdfa.util.threads import apply_threads
 
-    apply_threads(args.threads or "auto")  # the project's policy unless --threads N (pipesdfa.threads)
+    apply_threads(args.threads or "auto")  # the project's policy unless --threads N (pipesdfa.util.threads)
     device = torch.device(args.device)
     if args.malloc == "keep":  # the products floor, timed here, under the step processes' setting
         keep_freed_memory(force=True)

@@ -12,9 +12,9 @@ import sys
 
 import torch
 
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.workloads import Conv, Dense, ModelSpec, mlp_spec
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec, mlp_spec
 
 VARIANTS = [(t, fast, store) for t in ("local", "instantaneous")
             for fast, store in ((True, "float"), (True, "half"), (False, "float"))]
@@ -43,7 +43,7 @@ def case(name: str):
 
 def main(path: str) -> None:  # run with the old package on the path
     from pipesdfa.learning import make_rule
-    from pipesdfa.train import make_loss
+    from pipesdfa.training.loop import make_loss
 
     out = {}
     for name in ("mlp", "conv"):

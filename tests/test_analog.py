@@ -18,7 +18,7 @@ from pipesdfa.analog import (
     rram_feedback,
 )
 from pipesdfa.analog.crossbar import round_pulses
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.device import DeviceParams, get_device_preset
 
 LINEAR = DeviceParams(levels=11, nu_ltp=0.0, nu_ltd=0.0, c2c_sigma=0.0)
@@ -211,7 +211,7 @@ def test_rram_feedback_needs_stochastic_devices():
 
 
 def rram_cfg(tmp_path, name="run", **kw):
-    from pipesdfa.train import config_from_workload
+    from pipesdfa.training.loop import config_from_workload
 
     base = dict(method="sdfa", epochs=2, T=2, batch=32, max_train=64, max_test=32, hidden=(16,),
                 hardware="rram", device_set=["levels=32", "adc_bits=6"], out=str(tmp_path / name))
@@ -222,7 +222,7 @@ def rram_cfg(tmp_path, name="run", **kw):
 def test_train_on_rram_records_pulses_and_resumes_bit_identically(tmp_path):
     import json
 
-    from pipesdfa.train import load_checkpoint, train
+    from pipesdfa.training.loop import load_checkpoint, train
     from tests.test_train import run_one_epoch_then_stop
 
     straight = train(rram_cfg(tmp_path, "straight"), progress=False, log=None)
@@ -259,7 +259,7 @@ def test_rram_feedback_distribution_in_sdfa_rule():
 def test_cli_train_hardware_rram_end_to_end(tmp_path, capsys):
     import json
 
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     out = tmp_path / "cli"
     rc = main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16", "--T", "2", "--epochs", "1",
@@ -281,7 +281,7 @@ def test_cli_train_hardware_rram_end_to_end(tmp_path, capsys):
     (["--hardware", "rram", "--device", "cuda"], "use --device cpu"),
 ])
 def test_cli_hardware_errors_are_one_line_and_write_nothing(tmp_path, capsys, argv, match):
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     out = tmp_path / "bad"
     rc = main(["train", "--workload", "digits-mlp", "--epochs", "1", "--out", str(out), "--no-progress", *argv])
@@ -291,7 +291,7 @@ def test_cli_hardware_errors_are_one_line_and_write_nothing(tmp_path, capsys, ar
 
 
 def test_cli_unknown_device_preset_is_a_usage_error(tmp_path, capsys):
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["train", "--workload", "digits-mlp", "--hardware", "rram", "--device-preset", "nope",

@@ -10,7 +10,7 @@ from pipesdfa.data.braille_analog import (AUTHORS_TAXELS, analog_signals, braill
 from pipesdfa.data.formats.braille_pkl import LETTERS
 from pipesdfa.data.layouts import stratified_split
 from pipesdfa.data.writers import write_braille_raw
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 RAW = "tutorial5_braille_spiking_data.pkl.gz"
 
@@ -93,8 +93,8 @@ def test_loader_errors(raw, tmp_path_factory):
 
 
 def test_registered_and_trains(raw, tmp_path):
-    from pipesdfa.train import config_from_workload, train
-    from pipesdfa.workloads import get_workload
+    from pipesdfa.training.loop import config_from_workload, train
+    from pipesdfa.zoo.workloads import get_workload
 
     root, _, _ = raw
     w = get_workload("braille-analog-mlp")
@@ -111,7 +111,7 @@ def test_batches_drop_last():
     import torch
 
     from pipesdfa.data.registry import FrameTensorDataset
-    from pipesdfa.train import batches
+    from pipesdfa.training.loop import batches
 
     ds = FrameTensorDataset(torch.zeros(108, 3, 4), torch.arange(108) % 27)
     order = torch.randperm(108, generator=torch.Generator().manual_seed(0))
@@ -125,8 +125,8 @@ def test_batches_drop_last():
 def test_train_cli_data_option_reaches_the_loader(raw, tmp_path, capsys):
     import json
 
-    from pipesdfa.cli import main
-    from pipesdfa.commands.train import parse_data_options
+    from pipesdfa.cli.main import main
+    from pipesdfa.cli.train import parse_data_options
 
     assert parse_data_options(["stats=all", "repeat=2", "taxels=1,2", "x=0.5", "flag=true"]) == {
         "stats": "all", "repeat": 2, "taxels": [1, 2], "x": 0.5, "flag": True}
@@ -150,7 +150,7 @@ def test_train_cli_data_option_reaches_the_loader(raw, tmp_path, capsys):
 
 
 def test_unknown_data_option_is_refused_by_name(raw, tmp_path, capsys):
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     root, _, _ = raw
     rc = main(["train", "--workload", "braille-analog-mlp", "--T", "12", "--epochs", "1", "--data-dir", str(root),
@@ -180,14 +180,14 @@ def _text(v) -> str:
 
 @given(st.dictionaries(_KEY, _VALUE, max_size=4))
 def test_parse_data_options_round_trip(opts):
-    from pipesdfa.commands.train import parse_data_options
+    from pipesdfa.cli.train import parse_data_options
 
     assert parse_data_options([f"{k}={_text(v)}" for k, v in opts.items()]) == opts
 
 
 @given(st.text(max_size=12).filter(lambda t: "=" not in t or t.startswith("=") or t.endswith("=")))
 def test_parse_data_options_refuses_what_is_not_key_value(item):
-    from pipesdfa.commands.train import parse_data_options
+    from pipesdfa.cli.train import parse_data_options
 
     if item.partition("=")[0].strip() and item.partition("=")[2]:
         return  # (a key and a value after all)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 
 TINY = ["--workload", "digits-mlp", "--epochs", "1", "--T", "4", "--hidden", "32", "--max-train", "128",
         "--max-test", "64", "--no-progress"]
@@ -44,7 +44,7 @@ def test_export_writes_a_nir_graph_that_imports_to_the_same_network(tmp_path, ca
     import torch
 
     import pipesdfa
-    from pipesdfa.checkpoint import load_checkpoint, model_from_checkpoint
+    from pipesdfa.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     out = tmp_path / "run"
     assert run_cli(["train", *TINY, "--method", "sdfa", "--out", str(out)], capsys)[0] == 0

@@ -23,7 +23,7 @@ CHILD = r"""
 import os, sys, time
 mode = os.environ.get("HANG_MODE")
 if mode:
-    import pipesdfa.checkpoint as ck
+    import pipesdfa.training.checkpoint as ck
     real = ck.atomic_write_with
     def hanging(path, writer):
         def w(tmp):
@@ -35,7 +35,7 @@ if mode:
             time.sleep(300)
         real(path, w)
     ck.atomic_write_with = hanging
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

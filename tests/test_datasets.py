@@ -13,7 +13,7 @@ from pipesdfa.data.formats.braille_pkl import sigma_delta_encode
 from pipesdfa.data.layouts import stratified_split
 from pipesdfa.data.writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
                                    write_dvsgesture_tree, write_ncaltech_tree, write_nmnist_tree, write_shd_h5)
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 
 @pytest.fixture
@@ -256,7 +256,7 @@ def test_registry_and_materialized_equals_lazy(nmnist_root, tmp_path):
 
 def test_train_command_on_nmnist_tree(nmnist_root, tmp_path, monkeypatch):
     """`pipesdfa train --workload nmnist-mlp2 --data-dir ROOT` finds the files (1 tiny epoch)."""
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "run"
@@ -287,7 +287,7 @@ def test_dvsgesture_lazy_split_is_cached_in_file_order(tmp_path, monkeypatch):
 def test_trainer_lazy_dataloader_path(nmnist_root, tmp_path):
     """A split left on disk (not materialised) trains through the trainer's DataLoader path,
     with worker processes reading the frame cache."""
-    from pipesdfa.train import TrainConfig, train
+    from pipesdfa.training.loop import TrainConfig, train
 
     cfg = TrainConfig(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
                       data_options={"materialize": False, "cache_dir": str(tmp_path / "cache")}, num_workers=2,

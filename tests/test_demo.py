@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 
 
 def test_demo_writes_summary_and_plot(tmp_path, capsys):
@@ -22,8 +22,8 @@ def test_demo_writes_summary_and_plot(tmp_path, capsys):
 
 
 def test_log_every_shows_the_first_every_kth_and_the_last_epoch(tmp_path):
-    from pipesdfa.commands.demo import LOG_EVERY
-    from pipesdfa.train import config_from_workload, train
+    from pipesdfa.cli.demo import LOG_EVERY
+    from pipesdfa.training.loop import config_from_workload, train
 
     lines: list[str] = []
     cfg = config_from_workload("digits-mlp", T=2, hidden=(8,), max_train=32, max_test=16, epochs=6, out=str(tmp_path))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pipesdfa.analog.config import AnalogConfig, parse_set_options, split_device_and_analog
 from pipesdfa.analog.crossbar import Crossbar
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.device import (
     DEVICE_PRESETS,
     DeviceParams,

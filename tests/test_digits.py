@@ -65,7 +65,7 @@ def test_max_train_and_max_test_keep_the_first_samples():
     assert torch.equal(b.train.frames, full.train.frames[:5])
     import pytest
 
-    from pipesdfa.errors import UserError
+    from pipesdfa.util.errors import UserError
 
     with pytest.raises(UserError, match="max_train"):
         load_dataset("digits", T=3, max_train=0)

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from pipesdfa.cli import main
-from pipesdfa.distributed import DistContext, context
-from pipesdfa.train import CHECKPOINT, load_checkpoint
+from pipesdfa.cli.main import main
+from pipesdfa.training.distributed import DistContext, context
+from pipesdfa.training.loop import CHECKPOINT, load_checkpoint
 
 
 def _args(out, *extra):

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 from pipesdfa.data.fetch import Resource, download, extract, fetch, resources_from_manifest
 from pipesdfa.data.writers import random_events, write_nmnist_tree
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 from pipesdfa.learning.feedback import aligned_matrices
 from test_runs import cli, weights
 
@@ -125,7 +125,7 @@ def test_aligned_feedback_on_ideal_and_rram_weights(base, tmp_path, capsys):
     assert torch.corrcoef(torch.stack([b_rram.flatten(), rule["feedback.B_0"].flatten()]))[0, 1] > 0.9
     # the simulator prices the adaptation's own samples, rates and pulses
     from pipesdfa.hw.config import load_config
-    from pipesdfa.personalise.runner import price
+    from pipesdfa.studies.personalisation.runner import price
 
     sim = price(hw, lambda dev: load_config().with_overrides(dev))
     setup = sim.pop("pipesdfa_feedback_setup")  # aligned B: programming the feedback arrays, once

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import pipesdfa
-from pipesdfa.train import make_loss
+from pipesdfa.training.loop import make_loss
 
 
 def _train_step(blocks):

@@ -54,7 +54,7 @@ def test_split_by_window_by_hand():
 def test_split_by_window_needs_window():
     import pytest
 
-    from pipesdfa.errors import UserError
+    from pipesdfa.util.errors import UserError
 
     ev = make_events(t=[0], x=[0])
     with pytest.raises(UserError, match="window_us"):

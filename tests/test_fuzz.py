@@ -20,7 +20,7 @@ from pipesdfa.data.formats.atis_bin import decode_atis_bytes, encode_atis_bytes,
 from pipesdfa.data.formats.braille_pkl import read_braille_events, read_braille_raw
 from pipesdfa.data.formats.shd_h5 import ShdFile
 from pipesdfa.data.writers import aedat31_bytes, random_events, write_braille_events, write_braille_raw, write_shd_h5
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 
 def expect_clean(fn, name: str):
@@ -131,7 +131,7 @@ def test_braille_pickle_with_code_is_refused(tmp_path):
 # ---------------------------------------------------------------------------- checkpoints
 
 def _checkpoint_bytes() -> bytes:
-    from pipesdfa.train import config_from_workload, train
+    from pipesdfa.training.loop import config_from_workload, train
 
     d = Path(tempfile.mkdtemp(prefix="fuzz-ck-"))
     train(config_from_workload("digits-mlp", T=2, hidden=(8,), max_train=32, max_test=16, epochs=1, out=str(d)),
@@ -143,8 +143,8 @@ CHECKPOINT = _checkpoint_bytes()
 
 
 def _open_checkpoint(p: Path):
-    from pipesdfa.checkpoint import load_checkpoint, model_from_checkpoint
-    from pipesdfa.resume import open_run
+    from pipesdfa.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from pipesdfa.training.resume import open_run
 
     state = load_checkpoint(p)
     open_run(p)
@@ -203,8 +203,8 @@ data_options: {}
 
 
 def _check_config(p: Path):
-    from pipesdfa.cli import build_parser
-    from pipesdfa.commands.train import config_from_args
+    from pipesdfa.cli.main import build_parser
+    from pipesdfa.cli.train import config_from_args
 
     config_from_args(build_parser().parse_args(["train", "--config", str(p)]))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipesdfa.kernels import triton_backend
+from pipesdfa.snn.kernels import triton_backend
 
 REPO = Path(__file__).resolve().parents[1]
 

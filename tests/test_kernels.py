@@ -12,10 +12,10 @@ import itertools
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
-from pipesdfa.kernels import BACKEND_NAMES, BACKENDS, backend_available, check_backend, resolve_backend, run_multistep
-from pipesdfa.neurons import NeuronParams, SpikingNeuron, multistep
-from pipesdfa.surrogates import SURROGATES
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.kernels import BACKEND_NAMES, BACKENDS, backend_available, check_backend, resolve_backend, run_multistep
+from pipesdfa.snn.neurons import NeuronParams, SpikingNeuron, multistep
+from pipesdfa.snn.surrogates import SURROGATES
 
 OPTIONS = list(itertools.product(
     ["lif", "if"],  # kind
@@ -85,7 +85,7 @@ def test_fused_float32_spikes_identical_long_sequence(with_v0):
 def test_fused_backward_in_time_chunks_matches_reference(monkeypatch, kind, v_reset, detach, decay, surrogate,
                                                           recurrent):
     """The CPU backward in chunks of 2 steps (T=7: chunks 5-7, 3-5, 1-3, 0-1) is still the reference."""
-    from pipesdfa.kernels import fused
+    from pipesdfa.snn.kernels import fused
 
     monkeypatch.setattr(fused, "CHUNK_BYTES", 2 * 3 * 5 * 4 * 8)  # two float64 steps of [3, 5, 4]
     assert [hi - lo for lo, hi in fused.time_chunks(torch.empty(7, 3, 5, 4, dtype=torch.float64))] == [2, 2, 2, 1]
@@ -95,7 +95,7 @@ def test_fused_backward_in_time_chunks_matches_reference(monkeypatch, kind, v_re
 @pytest.mark.parametrize("v_reset", [0.0, None])
 def test_fused_backward_chunking_is_bit_exact(monkeypatch, v_reset):
     """Chunks only bound the temporaries: the gradients are bit-equal to one whole-sequence chunk."""
-    from pipesdfa.kernels import fused
+    from pipesdfa.snn.kernels import fused
 
     p = NeuronParams(v_reset=v_reset)
     gen = torch.Generator().manual_seed(5)
@@ -112,7 +112,7 @@ def test_fused_backward_chunking_is_bit_exact(monkeypatch, v_reset):
 
 
 def test_time_chunks_cover_the_sequence_backwards():
-    from pipesdfa.kernels.fused import CHUNK_BYTES, time_chunks
+    from pipesdfa.snn.kernels.fused import CHUNK_BYTES, time_chunks
 
     big = torch.empty(10, CHUNK_BYTES // 4 // 3)  # 3 steps per chunk (float32)
     assert time_chunks(big) == [(7, 10), (4, 7), (1, 4), (0, 1)]
@@ -170,7 +170,7 @@ def test_spikingjelly_reference_is_optional(monkeypatch):
     """The SpikingJelly wrapper imports it lazily and says clearly when it is absent."""
     import sys
 
-    from pipesdfa.kernels import spikingjelly_ref
+    from pipesdfa.snn.kernels import spikingjelly_ref
 
     monkeypatch.setitem(sys.modules, "spikingjelly", None)
     monkeypatch.setitem(sys.modules, "spikingjelly.activation_based", None)
@@ -180,7 +180,7 @@ def test_spikingjelly_reference_is_optional(monkeypatch):
 
 def test_recurrence_factor_golden_numbers():
     """A = dV/dH + dV/dS g', by hand: H = [0.5, 1.5], g' = [0.2, 0.4], V_th = 1."""
-    from pipesdfa.kernels.common import coeffs, recurrence_factor
+    from pipesdfa.snn.kernels.common import coeffs, recurrence_factor
 
     h, sg = torch.tensor([0.5, 1.5]), torch.tensor([0.2, 0.4])
     hard = coeffs(NeuronParams(v_reset=0.0))
@@ -199,7 +199,7 @@ def test_recurrence_factor_golden_numbers():
 
 def test_backward_recurrence_golden_numbers():
     """G[t] = P[t] + kA[t] G[t+1] by hand, whole and in two chunks (G carried between them)."""
-    from pipesdfa.kernels.common import backward_recurrence_
+    from pipesdfa.snn.kernels.common import backward_recurrence_
 
     P = torch.tensor([1.0, 2.0, 3.0])
     kA = torch.tensor([0.5, 0.25])  # steps 0 and 1 (the last step has no successor)
@@ -214,8 +214,8 @@ def test_backward_recurrence_golden_numbers():
 
 
 def test_register_backend_adds_an_object_and_refuses_duplicates():
-    from pipesdfa.kernels import Backend, register_backend
-    from pipesdfa.kernels import backends as reg
+    from pipesdfa.snn.kernels import Backend, register_backend
+    from pipesdfa.snn.kernels import backends as reg
 
     with pytest.raises(ValueError, match="already registered"):
         register_backend(BACKENDS["fused"])

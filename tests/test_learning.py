@@ -16,15 +16,15 @@ import math
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning import make_rule
 from pipesdfa.learning.alignment import alignment
 from pipesdfa.learning.feedback import FeedbackMatrices
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.surrogates import surrogate_grad
-from pipesdfa.train import make_loss
-from pipesdfa.workloads import mlp_spec
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.snn.surrogates import surrogate_grad
+from pipesdfa.training.loop import make_loss
+from pipesdfa.zoo.workloads import mlp_spec
 
 TAU = 2.0
 
@@ -175,7 +175,7 @@ def test_alignment_reports_cosines_and_leaves_model_untouched():
 
 
 def test_conv_sdfa_runs_and_injects_after_pooling():
-    from pipesdfa.workloads import Conv, Dense, ModelSpec
+    from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec
 
     spec = ModelSpec("c", (2, 8, 8), (Conv(4, pool=2), Conv(4, pool=2), Dense(6)), 3, vote=2)
     model = build_model(spec, NeuronParams())

@@ -1,4 +1,4 @@
-"""pipesdfa.malloc: the allocator setting of training processes (applied in a child process,
+"""pipesdfa.util.malloc: the allocator setting of training processes (applied in a child process,
 since mallopt changes the whole process)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from pipesdfa import malloc
-from pipesdfa.errors import UserError
+from pipesdfa.util import malloc
+from pipesdfa.util.errors import UserError
 
 
 def test_mode_reads_the_environment(monkeypatch):
@@ -42,7 +42,7 @@ def test_setting_is_accepted_and_steps_reuse_their_memory_in_a_child():
     by benchmarks/train_step.py --malloc keep|default.)"""
     code = """
 import resource
-from pipesdfa import malloc
+from pipesdfa.util import malloc
 assert malloc.keep_freed_memory(force=True)
 import torch
 def faults():
@@ -63,7 +63,7 @@ print(faults() - f0)
 
 
 def test_bad_setting_is_refused_by_the_cli_with_one_line():
-    r = _child("import sys; from pipesdfa.cli import main; sys.exit(main(['train', '--workload', 'digits-mlp', "
+    r = _child("import sys; from pipesdfa.cli.main import main; sys.exit(main(['train', '--workload', 'digits-mlp', "
                "'--epochs', '1', '--out', '/nonexistent/never-written']))", {"PIPESDFA_MALLOC": "fast"})
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "PIPESDFA_MALLOC='fast'" in r.stderr

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
-from pipesdfa.neurons import NeuronParams, SpikingNeuron, multistep
-from pipesdfa.surrogates import SURROGATES, spike_fn, surrogate_grad, surrogate_grad_
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.neurons import NeuronParams, SpikingNeuron, multistep
+from pipesdfa.snn.surrogates import SURROGATES, spike_fn, surrogate_grad, surrogate_grad_
 
 
 def trace(x, **kw):

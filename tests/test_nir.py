@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import pipesdfa
-from pipesdfa.errors import UserError
-from pipesdfa.kernels import sparse
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss, scale_init
-from pipesdfa.workloads import Conv, Dense, ModelSpec, get_workload
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.kernels import sparse
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.training.loop import make_loss, scale_init
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec, get_workload
 
 nir = pytest.importorskip("nir")
 import nir_reference  # noqa: E402  (tests/nir_reference.py)
@@ -153,7 +153,7 @@ def test_snntorch_runs_our_graph_to_the_same_spikes():
 def dense_products():
     """Our dense blocks with plain dense products, so sums round exactly as the executor's do.
 
-    N-MNIST frames are sparse enough that :func:`pipesdfa.kernels.sparse.linear` takes its CSR
+    N-MNIST frames are sparse enough that :func:`pipesdfa.snn.kernels.sparse.linear` takes its CSR
     path, which adds the same terms in another order (equal to float rounding, not bit for bit:
     one spike in ~10^6 flips at a tie); the export's semantics are what is checked here."""
     prev = sparse.set_enabled(False)

@@ -1,4 +1,4 @@
-"""NeuroBench-style counts by hand on a tiny network (pipesdfa.ops)."""
+"""NeuroBench-style counts by hand on a tiny network (pipesdfa.training.ops)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import pipesdfa
-from pipesdfa.ops import OpsCounter, connection_sparsity, footprint_bytes
+from pipesdfa.training.ops import OpsCounter, connection_sparsity, footprint_bytes
 
 
 def test_counts_of_a_two_layer_network_by_hand():

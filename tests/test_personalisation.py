@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pipesdfa.cli import main
-from pipesdfa.personalise import report
-from pipesdfa.personalise.plan import ARMS, BUDGETS
+from pipesdfa.cli.main import main
+from pipesdfa.studies.personalisation import report
+from pipesdfa.studies.personalisation.plan import ARMS, BUDGETS
 
 ROW_KEYS = {"workload", "shift", "k", "method", "hardware", "seed", "acc_before", "acc_after", "acc_unshifted_after",
             "sim"}
@@ -112,7 +112,7 @@ def test_summary_and_acceptance_by_hand():
 def test_aligned_feedback_setup_by_hand():
     from types import SimpleNamespace
 
-    from pipesdfa.personalise.setup_cost import aligned_feedback_setup
+    from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
 
     p = SimpleNamespace(crossbar=SimpleNamespace(rows=128, cols=128), cell_write_energy_j=2e-12, row_write_latency_s=3e-9)
     c = aligned_feedback_setup([256, 200], 10, p)  # B_0: 10 x 256 (2 crossbars), B_1: 10 x 200 (2 crossbars)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipesdfa.train import config_from_workload, train
+from pipesdfa.training.loop import config_from_workload, train
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_composed_models_fire_and_learn_from_the_start_on_real_data(shared_data,
     the loss below ln(classes) by epoch 2; PyTorch's init leaves the output silent at ln(classes)."""
     import math
 
-    from pipesdfa.train import TrainConfig
+    from pipesdfa.training.loop import TrainConfig
 
     monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
     runs = {}

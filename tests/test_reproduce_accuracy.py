@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pipesdfa.accuracy.plan import Method, default_methods, parse_assignments, parse_method, plan_runs
-from pipesdfa.accuracy.report import compact_markdown, document, markdown, plateau_epoch, summarise
-from pipesdfa.cli import main
-from pipesdfa.errors import UserError
+from pipesdfa.studies.accuracy.plan import Method, default_methods, parse_assignments, parse_method, plan_runs
+from pipesdfa.studies.accuracy.report import compact_markdown, document, markdown, plateau_epoch, summarise
+from pipesdfa.cli.main import main
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.sdfa_variants import VARIANTS
 
 ROW_FIELDS = {"workload", "method", "variant", "seed", "final_acc", "best_acc", "best_epoch", "epochs", "batch",
@@ -136,7 +136,7 @@ def test_accuracy_end_to_end_on_digits(tmp_path, capsys):
 
 
 def test_one_failing_run_is_reported_not_fatal(tmp_path, capsys, monkeypatch):
-    import pipesdfa.accuracy.runner as runner
+    import pipesdfa.studies.accuracy.runner as runner
 
     real = runner.train
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import pipesdfa
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.local import fast_kind
-from pipesdfa.train import make_loss
+from pipesdfa.training.loop import make_loss
 from _sdfa_golden import VARIANTS, case
 
 GOLDEN = torch.load(__import__("pathlib").Path(__file__).parent / "data" / "sdfa_grads_83a1638.pt")

@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from pipesdfa.cli import main
-from pipesdfa.errors import UserError
+from pipesdfa.cli.main import main
+from pipesdfa.util.errors import UserError
 
 TINY = ["--workload", "digits-mlp", "--T", "4", "--hidden", "32", "--max-train", "128", "--max-test", "64",
         "--batch", "32", "--no-progress"]
@@ -155,7 +155,7 @@ def test_resume_epochs_extends_deterministically_with_a_warm_restart(finished, t
 
 
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it(tmp_path, capsys):
-    from pipesdfa.train import config_from_workload, train
+    from pipesdfa.training.loop import config_from_workload, train
 
     cfg = config_from_workload("digits-mlp", T=4, hidden=(16,), max_train=64, max_test=32, epochs=1,
                                out=str(tmp_path / "full"))
@@ -173,8 +173,8 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it(tmp_path, 
 # --------------------------------------------------------------------------------- logs
 
 def test_metrics_are_written_after_every_epoch(tmp_path, monkeypatch):
-    import pipesdfa.train as tr
-    from pipesdfa.train import config_from_workload, train
+    import pipesdfa.training.loop as tr
+    from pipesdfa.training.loop import config_from_workload, train
 
     seen = []
     real = tr.RunLog.epoch
@@ -244,9 +244,9 @@ def test_tensorboard_flag(tmp_path, capsys, monkeypatch):
 # ------------------------------------------------------------------------------- guards
 
 def test_memory_estimate_by_hand():
-    from pipesdfa.guards import BASELINE_BYTES, estimate_memory
-    from pipesdfa.train import config_from_workload
-    from pipesdfa.workloads import build_spec, resolve
+    from pipesdfa.training.guards import BASELINE_BYTES, estimate_memory
+    from pipesdfa.training.loop import config_from_workload
+    from pipesdfa.zoo.workloads import build_spec, resolve
 
     cfg = config_from_workload("digits-mlp", T=10, batch=20, hidden=(100,), max_train=50, max_test=30)
     layers = resolve(build_spec("mlp", (2, 12, 12), 10, (100,)))
@@ -267,7 +267,7 @@ def test_memory_guard_refuses_with_needed_and_available(tmp_path, capsys, monkey
 
 
 def test_nan_loss_stops_keeps_last_good_checkpoint_and_exits_nonzero(tmp_path, capsys, monkeypatch):
-    import pipesdfa.runconfig as rc_mod
+    import pipesdfa.training.config as rc_mod
 
     calls = {"n": 0}
     real = rc_mod.LOSSES["mse"]
@@ -310,7 +310,7 @@ def test_files_and_folders_follow_the_umask(tmp_path, capsys):
 def test_composed_model_learns_in_its_first_epoch(tmp_path):
     """The default data-driven init: no silent layer, loss below chance in epoch 1; PyTorch's
     init (the old default) sits at ln(10) with a silent second layer."""
-    from pipesdfa.train import TrainConfig, train
+    from pipesdfa.training.loop import TrainConfig, train
 
     runs = {}
     for init in ("data", "default"):
@@ -333,7 +333,7 @@ def test_typo_in_device_preset_and_config_key(tmp_path, capsys):
     rc, _, err = cli(["train", *TINY, "--hardware", "rram", "--device-preset", "neurosim-defualt"], capsys)
     assert rc == 2 and "did you mean 'neurosim-default'?" in err
     with pytest.raises(UserError, match="did you mean 'init_rate'"):
-        from pipesdfa.configfile import check_fields
+        from pipesdfa.training.configfile import check_fields
 
         check_fields({"init_rat": 0.1}, "x.yaml")
 

@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning import VARIANTS, make_rule
 from pipesdfa.learning.local import fast_kind, forward_blocks
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss
-from pipesdfa.workloads import Conv, Dense, ModelSpec, mlp_spec
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.training.loop import make_loss
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec, mlp_spec
 
 NEURONS = {
     "lif-hard": NeuronParams(),
@@ -223,7 +223,7 @@ def test_cuda_fast_path_matches_reference(temporal):
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 1000])
 def test_pack_bits_round_trip(n):
-    from pipesdfa.kernels.bits import pack_bits, unpack_bits
+    from pipesdfa.snn.kernels.bits import pack_bits, unpack_bits
 
     b = torch.rand(3, 2, n) < 0.3
     p = pack_bits(b)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning import make_rule
 from pipesdfa.learning.sdfa_variants import AUTHORS, VARIANTS, Variant, center_batch, get_variant
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss
-from pipesdfa.workloads import mlp_spec
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.training.loop import make_loss
+from pipesdfa.zoo.workloads import mlp_spec
 
 
 def _model(T=6, B=4, seed=0, neuron=NeuronParams(kind="if")):
@@ -90,7 +90,7 @@ def test_centered_projects_e_minus_its_batch_mean(fast):
 
 
 def test_hidden_learning_rate_in_the_optimiser(tmp_path):
-    from pipesdfa.train import build_run, config_from_workload
+    from pipesdfa.training.loop import build_run, config_from_workload
 
     cfg = config_from_workload("digits-mlp", method="sdfa", sdfa_variant="centered-lr3", epochs=4, T=2,
                                hidden=(8,), max_train=32, max_test=8, out=str(tmp_path))
@@ -102,7 +102,7 @@ def test_hidden_learning_rate_in_the_optimiser(tmp_path):
     run.optimizer.step()  # (no gradients: nothing moves)
     run.scheduler.step()  # the cosine schedule keeps the ratio
     assert groups[1]["lr"] == pytest.approx(3 * groups[0]["lr"]) and groups[0]["lr"] < cfg.lr
-    from pipesdfa import schedule
+    from pipesdfa.training import schedules as schedule
 
     schedule.restart(run.optimizer, cfg.lr, 4, (2,), 2)  # a warm restart: each group back to its own rate
     assert [g["lr"] for g in run.optimizer.param_groups] == pytest.approx([cfg.lr, 3 * cfg.lr])

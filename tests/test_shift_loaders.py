@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 from pipesdfa.data.datasets import braille_taxels, encode_braille, load_braille, load_nmnist
 from pipesdfa.data.digits import digits_events, load_digits_dataset, split_indices
 from pipesdfa.data.events import make_events
@@ -16,7 +16,7 @@ from pipesdfa.data.frames import events_to_frames
 from pipesdfa.data.shifting import noise_index, per_class_indices
 from pipesdfa.data.shifts import parse_shift
 from pipesdfa.data.writers import random_events, write_braille_raw, write_nmnist_tree
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 
 def test_digits_shift_acts_on_the_events_before_framing():

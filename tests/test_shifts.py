@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pipesdfa.data.events import make_events
 from pipesdfa.data.shifts import SHIFTS, event_stats, parse_shift, taxel_stats
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 SIZE = (10, 8, 2)
 

@@ -1,4 +1,4 @@
-"""Event-driven products (pipesdfa.kernels.sparse) against the dense ones, and their dispatch."""
+"""Event-driven products (pipesdfa.snn.kernels.sparse) against the dense ones, and their dispatch."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
-from pipesdfa.kernels import sparse
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.kernels import sparse
 from pipesdfa.learning import make_rule
-from pipesdfa.models import build_model
-from pipesdfa.neurons import NeuronParams
-from pipesdfa.train import make_loss
-from pipesdfa.workloads import mlp_spec
+from pipesdfa.zoo.models import build_model
+from pipesdfa.snn.neurons import NeuronParams
+from pipesdfa.training.loop import make_loss
+from pipesdfa.zoo.workloads import mlp_spec
 
 RESULT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "sparse_crossover_cpu.json"
 

@@ -16,11 +16,11 @@ import torch
 
 pytest.importorskip("spikingjelly.activation_based")
 
-from pipesdfa.kernels import run_multistep  # noqa: E402
-from pipesdfa.kernels.spikingjelly_ref import SJNeuron, use_spikingjelly  # noqa: E402
-from pipesdfa.models import build_model  # noqa: E402
-from pipesdfa.neurons import NeuronParams  # noqa: E402
-from pipesdfa.workloads import Conv, Dense, ModelSpec  # noqa: E402
+from pipesdfa.snn.kernels import run_multistep  # noqa: E402
+from pipesdfa.snn.kernels.spikingjelly_ref import SJNeuron, use_spikingjelly  # noqa: E402
+from pipesdfa.zoo.models import build_model  # noqa: E402
+from pipesdfa.snn.neurons import NeuronParams  # noqa: E402
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec  # noqa: E402
 
 T, B, N = 12, 4, 16
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -126,7 +126,7 @@ def test_rules_on_spikingjelly_neurons_match(method: str, temporal: str | None) 
     """BPTT and SDFA (the autograd path the benchmark's reference rows use) on SpikingJelly
     neurons give our gradients."""
     from pipesdfa.learning import make_rule
-    from pipesdfa.train import make_loss
+    from pipesdfa.training.loop import make_loss
 
     spec = ModelSpec("tiny", (40,), (Dense(32), Dense(24), Dense(8)), num_classes=4, vote=2)
     p = NeuronParams(kind="lif", tau=2.0)

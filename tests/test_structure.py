@@ -1,4 +1,5 @@
-"""The package's shape: module sizes, what learning/ may import, no import circles."""
+"""The package's shape: folders in layers (each imports only from folders below it), module sizes,
+what learning/ may import, no import circles."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "pipesdfa"
-#: Over the limit and being split by the hardware simulator's owner (the integrator).
+#: The package's folders from the ground up: a module may import its own folder and folders on a
+#: lower floor, never one on its own floor or above (README, "Architecture").
+FLOORS: dict[str, int] = {
+    "util": 0,
+    "snn": 1, "data": 1,
+    "zoo": 2, "learning": 2,
+    "hw": 3, "interop": 3,
+    "analog": 4,
+    "training": 5,
+    "studies": 6,
+    "cli": 7,
+}
+
+
 def module_name(path: Path) -> str:
     rel = path.relative_to(SRC).with_suffix("")
     parts = list(rel.parts)
@@ -49,12 +63,12 @@ def test_learning_imports_no_models_analog_or_hw():
     for name, path in MODULES.items():
         if name.startswith("pipesdfa.learning"):
             hits = {m for m in imports_of(path)
-                    if m.split(".")[1] in ("models", "analog", "hw", "train", "data", "workloads")}
+                    if m.split(".")[1] in ("zoo", "analog", "hw", "training", "data", "studies", "cli")}
             if hits:
                 bad[name] = sorted(hits)
     assert not bad, bad
     code = ("import sys, pipesdfa.learning as l; l.SDFA; "
-            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['pipesdfa', 'models'], "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['pipesdfa', 'zoo'], "
             "['pipesdfa', 'analog'], ['pipesdfa', 'hw'], ['pipesdfa', 'data'])))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
@@ -84,8 +98,8 @@ def _cycles(names: set[str]) -> list[list[str]]:
 def test_no_import_circles_in_data_or_between_neurons_and_kernels():
     data = {n for n in MODULES if n.startswith("pipesdfa.data")}
     assert not _cycles(data), _cycles(data)
-    core = {n for n in MODULES if n.startswith("pipesdfa.kernels")} | {"pipesdfa.neurons", "pipesdfa.dynamics",
-                                                                      "pipesdfa.surrogates"}
+    core = {n for n in MODULES if n.startswith("pipesdfa.snn.kernels")} | {"pipesdfa.snn.neurons", "pipesdfa.snn.dynamics",
+                                                                      "pipesdfa.snn.surrogates"}
     assert not _cycles(core), _cycles(core)
 
 
@@ -99,3 +113,54 @@ def test_the_cycle_finder_finds_one(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "module_name",
                         lambda p: {a: "pipesdfa.data.a", b: "pipesdfa.data.b"}.get(p) or module_name(p))
     assert _cycles({"pipesdfa.data.a", "pipesdfa.data.b"})
+
+
+def folder_of(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FLOORS) else None
+
+
+def test_every_module_lives_in_a_layer_folder():
+    """No flat modules beside the folders: only the package's face and ``__main__`` sit at the top."""
+    flat = sorted(p.name for p in PKG.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert not flat, flat
+    folders = sorted(p.name for p in PKG.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(FLOORS), folders
+
+
+def back_up_imports(modules: dict[str, Path]) -> dict[str, list[str]]:
+    bad = {}
+    for name, path in modules.items():
+        here = folder_of(name)
+        if here is None:
+            continue
+        hits = sorted(m for m in imports_of(path)
+                      if (there := folder_of(m)) is not None and there != here and FLOORS[there] >= FLOORS[here])
+        if hits:
+            bad[name] = hits
+    return bad
+
+
+def test_no_import_from_a_folder_on_the_same_floor_or_above():
+    assert not back_up_imports(MODULES), back_up_imports(MODULES)
+
+
+def test_the_layer_check_finds_an_import_back_up(tmp_path, monkeypatch):
+    """The check above can fail: a util module importing the trainer is reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from pipesdfa.training.loop import train\n")
+    monkeypatch.setattr(sys.modules[__name__], "module_name",
+                        lambda p: "pipesdfa.util.bad" if p == bad else module_name(p))
+    assert back_up_imports({"pipesdfa.util.bad": bad}) == {"pipesdfa.util.bad": ["pipesdfa.training.loop"]}
+
+
+def test_no_import_cycle_anywhere():
+    names = set(MODULES)
+    assert not _cycles(names), _cycles(names)
+
+
+def test_train_is_the_function():
+    import pipesdfa
+    from pipesdfa.training.loop import train
+
+    assert pipesdfa.train is train and pipesdfa.fit is train

@@ -1,4 +1,4 @@
-"""The thread policy (pipesdfa.threads): the rule, the measurement, and its use by the commands."""
+"""The thread policy (pipesdfa.util.threads): the rule, the measurement, and its use by the commands."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from pipesdfa.threads import WORK_PER_THREAD, busy_cores, choose_threads, cpu_budget, parse_threads
+from pipesdfa.util.threads import WORK_PER_THREAD, busy_cores, choose_threads, cpu_budget, parse_threads
 
 
 @pytest.mark.parametrize("budget,busy,work,expected", [
@@ -55,7 +55,7 @@ def test_busy_cores_sees_a_busy_process():
 
 
 def test_train_records_and_reuses_the_thread_count(tmp_path):
-    from pipesdfa.cli import main
+    from pipesdfa.cli.main import main
 
     out = tmp_path / "r"
     old = torch.get_num_threads()
@@ -75,7 +75,7 @@ def test_train_records_and_reuses_the_thread_count(tmp_path):
 
 
 def test_reproduce_takes_threads():
-    from pipesdfa.cli import build_parser
+    from pipesdfa.cli.main import build_parser
 
     args = build_parser().parse_args(["reproduce", "validation", "--out", "x", "--threads", "1"])
     assert args.threads == 1
@@ -86,7 +86,7 @@ def test_reproduce_takes_threads():
 @pytest.mark.parametrize("argv", [["demo"], ["train", "--workload", "digits-mlp"], ["reproduce", "hardware", "--out", "x"],
                                   ["data", "info", "digits"], ["data", "fetch", "nmnist", "--to", "x"]])
 def test_every_long_command_takes_no_progress(argv):
-    from pipesdfa.cli import build_parser
+    from pipesdfa.cli.main import build_parser
 
     args = build_parser().parse_args([*argv, "--no-progress"])
     assert getattr(args, "no_progress", None) or getattr(args, "quiet", None)

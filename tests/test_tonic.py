@@ -9,7 +9,7 @@ import torch
 from pipesdfa.data.events import make_events
 from pipesdfa.data.frames import events_to_frames
 from pipesdfa.data.tonic import from_tonic, tonic_events
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 TONIC_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])  # tonic's DVS order
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
-from pipesdfa.train import TrainConfig, config_from_workload, load_checkpoint, train
+from pipesdfa.util.errors import UserError
+from pipesdfa.training.loop import TrainConfig, config_from_workload, load_checkpoint, train
 
 
 def small(tmp_path, name="run", **kw) -> TrainConfig:
@@ -38,7 +38,7 @@ def test_metrics_json_has_the_documented_shape(tmp_path):
 
 
 def test_best_epoch_by_hand():
-    from pipesdfa.train import best_epoch
+    from pipesdfa.training.loop import best_epoch
 
     hist = [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.7}, {"epoch": 3, "test_acc": 0.7},
             {"epoch": 4, "test_acc": 0.6}]
@@ -81,7 +81,7 @@ def test_resume_is_bit_identical(tmp_path, method):
 
 def run_one_epoch_then_stop(cfg: TrainConfig) -> None:
     """Simulate an interruption after epoch 1 of a 3-epoch run."""
-    import pipesdfa.train as tr
+    import pipesdfa.training.loop as tr
 
     calls = {"n": 0}
     real = tr.save_checkpoint
@@ -124,7 +124,7 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
 def test_make_optimizer_fused_step_matches_plain(name):
     """The trainer's optimiser is PyTorch's fused kernel on CPU and takes the same step as
     the plain implementation (up to rounding)."""
-    from pipesdfa.train import make_optimizer
+    from pipesdfa.training.loop import make_optimizer
 
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.randn(30, 20))

@@ -8,11 +8,11 @@ import copy
 import pytest
 import torch
 
-from pipesdfa.kernels import forward_with_potential, triton_backend
-from pipesdfa.kernels.bits import pack_bits
-from pipesdfa.kernels.common import coeffs
+from pipesdfa.snn.kernels import forward_with_potential, triton_backend
+from pipesdfa.snn.kernels.bits import pack_bits
+from pipesdfa.snn.kernels.common import coeffs
 from pipesdfa.learning.local.state import surrogate_state
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.snn.neurons import NeuronParams
 
 RUNS = triton_backend.HAVE_TRITON and (torch.cuda.is_available() or triton_backend.interpreted())
 pytestmark = pytest.mark.skipif(not RUNS, reason="triton not importable, or neither CUDA nor TRITON_INTERPRET=1")
@@ -30,7 +30,7 @@ NEURONS = {
 @pytest.mark.parametrize("local", [False, True])
 @pytest.mark.parametrize("store", [torch.float16, torch.float32])
 def test_block_forward_matches_torch_path(neuron, local, store):
-    from pipesdfa.kernels.triton_sdfa import block_forward
+    from pipesdfa.snn.kernels.triton_sdfa import block_forward
 
     p = NEURONS[neuron]
     torch.manual_seed(0)
@@ -60,7 +60,7 @@ def test_block_forward_matches_torch_path(neuron, local, store):
 
 def test_block_forward_chunks_and_short_ka():
     """Two chunks with the potential carried over equal one; ``k A`` only for its first rows."""
-    from pipesdfa.kernels.triton_sdfa import block_forward
+    from pipesdfa.snn.kernels.triton_sdfa import block_forward
 
     p = NeuronParams()
     torch.manual_seed(1)
@@ -79,7 +79,7 @@ def test_block_forward_chunks_and_short_ka():
 
 
 def test_block_forward_refuses_bad_packing():
-    from pipesdfa.kernels.triton_sdfa import block_forward
+    from pipesdfa.snn.kernels.triton_sdfa import block_forward
 
     x = torch.zeros(2, 1, 12, device=DEV)
     with pytest.raises(ValueError, match="multiple of 8"):
@@ -92,12 +92,12 @@ def test_block_forward_refuses_bad_packing():
 def test_sdfa_fast_path_on_triton_matches_reference(monkeypatch, temporal, chunk_rows):
     """SDFA's dense fast path with the fused kernel (neurons on the ``triton`` backend; in one
     chunk and in chunks of 2 steps) against the autograd reference on the ``torch`` backend."""
-    from pipesdfa.kernels import triton_sdfa
+    from pipesdfa.snn.kernels import triton_sdfa
     from pipesdfa.learning.local import dense
     from pipesdfa.learning import make_rule
-    from pipesdfa.models import build_model
-    from pipesdfa.train import make_loss
-    from pipesdfa.workloads import mlp_spec
+    from pipesdfa.zoo.models import build_model
+    from pipesdfa.training.loop import make_loss
+    from pipesdfa.zoo.workloads import mlp_spec
 
     if chunk_rows:
         monkeypatch.setattr(dense, "CHUNK_ROWS", {"cpu": chunk_rows, "cuda": chunk_rows})

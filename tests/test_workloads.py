@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipesdfa.errors import UserError
-from pipesdfa.workloads import (PAPER_WORKLOADS, WORKLOADS, Conv, Dense, ModelSpec, get_workload, resolve)
+from pipesdfa.util.errors import UserError
+from pipesdfa.zoo.workloads import (PAPER_WORKLOADS, WORKLOADS, Conv, Dense, ModelSpec, get_workload, resolve)
 
 
 def test_nine_paper_workloads_plus_digits():

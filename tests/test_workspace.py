@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipesdfa.errors import UserError
-from pipesdfa.kernels import run_multistep, workspace
-from pipesdfa.neurons import NeuronParams
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.kernels import run_multistep, workspace
+from pipesdfa.snn.neurons import NeuronParams
 
 SHAPE = (4, 8, 16)  # 2 KiB of float32
 

@@ -12,8 +12,8 @@ light). See ``docs/api.md``.
 * data: :func:`load_dataset`, :func:`from_tonic`;
 * the model zoo: :func:`build_model`, :class:`SpikingNet`, :class:`ModelSpec`, :class:`Conv`,
   :class:`Dense`, :func:`mlp_spec`, :func:`convnet_spec`, :func:`vgg11_spec`, :func:`get_workload`;
-* the trainer: :class:`TrainConfig`, :func:`config_from_workload`, :func:`fit` (= ``pipesdfa.train.train``; the name
-  ``pipesdfa.train`` is the module), :func:`evaluate`;
+* the trainer: :class:`TrainConfig`, :func:`config_from_workload`, :func:`train` (the training loop,
+  :mod:`pipesdfa.training.loop`; :func:`fit` is the same function under its older name), :func:`evaluate`;
 * interchange: :func:`to_nir`, :func:`from_nir` (NIR graphs); :class:`OpsCounter`.
 """
 
@@ -30,21 +30,21 @@ _EXPORTS: dict[str, str] = {
     "Rule": "pipesdfa.learning", "alignment": "pipesdfa.learning", "make_rule": "pipesdfa.learning",
     "FeedbackMatrices": "pipesdfa.learning", "register_sampler": "pipesdfa.learning",
     "TappedSDFA": "pipesdfa.learning", "tap": "pipesdfa.learning",
-    "SpikingBlock": "pipesdfa.blocks",
-    "LIF": "pipesdfa.neurons", "IF": "pipesdfa.neurons", "SpikingNeuron": "pipesdfa.neurons",
-    "NeuronParams": "pipesdfa.dynamics",
-    "spike_fn": "pipesdfa.surrogates", "SURROGATES": "pipesdfa.surrogates", "surrogate_grad": "pipesdfa.surrogates",
-    "MeanRate": "pipesdfa.readout", "VoteReadout": "pipesdfa.readout",
+    "SpikingBlock": "pipesdfa.snn.blocks",
+    "LIF": "pipesdfa.snn.neurons", "IF": "pipesdfa.snn.neurons", "SpikingNeuron": "pipesdfa.snn.neurons",
+    "NeuronParams": "pipesdfa.snn.dynamics",
+    "spike_fn": "pipesdfa.snn.surrogates", "SURROGATES": "pipesdfa.snn.surrogates", "surrogate_grad": "pipesdfa.snn.surrogates",
+    "MeanRate": "pipesdfa.snn.readout", "VoteReadout": "pipesdfa.snn.readout",
     "load_dataset": "pipesdfa.data.registry", "dataset_names": "pipesdfa.data.registry",
     "from_tonic": "pipesdfa.data.tonic",
-    "build_model": "pipesdfa.models", "SpikingNet": "pipesdfa.models",
-    "ModelSpec": "pipesdfa.workloads", "Conv": "pipesdfa.workloads", "Dense": "pipesdfa.workloads",
-    "mlp_spec": "pipesdfa.workloads", "convnet_spec": "pipesdfa.workloads", "vgg11_spec": "pipesdfa.workloads",
-    "get_workload": "pipesdfa.workloads",
-    "TrainConfig": "pipesdfa.runconfig", "config_from_workload": "pipesdfa.runconfig",
-    "fit": "pipesdfa.train", "evaluate": "pipesdfa.evaluation",
+    "build_model": "pipesdfa.zoo.models", "SpikingNet": "pipesdfa.zoo.models",
+    "ModelSpec": "pipesdfa.zoo.workloads", "Conv": "pipesdfa.zoo.workloads", "Dense": "pipesdfa.zoo.workloads",
+    "mlp_spec": "pipesdfa.zoo.workloads", "convnet_spec": "pipesdfa.zoo.workloads", "vgg11_spec": "pipesdfa.zoo.workloads",
+    "get_workload": "pipesdfa.zoo.workloads",
+    "TrainConfig": "pipesdfa.training.config", "config_from_workload": "pipesdfa.training.config",
+    "train": "pipesdfa.training.loop", "fit": "pipesdfa.training.loop", "evaluate": "pipesdfa.training.evaluation",
     "to_nir": "pipesdfa.interop.nir_export", "from_nir": "pipesdfa.interop.nir_import",
-    "OpsCounter": "pipesdfa.ops", "UserError": "pipesdfa.errors",
+    "OpsCounter": "pipesdfa.training.ops", "UserError": "pipesdfa.util.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

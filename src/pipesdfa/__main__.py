@@ -1,5 +1,5 @@
 import sys
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 
 sys.exit(main())

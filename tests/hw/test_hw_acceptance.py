@@ -10,7 +10,7 @@ import pytest
 
 from pipesdfa.hw.config import load_config
 from pipesdfa.hw.report import DEPTH_SERIES, checks, comparison_rows
-from pipesdfa.workloads import PAPER_WORKLOADS, get_workload
+from pipesdfa.zoo.workloads import PAPER_WORKLOADS, get_workload
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipesdfa.cli import main
+from pipesdfa.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.activity import Activity, activity_from_dict, load_activity
 from pipesdfa.hw.area import fit_replication, silicon
 from pipesdfa.hw.config import load_config
@@ -17,7 +17,7 @@ from pipesdfa.hw.archs import get_arch
 from pipesdfa.hw.mapping import replication_plan
 from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.memory import plan_memory
-from pipesdfa.workloads import Conv, Dense, ModelSpec, resolve
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec, resolve
 
 
 def test_dense_mapping_golden():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.adc import ADC_TABLE, adc_energy_j, required_bits
 from pipesdfa.hw.config import HwConfig, load_config
 from pipesdfa.hw.keys import flatten, parse_set

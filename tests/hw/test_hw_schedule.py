@@ -14,7 +14,7 @@ from pipesdfa.hw.memory import plan_memory
 from pipesdfa.hw.schedule import (Task, flowshop_makespan, pipelayer_closed_form, pipelayer_wavefront_closed_form,
                                   run_des, sdfa_single_batch_closed_form)
 from pipesdfa.hw.timing import build_batches, simulate_time
-from pipesdfa.workloads import Dense, ModelSpec, resolve
+from pipesdfa.zoo.workloads import Dense, ModelSpec, resolve
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -134,7 +134,7 @@ def test_fast_path_equals_full_discrete_event_run(arch, L, T, B, extra, rem, dep
 @pytest.mark.parametrize("workload", ["nmnist-mlp3", "dvs-convnet"])
 def test_time_is_linear_in_samples(arch, workload):
     from pipesdfa.hw.engine import simulate
-    from pipesdfa.workloads import get_workload
+    from pipesdfa.zoo.workloads import get_workload
 
     B = get_workload(workload).batch
     t = [simulate(workload, arch, samples=k * B)["time_s"] for k in (40, 60, 80)]
@@ -199,7 +199,7 @@ def test_stale1_hides_the_update_strict_does_not():
 @pytest.mark.parametrize("workload, batches", [("digits-mlp", 40), ("dvs-convnet", 30)])
 def test_fast_path_is_used_and_agrees_on_real_workloads(arch, workload, batches):
     from pipesdfa.hw.engine import simulate_detailed
-    from pipesdfa.workloads import get_workload
+    from pipesdfa.zoo.workloads import get_workload
 
     n = batches * get_workload(workload).batch + 3
     fast = simulate_detailed(workload, arch, samples=n)

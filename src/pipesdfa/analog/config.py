@@ -26,7 +26,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.device import DeviceParams
 
 __all__ = ["AnalogConfig", "UPDATE_SCHEMES", "ROUNDINGS", "parse_set_options", "split_device_and_analog"]

@@ -20,7 +20,7 @@ import torch
 
 from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.crossbar import Crossbar
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.device import DeviceParams, get_device_preset
 from pipesdfa.learning.feedback import register_sampler
 

@@ -38,7 +38,7 @@ from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
 from pipesdfa.data.datasets import balanced_head
 from pipesdfa.data.formats.braille_pkl import LETTERS, NO_CONTACT, TAXELS, read_braille_raw
 from pipesdfa.data.layouts import find_braille, stratified_split
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["AUTHORS_TAXELS", "STATS", "analog_signals", "standardise_stats", "braille_analog_frames",
            "load_braille_analog"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pipesdfa.atomic import atomic_path, atomic_write_json
+from pipesdfa.util.atomic import atomic_path, atomic_write_json
 
 __all__ = ["FrameCache", "cache_key", "default_cache_root", "CACHE_VERSION"]
 

@@ -62,7 +62,7 @@ CATALOG: dict[str, DatasetRecord] = {r.name: r for r in (
 
 
 def get_record(name: str) -> DatasetRecord:
-    from pipesdfa.names import unknown_name
+    from pipesdfa.util.names import unknown_name
 
     try:
         return CATALOG[name]

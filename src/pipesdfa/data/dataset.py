@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipesdfa.data.cache import FrameCache
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["EventSource", "ListSource", "FrameDataset", "make_loader", "materialize"]
 

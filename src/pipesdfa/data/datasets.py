@@ -44,7 +44,7 @@ from pipesdfa.data.shifting import per_class_source, resolve_shift, shift_source
 from pipesdfa.data.taxels import braille_kind, braille_taxels, shift_taxels
 from pipesdfa.data.shifts import Shift
 from pipesdfa.data.writers import GESTURE_NAMES
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["load_nmnist", "load_ncaltech101", "load_shd", "load_dvsgesture", "load_braille", "REAL_LOADERS",
            "braille_taxels",

@@ -33,7 +33,7 @@ from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.frames import events_to_frames
 from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
 from pipesdfa.data.shifting import noise_index, per_class_indices, resolve_shift
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["saccade_path", "simulate_saccade_events", "digits_events", "load_digits_dataset"]
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["Resource", "OFFICIAL", "fetch", "download", "extract", "md5_file", "resources_from_manifest"]
 

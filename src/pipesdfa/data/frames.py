@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["events_to_frames", "downsampled_size", "SPLIT_MODES"]
 

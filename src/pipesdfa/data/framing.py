@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipesdfa.data.frames import events_to_frames
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["GridFramer", "ChannelFramer"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipesdfa.data.catalog import CATALOG
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["NmnistLayout", "NcaltechLayout", "ShdLayout", "GestureLayout", "BrailleLayout", "find_nmnist",
            "find_ncaltech101", "find_shd", "find_dvsgesture", "find_braille", "CANDIDATES", "SOURCES",

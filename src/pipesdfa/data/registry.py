@@ -17,7 +17,7 @@ from pipesdfa.data.braille_analog import load_braille_analog
 from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
 from pipesdfa.data.datasets import REAL_LOADERS
 from pipesdfa.data.digits import load_digits_dataset
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["DatasetBundle", "FrameTensorDataset", "LOADERS", "load_dataset", "dataset_names", "loader_options"]
 
@@ -36,7 +36,7 @@ def load_dataset(name: str, *, T: int, data_dir: str | None = None, seed: int = 
     try:
         loader = LOADERS[name]
     except KeyError:
-        from pipesdfa.names import unknown_name
+        from pipesdfa.util.names import unknown_name
 
         raise unknown_name("dataset", name, sorted(LOADERS)) from None
     check_options(name, loader, options)
@@ -56,7 +56,7 @@ def check_options(name: str, loader: Loader, options: dict[str, Any]) -> None:
     takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(loader).parameters.values())
     for key in options:
         if key not in known and not takes_any:
-            from pipesdfa.names import did_you_mean
+            from pipesdfa.util.names import did_you_mean
 
             raise UserError(f"dataset {name!r} has no option {key!r}{did_you_mean(key, known)}; its options: "
                             f"{', '.join(known)}")

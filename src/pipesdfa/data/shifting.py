@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pipesdfa.data.shifts import Shift, parse_shift
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["SPLIT_OFFSET", "noise_index", "resolve_shift", "ShiftedRead", "shift_source", "per_class_indices",
            "per_class_source"]

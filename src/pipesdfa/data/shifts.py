@@ -54,7 +54,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pipesdfa.data.events import EVENT_DTYPE
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["Shift", "ShiftDef", "SHIFTS", "parse_shift", "shift_kind", "EVENT_DATASETS", "TAXEL_DATASETS",
            "event_stats", "taxel_stats"]

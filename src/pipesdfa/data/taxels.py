@@ -17,7 +17,7 @@ from pipesdfa.data.formats.braille_pkl import LETTERS, load_pickle, read_braille
 from pipesdfa.data.layouts import find_braille, stratified_split
 from pipesdfa.data.shifting import noise_index
 from pipesdfa.data.shifts import Shift
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["braille_kind", "shift_taxels", "braille_taxels"]
 

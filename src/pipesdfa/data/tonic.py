@@ -25,7 +25,7 @@ from pipesdfa.data.cache import FrameCache, default_cache_root
 from pipesdfa.data.dataset import FrameDataset
 from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.framing import ChannelFramer, GridFramer
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["TonicSource", "tonic_events", "from_tonic"]
 

@@ -2,7 +2,7 @@
 
 Each writer produces bytes a reader of the official format accepts unchanged; together with
 :mod:`pipesdfa.data.formats` they give round trips. Every file goes through
-:mod:`pipesdfa.atomic`.
+:mod:`pipesdfa.util.atomic`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from pipesdfa.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from pipesdfa.util.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.formats.aedat31 import HEADER_END, HEADER_MAGIC, LABEL_HEADER, PACKET_HEADER
 from pipesdfa.data.formats.atis_bin import encode_atis_bytes

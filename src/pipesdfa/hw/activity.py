@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.params import HwParams
 
 __all__ = ["Activity", "default_activity", "load_activity", "activity_from_dict", "read_metrics"]

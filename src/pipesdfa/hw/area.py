@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.params import HwParams
 from pipesdfa.hw.placement import map_layers
-from pipesdfa.workloads import ResolvedLayer
+from pipesdfa.zoo.workloads import ResolvedLayer
 
 __all__ = ["Silicon", "silicon", "fit_replication", "value_memory_um2", "budget_chips"]
 

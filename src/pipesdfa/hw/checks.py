@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw import adc as adc_table
 from pipesdfa.hw.keys import flatten
 from pipesdfa.hw.params import HwParams, device_from_section

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.checks import validate
 from pipesdfa.hw.keys import apply_changes, flatten, flatten_nested
 from pipesdfa.hw.params import HwParams

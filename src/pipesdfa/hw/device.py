@@ -53,7 +53,7 @@ from typing import Any
 
 import torch
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = [
     "DeviceParams",

@@ -1,6 +1,6 @@
 """One call from a workload (or any model spec) to a simulated training cost: :func:`simulate`.
 
-``simulate("nmnist-mlp3", "pipesdfa")`` maps the model (:mod:`pipesdfa.workloads`, nothing
+``simulate("nmnist-mlp3", "pipesdfa")`` maps the model (:mod:`pipesdfa.zoo.workloads`, nothing
 re-described here) for the architecture (:mod:`pipesdfa.hw.archs`), sizes the silicon
 (:mod:`pipesdfa.hw.area`; under ``area.budget_mm2`` the largest replication that fits), prices
 the weight-gradient unit (:mod:`pipesdfa.hw.gradient`), plans where training state lives
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.activity import Activity, activity_from_dict, default_activity, load_activity
 from pipesdfa.hw.archs import get_arch
 from pipesdfa.hw.area import Silicon, fit_replication, silicon
@@ -32,7 +32,7 @@ from pipesdfa.hw.memory import MemoryPlan, plan_memory
 from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.schedule import TICK_S, run_des
 from pipesdfa.hw.timing import TimingResult, build_batches, simulate_time
-from pipesdfa.workloads import EPOCH_SAMPLES, ModelSpec, Workload, get_workload, resolve
+from pipesdfa.zoo.workloads import EPOCH_SAMPLES, ModelSpec, Workload, get_workload, resolve
 
 __all__ = ["simulate", "simulate_detailed", "Detailed", "default_samples"]
 
@@ -194,7 +194,7 @@ def simulate(workload: str | Workload | ModelSpec, arch: str, *, preset: str = D
              samples: int | None = None, activity: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Simulated training cost of ``workload`` on ``arch`` (``"pipelayer"`` or ``"pipesdfa"``).
 
-    ``workload``: a name from :data:`pipesdfa.workloads.WORKLOADS`, a ``Workload`` or a
+    ``workload``: a name from :data:`pipesdfa.zoo.workloads.WORKLOADS`, a ``Workload`` or a
     ``ModelSpec``; ``preset``/``overrides`` pick the constants (dotted keys); ``T``/``batch``
     default to the workload's; ``samples`` to one epoch; ``activity``: a metrics.json path or
     dict (default spike rates otherwise). Returns the run dict (``time_s``, ``energy_j``,

@@ -12,7 +12,7 @@ import math
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, Mapping
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["flatten", "coerce", "apply_changes", "flatten_nested", "parse_set"]
 

@@ -1,4 +1,4 @@
-"""Map the trainer's layers (:func:`pipesdfa.workloads.resolve`) onto RRAM crossbars.
+"""Map the trainer's layers (:func:`pipesdfa.zoo.workloads.resolve`) onto RRAM crossbars.
 
 For a weight layer with ``fan_in`` rows and ``C_out`` output channels, weights of
 ``weight_bits`` are bit-sliced over ``k = ceil(weight_bits / cell_bits)`` adjacent cells:
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipesdfa.hw.params import HwParams
-from pipesdfa.workloads import ResolvedLayer
+from pipesdfa.zoo.workloads import ResolvedLayer
 
 __all__ = ["LayerMap", "FeedbackMap", "ModelMap", "layer_map", "replication_plan", "feedback_map"]
 

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pipesdfa.atomic import atomic_write_with  # noqa: E402
+from pipesdfa.util.atomic import atomic_write_with  # noqa: E402
 from pipesdfa.hw.schedule import TICK_S, Schedule  # noqa: E402
 
 __all__ = ["plot_gantt", "plot_energy_breakdown", "plot_sensitivity", "plot_ratio_ranges", "PHASE_COLORS"]

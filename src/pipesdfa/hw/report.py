@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw import uncertainty
 from pipesdfa.hw.archs import BASELINE, PROPOSAL
 from pipesdfa.hw.config import HwConfig
 from pipesdfa.hw.engine import simulate_detailed
-from pipesdfa.workloads import get_workload, resolve
+from pipesdfa.zoo.workloads import get_workload, resolve
 
 __all__ = ["compare", "compare_all", "comparison_rows", "markdown_table", "checks", "PAPER_TIME_RANGE",
            "PAPER_ENERGY_RANGE", "constants_markdown", "DEPTH_SERIES"]

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.activity import read_metrics
 from pipesdfa.hw.params import DEVICE_KEYS
-from pipesdfa.workloads import ModelSpec, get_workload
+from pipesdfa.zoo.workloads import ModelSpec, get_workload
 
 __all__ = ["RunSpec", "read_run", "run_overrides", "device_overrides", "check_same_model"]
 

@@ -12,7 +12,7 @@ same number of positions after the layer), and the validation reads the convolut
 
 from __future__ import annotations
 
-from pipesdfa.workloads import Conv, Dense, ModelSpec
+from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec
 
 __all__ = ["vgg9_cifar_spec", "SPIKESIM_PUBLISHED", "SPIKESIM_T", "SPIKESIM_CONV_LAYERS", "SOURCE"]
 

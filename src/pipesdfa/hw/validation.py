@@ -28,7 +28,7 @@ from pipesdfa.hw.placement import map_layers
 from pipesdfa.hw.schedule import TICK_S, run_des
 from pipesdfa.hw.spikesim import (SOURCE as SPIKESIM, SPIKESIM_CONV_LAYERS, SPIKESIM_PUBLISHED, SPIKESIM_T,
                                   vgg9_cifar_spec)
-from pipesdfa.workloads import Dense, ModelSpec, resolve
+from pipesdfa.zoo.workloads import Dense, ModelSpec, resolve
 
 __all__ = ["validation_rows", "pipelayer_cycles", "TOLERANCE", "markdown"]
 

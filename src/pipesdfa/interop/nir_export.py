@@ -1,6 +1,6 @@
 """Export a trained network as a NIR graph (the Neuromorphic Intermediate Representation).
 
-``to_nir(net, T, dt=1.0)`` turns a network of :class:`~pipesdfa.blocks.SpikingBlock`s into a
+``to_nir(net, T, dt=1.0)`` turns a network of :class:`~pipesdfa.snn.blocks.SpikingBlock`s into a
 chain of NIR nodes (``nir.write(path, graph)`` saves it; ``pipesdfa export`` does both):
 
 ========================  =====================================================================
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipesdfa.blocks import SpikingBlock
-from pipesdfa.errors import UserError
+from pipesdfa.snn.blocks import SpikingBlock
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.local.pooling import pool_window
-from pipesdfa.readout import MeanRate, VoteReadout
+from pipesdfa.snn.readout import MeanRate, VoteReadout
 
 __all__ = ["to_nir", "export_threshold", "fold_batchnorm"]
 

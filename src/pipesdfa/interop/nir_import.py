@@ -2,7 +2,7 @@
 
 ``from_nir(graph)`` (a ``nir.NIRGraph`` or a path to a ``.nir`` file) reads a chain
 ``Input -> [Flatten] -> Linear|Affine|Conv2d -> LIF|IF -> [SumPool2d -> Threshold] -> ... ->
-[Linear readout] -> Output`` into :class:`~pipesdfa.blocks.SpikingBlock`s with our neurons, so
+[Linear readout] -> Output`` into :class:`~pipesdfa.snn.blocks.SpikingBlock`s with our neurons, so
 that a network made in another tool can be trained with SDFA (``SDFA.for_model(net)``).
 
 Parameter mapping (one forward-Euler step of ``dt``, the ``dt`` of the metadata or the
@@ -12,7 +12,7 @@ other ``r`` is folded into the weights; IF: ``r dt`` is folded into the weights 
 Thresholds: ``V_th`` = the smallest float32 above NIR's ``v_threshold`` (``v > thr`` iff
 ``v >= V_th``). A ``SumPool2d`` followed by ``Threshold`` of 1/2 is the max-pool of 0/1 spikes;
 a final ``Linear`` after the last neuron is the readout (the vote average becomes a
-:class:`~pipesdfa.readout.VoteReadout`, anything else a trainable linear readout on the mean
+:class:`~pipesdfa.snn.readout.VoteReadout`, anything else a trainable linear readout on the mean
 rates). Per-neuron (non-uniform) parameters, branches and other node types are refused by name.
 NIR has no surrogate gradient: ``surrogate`` (default ``atan``) is ours.
 """
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipesdfa.blocks import SpikingBlock
-from pipesdfa.dynamics import NeuronParams
-from pipesdfa.errors import UserError
-from pipesdfa.neurons import SpikingNeuron
-from pipesdfa.readout import MeanRate, VoteReadout
+from pipesdfa.snn.blocks import SpikingBlock
+from pipesdfa.snn.dynamics import NeuronParams
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.neurons import SpikingNeuron
+from pipesdfa.snn.readout import MeanRate, VoteReadout
 
 __all__ = ["from_nir", "NIRNetwork", "import_threshold"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.alignment import alignment
 from pipesdfa.learning.base import LossFn, Rule
 from pipesdfa.learning.bptt import BPTT
@@ -36,7 +36,7 @@ def make_rule(name: str, model: nn.Module, **options: Any) -> Rule:
     try:
         cls = RULES[name]
     except KeyError:
-        from pipesdfa.names import unknown_name
+        from pipesdfa.util.names import unknown_name
 
         raise unknown_name("method", name, RULES) from None
     if cls is not SDFA:

@@ -6,10 +6,10 @@ A rule is bound to **blocks** and a **readout**, not to a model class:
   spikes ``[T, B, ...]``; the last one is the output block;
 * ``num_classes``: the number of classes ``C``;
 * ``readout``: maps the output block's spikes to class scores ``[B, C]`` (default
-  :class:`~pipesdfa.readout.MeanRate`, the mean over time; the zoo's vote readout is another).
+  :class:`~pipesdfa.snn.readout.MeanRate`, the mean over time; the zoo's vote readout is another).
 
 ``Rule.for_model(net)`` binds a network that exposes ``net.blocks``, ``net.num_classes`` and
-``net.readout`` (the zoo's :class:`~pipesdfa.models.SpikingNet` does; so can any user network).
+``net.readout`` (the zoo's :class:`~pipesdfa.zoo.models.SpikingNet` does; so can any user network).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from pipesdfa.errors import UserError
-from pipesdfa.readout import MeanRate
+from pipesdfa.util.errors import UserError
+from pipesdfa.snn.readout import MeanRate
 
 __all__ = ["LossFn", "Rule", "Readout"]
 

@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES", "register_sampler", "Sampler", "aligned_matrices",
            "ALIGNED"]

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.base import LossFn, Readout, Rule
 from pipesdfa.learning.feedback import FeedbackMatrices, Sampler
 from pipesdfa.learning.local import (AUTOGRAD, DEFAULT_STORE, STORES, block_grads, fast_kind, forward_blocks,
@@ -75,7 +75,7 @@ class SDFA(Rule):
             for i, (b, k) in enumerate(zip(self.hidden_blocks, self.kinds)):
                 if k is None and not recurrent_modules(b):
                     raise UserError(f"sdfa temporal='instantaneous': block {i} ({type(b).__name__}) has no neuron "
-                                    "with the recurrent_grad protocol (see pipesdfa.neurons); use temporal='local'")
+                                    "with the recurrent_grad protocol (see pipesdfa.snn.neurons); use temporal='local'")
         if widths is not None and len(widths) != len(self.blocks) - 1:
             raise UserError(f"sdfa: {len(widths)} widths for {len(self.blocks) - 1} hidden blocks")
         self.feedback = FeedbackMatrices(self.num_classes, widths, feedback, distribution, feedback_seed)

@@ -60,7 +60,7 @@ def get_variant(name: str | None) -> Variant:
     try:
         return VARIANTS[name]
     except KeyError:
-        from pipesdfa.names import unknown_name
+        from pipesdfa.util.names import unknown_name
 
         raise unknown_name("sdfa variant", name, VARIANTS) from None
 

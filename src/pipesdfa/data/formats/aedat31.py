@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipesdfa.data.events import empty_events, make_events
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["read_aedat31", "parse_aedat31", "read_gesture_labels", "read_trial_list",
            "HEADER_MAGIC", "PACKET_HEADER", "POLARITY_EVENT"]

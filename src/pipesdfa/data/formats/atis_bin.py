@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipesdfa.data.events import EVENT_DTYPE, make_events
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["read_atis_bin", "decode_atis_bytes", "encode_atis_bytes", "OVERFLOW_US", "OVERFLOW_Y", "RECORD_BYTES"]
 

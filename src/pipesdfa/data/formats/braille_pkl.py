@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from pipesdfa.data.events import make_events
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["load_pickle", "read_braille_raw", "read_braille_events", "sigma_delta_encode",
            "TAXELS", "SAMPLE_RATE_HZ", "LETTERS", "NO_CONTACT"]

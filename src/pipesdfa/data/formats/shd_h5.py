@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipesdfa.data.events import make_events
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 
 __all__ = ["ShdFile", "SHD_CHANNELS", "REQUIRED_FIELDS"]
 

@@ -6,7 +6,7 @@ baseline the reports divide by. A third accelerator is one new module and one li
 
 from __future__ import annotations
 
-from pipesdfa.errors import UserError
+from pipesdfa.util.errors import UserError
 from pipesdfa.hw.archs.base import Architecture
 from pipesdfa.hw.archs.pipelayer import PipeLayer
 from pipesdfa.hw.archs.pipesdfa import PipeSDFA

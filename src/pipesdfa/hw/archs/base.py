@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipesdfa.hw.mapping import FeedbackMap, ModelMap
     from pipesdfa.hw.params import HwParams
     from pipesdfa.hw.schedule import Task
-    from pipesdfa.workloads import ResolvedLayer
+    from pipesdfa.zoo.workloads import ResolvedLayer
 
 __all__ = ["Architecture"]
 

@@ -6,14 +6,14 @@ A rule drives each block through two calls: :func:`forward_blocks` runs every bl
 output (``[B, ...]`` the same at every step, or ``[T, B, ...]``). Two paths:
 
 * **fast** (graph-free, compact state) for the block kinds it knows, :func:`fast_kind`: a
-  :class:`~pipesdfa.blocks.SpikingBlock` (not a subclass overriding its forward) whose op is a
+  :class:`~pipesdfa.snn.blocks.SpikingBlock` (not a subclass overriding its forward) whose op is a
   ``nn.Linear`` (:mod:`.dense`) or zero-padded ``nn.Conv2d`` with an optional
   ``nn.BatchNorm2d`` and a non-overlapping max-pool (:mod:`.conv`), and whose neuron is a
-  :class:`~pipesdfa.neurons.SpikingNeuron`;
+  :class:`~pipesdfa.snn.neurons.SpikingNeuron`;
 * **autograd** for any other block whose forward is differentiable: the block runs with a
   local graph on its detached input, and ``r`` is back-propagated through it. With
   ``temporal="instantaneous"`` the block must follow the ``recurrent_grad`` protocol
-  (:mod:`pipesdfa.neurons`): every module with a boolean ``recurrent_grad`` attribute has it set
+  (:mod:`pipesdfa.snn.neurons`): every module with a boolean ``recurrent_grad`` attribute has it set
   to ``False`` during the block's forward; a block without one is refused by name.
 
 No block ever falls back silently to something else: :func:`fast_kind` says which path a
@@ -28,12 +28,12 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from pipesdfa.blocks import SpikingBlock
-from pipesdfa.errors import UserError
+from pipesdfa.snn.blocks import SpikingBlock
+from pipesdfa.util.errors import UserError
 from pipesdfa.learning.local import conv, dense
 from pipesdfa.learning.local.pooling import pool_window
 from pipesdfa.learning.local.state import DEFAULT_STORE, STORES, LocalState
-from pipesdfa.neurons import SpikingNeuron
+from pipesdfa.snn.neurons import SpikingNeuron
 
 __all__ = ["fast_kind", "forward_blocks", "block_grads", "recurrent_modules", "instantaneous", "LocalState",
            "STORES", "DEFAULT_STORE", "AUTOGRAD"]

@@ -32,9 +32,9 @@ import math
 import torch
 from torch import nn
 
-from pipesdfa.kernels import forward_with_potential
-from pipesdfa.kernels.bits import pack_bits, packed_width
-from pipesdfa.kernels.common import backward_recurrence_, coeffs
+from pipesdfa.snn.kernels import forward_with_potential
+from pipesdfa.snn.kernels.bits import pack_bits, packed_width
+from pipesdfa.snn.kernels.common import backward_recurrence_, coeffs
 from pipesdfa.learning.local.batchnorm import bn_stats, chunk_moments, combine_moments, start_stats
 from pipesdfa.learning.local.pooling import pool_and_route, pool_window, upsample
 from pipesdfa.learning.local.state import LocalState, accumulate, store_dtype, surrogate_state, time_slice, times

@@ -5,8 +5,8 @@ Forward: a run of consecutive dense blocks is streamed over chunks of at most
 every block of the run (each block's membrane potential carried to the next chunk) before the
 next chunk starts, the time-step pipeline of the hardware, so no block's whole ``[T, B, n]``
 pre-activation ever exists; each block keeps its :class:`~.state.LocalState`. The synaptic
-input is :func:`pipesdfa.blocks.dense_synaptic_input` (event-driven below the measured density
-crossover, :mod:`pipesdfa.kernels.sparse`), as in the model's own forward.
+input is :func:`pipesdfa.snn.blocks.dense_synaptic_input` (event-driven below the measured density
+crossover, :mod:`pipesdfa.snn.kernels.sparse`), as in the model's own forward.
 
 Weight gradient from the error ``r`` injected at the block's spike output (``[B, n]``, the same
 at every step, or ``[T, B, n]``), with ``c = dH/dX``::
@@ -20,7 +20,7 @@ at every step, or ``[T, B, n]``), with ``c = dH/dX``::
 (spikes are exact in bfloat16), float32 accumulation, in blocks of input features whose
 unpacked bfloat16 input fits :data:`COLUMN_BYTES` (one block per layer at ``T=10, B=128``). When the block's input is sparser than the
 ``dw_bf16`` / ``dw_float`` crossover, ``dW`` is formed over the active inputs only (float32
-``G``, :func:`pipesdfa.kernels.sparse.csr_weight_grad`). On CUDA a chunk holds all ``T*B``
+``G``, :func:`pipesdfa.snn.kernels.sparse.csr_weight_grad`). On CUDA a chunk holds all ``T*B``
 rows of a usual batch: one product per layer.
 """
 
@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import torch
 
-from pipesdfa.blocks import dense_synaptic_input
-from pipesdfa.kernels import forward_with_potential, sparse, triton_sdfa
-from pipesdfa.kernels.bits import pack_bits, packed_width
-from pipesdfa.kernels.common import backward_recurrence_, coeffs
+from pipesdfa.snn.blocks import dense_synaptic_input
+from pipesdfa.snn.kernels import forward_with_potential, sparse, triton_sdfa
+from pipesdfa.snn.kernels.bits import pack_bits, packed_width
+from pipesdfa.snn.kernels.common import backward_recurrence_, coeffs
 from pipesdfa.learning.local.state import LocalState, accumulate, store_dtype, surrogate_state, time_slice, times
 
 __all__ = ["CHUNK_ROWS", "DW_CHUNK_ROWS", "COLUMN_BYTES", "chunk_steps", "forward_stream", "weight_grads"]

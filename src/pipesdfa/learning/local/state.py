@@ -1,13 +1,13 @@
 """What a block keeps between its graph-free forward pass and its weight gradient.
 
 * its input ``S_in`` (spikes of the block below, packed 8 to a byte by
-  :func:`pipesdfa.kernels.bits.pack_bits`; the network input, or the output of a block that
+  :func:`pipesdfa.snn.kernels.bits.pack_bits`; the network input, or the output of a block that
   runs through autograd, is kept as given and not copied);
 * the surrogate derivative ``g'[t] = g'(H[t] - V_th)`` in ``store`` precision (``half`` =
   float16, the default, gradients within ~1e-3 relative of the autograd reference's; ``float``
   = the model's dtype, the reference's gradients up to summation order); for a max-pooled
   block already multiplied by the pooling's routing mask (:mod:`.pooling`);
-* ``temporal="local"`` only: the recurrence factor ``k A[t]`` (:mod:`pipesdfa.kernels.common`);
+* ``temporal="local"`` only: the recurrence factor ``k A[t]`` (:mod:`pipesdfa.snn.kernels.common`);
 * batch-norm only: the normalised pre-activation ``x_hat`` and ``1/sigma`` per channel.
 """
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pipesdfa.dynamics import NeuronParams
-from pipesdfa.kernels.bits import unpack_bits
-from pipesdfa.kernels.common import Coeffs, recurrence_factor
-from pipesdfa.surrogates import surrogate_grad_
+from pipesdfa.snn.dynamics import NeuronParams
+from pipesdfa.snn.kernels.bits import unpack_bits
+from pipesdfa.snn.kernels.common import Coeffs, recurrence_factor
+from pipesdfa.snn.surrogates import surrogate_grad_
 
 __all__ = ["STORES", "DEFAULT_STORE", "GROUP_ELEMENTS", "LocalState", "store_dtype", "times", "surrogate_state",
            "accumulate", "time_slice"]

@@ -1,1 +1,0 @@
-"""One module per ``pipesdfa`` subcommand; each exposes ``register(subparsers)``."""

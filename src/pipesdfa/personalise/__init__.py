@@ -1,9 +1,0 @@
-"""On-device personalisation, end to end (``pipesdfa reproduce personalisation``).
-
-A network pre-trained with BPTT on public data meets a user's device (a data shift,
-:mod:`pipesdfa.data.shifts`); it is adapted on ``K`` labelled samples per class with BPTT,
-SDFA (random or aligned feedback), or the output layer alone, on ideal weights or simulated
-RRAM (:mod:`pipesdfa.finetune`), and each adaptation is priced on PipeSDFA and PipeLayer by the
-simulator with the adaptation's own spike rates and pulses. :mod:`.plan` says what runs,
-:mod:`.runner` runs it, :mod:`.report` and :mod:`.plots` summarise it, :mod:`.cli` is the command.
-"""

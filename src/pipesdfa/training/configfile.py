@@ -1,0 +1,109 @@
+"""Training configuration files (``pipesdfa train --config FILE.yaml``) and the run folder's
+``config.yaml``.
+
+A file is a YAML (or JSON) mapping whose keys are :class:`~pipesdfa.training.config.TrainConfig`
+fields (``pipesdfa train --help`` names the flag of each: ``--init-gain`` is ``init_gain``).
+``workload: NAME`` starts from that workload's settings; otherwise ``dataset`` and ``model``
+are required (from the file or the flags). Values are checked against the field's type:
+an unknown key, or a value of the wrong type, is a :class:`UserError` naming the key and
+the file. YAML 1.1 reads ``1e-3`` as a string; float fields accept such strings.
+
+``config.yaml`` in a run folder is the *resolved* configuration (:func:`resolved_config`):
+every default written out as the value it took (the surrogate's alpha, the concrete neuron
+backend and device, the thread count ``auto`` chose, the split sizes), and no key that does
+not apply to the run (SDFA options of a BPTT run, device options of an ideal run, ``init_gain``
+of a data-driven init), so no value is ``null``. ``pipesdfa train --config RUN/config.yaml
+--out NEW`` repeats the run bit-identically on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipesdfa.util.errors import UserError
+from pipesdfa.training.config import check_fields
+
+__all__ = ["read_config_file", "check_fields", "resolved_config", "dump_config", "CONFIG_FILE"]
+
+CONFIG_FILE = "config.yaml"
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked key/values of a YAML or JSON config file (see the module docstring)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{at}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return check_fields(data, str(path))
+
+
+def resolved_config(cfg, run=None) -> dict[str, Any]:
+    """The fully resolved configuration of ``cfg`` (``run``: the built run, which knows the
+    concrete device, backend and split sizes); see the module docstring."""
+    from pipesdfa.snn.kernels.backends import resolve_backend
+    from pipesdfa.snn.surrogates import get_surrogate
+
+    d = cfg.to_dict()
+    if d["alpha"] is None:
+        d["alpha"] = get_surrogate(cfg.surrogate).default_alpha
+    if run is not None:
+        d["device"] = str(run.device)
+        d["backend"] = resolve_backend(cfg.backend, run.device)
+        d["max_train"] = len(run.data.train)
+        d["max_test"] = len(run.data.test)
+    if cfg.method == "sdfa":
+        opts = run.rule.options() if run is not None else {}
+        for k, default in (("feedback", "shared"), ("distribution", "gaussian"), ("temporal", "local")):
+            if d[k] is None:
+                d[k] = opts.get(k, default)
+        if d["feedback_seed"] is None:
+            d["feedback_seed"] = cfg.seed
+        if d["sdfa_variant"] is None:
+            d["sdfa_variant"] = opts.get("variant", "authors")
+    else:
+        for k in ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_impl", "sdfa_store", "sdfa_variant"):
+            d.pop(k)
+    if cfg.hardware != "rram":
+        d.pop("device_preset")
+        d.pop("device_set")
+    if cfg.init == "data":
+        d.pop("init_gain")
+    else:
+        d.pop("init_rate")
+    d["lr_restarts"] = list(d["lr_restarts"])
+    if cfg.shift is None:
+        d.pop("shift_seed")
+    else:  # the canonical NAME:key=value form
+        from pipesdfa.data.shifting import resolve_shift
+
+        d["shift"] = resolve_shift(cfg.dataset, cfg.shift, cfg.shift_seed).spec
+    left = [k for k, v in d.items() if v is None]
+    for k in left:  # not applicable to this run (no workload name, an embedded dataset's data_dir)
+        d.pop(k)
+    return d
+
+
+def dump_config(d: dict[str, Any]) -> str:
+    """YAML text of a resolved configuration (keys in field order)."""
+    import yaml
+
+    head = "# pipesdfa resolved training configuration: pipesdfa train --config THIS_FILE --out NEW repeats the run\n"
+    return head + yaml.safe_dump(d, sort_keys=False, default_flow_style=None)
