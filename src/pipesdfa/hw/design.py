@@ -11,7 +11,8 @@ A *design point* is a dict ``{variable: value}``. Two kinds of variables:
   ``1 .. P_l`` (``P_l`` output positions; a layer with one position has none to spread), and,
   for a machine with a separate transposed copy, ``transposed.<l>`` -- its copies, in
   ``1 .. E P_l`` (``E`` bit-serial passes per position). Choices are the powers of two in the
-  range, the range's end, and the hand-picked value.
+  range, the range's end, the hand-picked value and the balanced copies the engine would pick under
+every power-of-two cap (:meth:`DesignSpace.balanced_points`, the seeds of a search).
 
 The hand-picked design (:meth:`DesignSpace.default_point`) is the configuration's own leaves
 and the engine's balanced replication under ``mapping.max_replication``: evaluating it gives
@@ -85,6 +86,7 @@ class DesignSpace:
     cfg: HwConfig
     variables: tuple[Variable, ...]
     n_layers: int
+    balanced: tuple[tuple[tuple[str, int], ...], ...] = ()  # per cap: the engine's balanced copies
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -98,6 +100,11 @@ class DesignSpace:
 
     def default_point(self) -> dict[str, Any]:
         return {v.name: v.default for v in self.variables}
+
+    def balanced_points(self) -> list[dict[str, Any]]:
+        """The hand-picked point with the copies the engine balances under each power-of-two cap
+        ``r_max`` (every layer just fast enough for the slowest): good seeds for a search."""
+        return [{**self.default_point(), **dict(b)} for b in self.balanced]
 
     @property
     def size(self) -> int:
@@ -158,18 +165,33 @@ def design_space(spec: ModelSpec, arch: str, cfg: HwConfig) -> DesignSpace:
             choices = tuple(sorted(set(choices) | {dflt})) if not isinstance(dflt, (bool, str)) else choices + (dflt,)
         variables.append(Variable(key, tuple(choices), dflt))
     layers: list[ResolvedLayer] = resolve(spec)
-    r_max = p.mapping.max_replication
-    reps = replication_plan(layers, r_max)
-    for l, r in zip(layers, reps):
-        if l.positions > 1:
-            variables.append(Variable(f"{REPLICATION}.{l.index}", _copies_choices(l.positions, r), r))
+    E = p.precision.error_bits
     # a separate transposed copy's copies are variables even where the hand-picked design shares
     # the forward arrays (the point's own pipeline.pipelayer_shared_transpose decides)
     separate = replace(p, pipeline=replace(p.pipeline, pipelayer_shared_transpose=False))
-    t_reps = a.transposed_copies(layers, separate, r_max)
-    E = p.precision.error_bits
+    caps = [1 << j for j in range((max(l.positions for l in layers) * E).bit_length())]
+    plans = {r: (replication_plan(layers, r), a.transposed_copies(layers, separate, r)) for r in caps}
+    r_max = p.mapping.max_replication
+    reps, t_reps = replication_plan(layers, r_max), a.transposed_copies(layers, separate, r_max)
+    names: list[str] = []
+    for l, r in zip(layers, reps):
+        if l.positions > 1:
+            extra = {plans[c][0][l.index] for c in caps}
+            variables.append(Variable(f"{REPLICATION}.{l.index}",
+                                      tuple(sorted(set(_copies_choices(l.positions, r)) | extra)), r))
+            names.append(variables[-1].name)
     for l, t in zip(layers, t_reps):
         if t > 0 and l.positions * E > 1:
             dflt = t if not p.pipeline.pipelayer_shared_transpose else 1
-            variables.append(Variable(f"{TRANSPOSED}.{l.index}", _copies_choices(l.positions * E, dflt), dflt))
-    return DesignSpace(arch, spec, cfg, tuple(variables), len(layers))
+            extra = {plans[c][1][l.index] for c in caps}
+            variables.append(Variable(f"{TRANSPOSED}.{l.index}",
+                                      tuple(sorted(set(_copies_choices(l.positions * E, dflt)) | extra)), dflt))
+            names.append(variables[-1].name)
+    balanced = []
+    for c in caps:
+        r_c, t_c = plans[c]
+        val = {f"{REPLICATION}.{i}": v for i, v in enumerate(r_c)} | {f"{TRANSPOSED}.{i}": v for i, v in enumerate(t_c)}
+        b = tuple((n, val[n]) for n in names)
+        if b not in balanced:
+            balanced.append(b)
+    return DesignSpace(arch, spec, cfg, tuple(variables), len(layers), tuple(balanced))

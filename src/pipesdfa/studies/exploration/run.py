@@ -5,8 +5,8 @@ Searches (``plan.search``):
 * ``random`` -- the hand-picked design, then ``points`` draws uniform over every variable's choices;
 * ``grid`` -- the hand-picked design, then ``points`` points evenly spaced over the full grid;
 * ``nsga2`` -- optuna's NSGA-II sampler (two objectives, time and energy; the area budget and
-  the lifetime floor as constraints), seeded with the hand-picked design, asked ``jobs`` points
-  at a time.
+  the lifetime floor as constraints), seeded with the hand-picked design and the engine's
+  balanced copies under each cap (at most a quarter of the points), asked a few points at a time.
 
 Evaluation runs in ``jobs`` processes through joblib (``"ray"``: joblib's Ray backend, for a
 cluster, when ray is installed); each process builds its :class:`~pipesdfa.hw.evaluate.Evaluator`
@@ -107,7 +107,9 @@ def _run_nsga2(plan: ExplorePlan, arch: str, bar: Any) -> list[dict[str, Any]]:
     free = [v for v in space.variables if v.name not in fixed]
     sampler = optuna.samplers.NSGAIISampler(seed=plan.seed, population_size=min(50, max(4, plan.points // 8)))
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    study.enqueue_trial({v.name: v.default for v in free})
+    seeds = [space.default_point()] + space.balanced_points()  # the hand-picked design, then balanced copies
+    for s in seeds[:max(1, plan.points // 4)]:
+        study.enqueue_trial({v.name: s[v.name] for v in free})
     results: list[dict[str, Any]] = []
     step = 1 if plan.jobs == 1 else (8 if plan.jobs == "ray" else 2 * int(plan.jobs))
     while len(results) < plan.points:

@@ -1,0 +1,91 @@
+"""The hardware headline from the fronts: per workload and off-chip memory, each machine's best
+design against the other's at equal area (``pipesdfa reproduce hardware --explore N``).
+
+Equal area: the budget of a workload is the silicon the larger of the two hand-picked designs
+takes (whole chips: :func:`pipesdfa.hw.area.silicon`), so each machine may re-split what the
+other's hand-picked design was given. Both machines run ``strict`` updates (what the trainer
+runs). Each workload is searched at :data:`DRAMS` and written to
+``DIR/explore-<workload>-<dram>.json`` (the ``pipesdfa explore`` document, with the commit and
+the command that made it); :func:`headline_markdown` tabulates best vs best beside the
+hand-picked ratio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pipesdfa.hw.archs import ARCH_NAMES
+from pipesdfa.hw.config import HwConfig
+from pipesdfa.hw.evaluate import Evaluator
+from pipesdfa.studies.exploration.plan import STRICT, make_plan
+from pipesdfa.studies.exploration.report import summarise
+from pipesdfa.studies.exploration.run import run_exploration
+from pipesdfa.util.atomic import atomic_write_json
+
+__all__ = ["DRAMS", "equal_area_budget", "explore_workloads", "headline_rows", "headline_markdown"]
+
+#: the off-chip memories of the headline: NeuroSim's HBM2 and an edge LPDDR5 (hw.presets.DRAM_PRESETS)
+DRAMS: tuple[str, ...] = ("hbm2", "lpddr5")
+
+
+def equal_area_budget(workload: str, cfg: HwConfig) -> float:
+    """The silicon (mm^2) of the larger hand-picked design of the two machines for ``workload``."""
+    plan = make_plan(cfg=cfg, budget_mm2=cfg.params.chip_area_mm2, workload=workload, points=1)
+    areas = []
+    for a in ARCH_NAMES:
+        ev = Evaluator(plan.problem, a)
+        areas.append(ev.evaluate(ev.space.default_point())["area_mm2"])
+    return max(areas)
+
+
+def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, points: int, search: str = "nsga2",
+                      jobs: int | str = 1, seed: int = 0, command: str = "",
+                      progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Search every workload at every DRAM of :data:`DRAMS`; write one JSON each; return their documents.
+
+    ``cfg`` is the configuration before the explore defaults: ``strict`` updates are applied
+    unless ``cfg`` already overrides ``pipeline.batch_dependency``."""
+    base = cfg if cfg.sources.get("pipeline.batch_dependency", "").startswith("override") \
+        else cfg.with_overrides(dict(STRICT), "explore (strict updates)")
+    docs = []
+    for w in workloads:
+        budget = equal_area_budget(w, base)
+        for dram in DRAMS:
+            if progress:
+                progress(f"{w} {dram}")
+            plan = make_plan(cfg=base, budget_mm2=budget, dram=dram, workload=w, points=points, search=search,
+                             jobs=jobs, seed=seed)
+            doc = summarise(plan, run_exploration(plan, progress=False), command)
+            atomic_write_json(out / f"explore-{w}-{dram}.json", doc)
+            docs.append(doc)
+    return docs
+
+
+def headline_rows(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per document: workload, DRAM, budget, best-vs-best and hand-picked ratios."""
+    rows = []
+    for d in docs:
+        r = d["ratios"]
+        rows.append({"workload": d["workload"], "dram": d["dram"], "budget_mm2": d["budget_mm2"],
+                     "time_best_vs_best": r["time_best_vs_best"], "energy_best_vs_best": r["energy_best_vs_best"],
+                     "hypervolume_ratio": r["hypervolume_ratio"], "default_time": r["default_time"],
+                     "default_energy": r["default_energy"],
+                     "points": {a: v["evaluated"] for a, v in d["archs"].items()}})
+    return rows
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def headline_markdown(docs: Sequence[dict[str, Any]]) -> str:
+    """The best-vs-best table (PipeLayer / PipeSDFA; > 1: PipeSDFA better), hand-picked beside it."""
+    lines = ["| workload | DRAM | area (mm^2) | time, best vs best | energy, best vs best | hypervolume | "
+             "time, hand-picked | energy, hand-picked |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in headline_rows(docs):
+        lines.append(f"| {r['workload']} | {r['dram']} | {r['budget_mm2']:.0f} | {_x(r['time_best_vs_best'])} | "
+                     f"{_x(r['energy_best_vs_best'])} | {_x(r['hypervolume_ratio'])} | {_x(r['default_time'])} | "
+                     f"{_x(r['default_energy'])} |")
+    return "\n".join(lines) + "\n"
