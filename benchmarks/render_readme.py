@@ -11,6 +11,8 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``accuracy``: ``docs/results/accuracy/accuracy.json`` (``pipesdfa reproduce accuracy``);
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
+* ``hardware-explore``: ``docs/results/hardware/explore-<workload>-<dram>.json``, best design vs
+  best design at equal area (``pipesdfa reproduce hardware --explore N``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
 * ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
 * ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
@@ -120,6 +122,25 @@ def hardware_table() -> str | None:
                       + ("; ".join(f"{r['name']} ({100 * r['rel_err']:.0f} % off)" for r in v["rows"]
                                    if not r["within_tolerance"]) or "none") + "."]
     return "\n".join(lines)
+
+
+def hardware_explore_table() -> str | None:
+    """Best vs best at equal area per workload and DRAM, from the explore-*.json files."""
+    from pipesdfa.studies.exploration.headline import DRAMS, headline_markdown
+    from pipesdfa.zoo.workloads import WORKLOADS
+
+    folder = ROOT / "docs" / "results" / "hardware"
+    docs = [d for w in WORKLOADS for m in DRAMS if (d := _load(folder / f"explore-{w}-{m}.json")) is not None]
+    if not docs:
+        return None
+    d0 = docs[0]
+    pts = sorted({n for d in docs for n in (a["evaluated"] for a in d["archs"].values())})
+    return headline_markdown(docs) + (
+        f"\nPipeLayer / PipeSDFA (> 1: PipeSDFA better), each machine's best design found by a {d0['search']} search "
+        f"of {'/'.join(map(str, pts))} designs per machine (every resource split the mapping fixes or caps, "
+        f"docs/hardware.md) under the silicon of the larger hand-picked design, {d0['semantics']} updates on both, "
+        f"preset `{d0['preset']}`; hypervolume: the Pareto fronts' (time, energy) hypervolume ratio; hand-picked: the "
+        f"default designs. Produced by `{d0['provenance']['command']}` at commit {d0['provenance']['commit']}.")
 
 
 #: Train-step result files shown in the README, with a note on the code they measured.
@@ -336,6 +357,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "digits": digits_table,
     "accuracy": accuracy_table,
     "hardware": hardware_table,
+    "hardware-explore": hardware_explore_table,
     "train-step": train_step_table,
     "device": device_table,
     "personalisation": personalisation_table,
