@@ -168,3 +168,14 @@ def test_lpddr5_preset_is_cited_and_slower():
     assert "JESD209-5" in c.sources["dram.bandwidth_bits_per_s"] and "pJ/bit" in c.sources["dram.energy_per_bit_j"]
     with pytest.raises(UserError, match="unknown DRAM preset"):
         with_dram(CFG, "ddr9")
+
+
+def test_neighbours_change_one_free_variable():
+    from pipesdfa.studies.exploration.run import neighbours
+
+    space = SPACES["nmnist-mlp3", "pipesdfa"]
+    pt = space.default_point()
+    nb = neighbours(space, pt, {"gradient.technology": "rram"})
+    free = [v for v in space.variables if v.name != "gradient.technology"]
+    assert len(nb) == sum(len(v.choices) - 1 for v in free)
+    assert all(sum(n[k] != pt[k] for k in pt) == 1 and n["gradient.technology"] == "rram" for n in nb)

@@ -16,13 +16,13 @@ SMALL = ["--workload", "digits-mlp", "--points", "6", "--no-progress"]
 
 def test_explore_writes_json_png_and_html(tmp_path, capsys):
     out = tmp_path / "ex"
-    assert main(["explore", *SMALL, "--budget-mm2", str(2 * CHIP), "--out", str(out), "--seed", "3"]) == 0
+    assert main(["explore", *SMALL, "--budget-mm2", str(2 * CHIP), "--out", str(out), "--seed", "3", "--polish", "1"]) == 0
     doc = json.loads((out / "explore.json").read_text())
     assert doc["workload"] == "digits-mlp" and doc["semantics"] == "strict" and doc["dram"] == "hbm2"
     assert doc["budget_mm2"] == pytest.approx(2 * CHIP) and doc["provenance"]["command"] == ""
     for arch in ("pipelayer", "pipesdfa"):
         a = doc["archs"][arch]
-        assert a["evaluated"] == 6 and 1 <= len(a["pareto"]) and a["default"]["feasible"]
+        assert a["evaluated"] > 6 and 1 <= len(a["pareto"]) and a["default"]["feasible"]  # 6 drawn + polish
         assert {"params", "time_s", "energy_j", "area_mm2"} <= set(a["pareto"][0])
         assert a["best_time"]["time_s"] == min(p["time_s"] for p in a["pareto"])
         assert a["best_time"]["time_s"] <= a["default"]["time_s"]  # the hand-picked design is in the search

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="random draws, optuna's NSGA-II, or an evenly spaced grid (default random)")
     p.add_argument("--jobs", default="1", metavar="J", help="processes (joblib), or 'ray' for a Ray cluster (default 1)")
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    p.add_argument("--polish", type=int, default=0, metavar="R",
+                   help="then refine the fastest and the most frugal design by coordinate descent, at most R rounds "
+                        "each (every design one variable away; default 0)")
     p.add_argument("--fix", action="append", default=[], metavar="VAR=VALUE",
                    help="pin a design variable, e.g. --fix gradient.technology=rram (repeatable)")
     p.add_argument("--min-epochs", type=float, default=0.0, metavar="E",
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(args.out)
     common = dict(budget_mm2=args.budget_mm2, dram=args.dram, archs=args.arch, points=args.points,
                   search=args.search, jobs=args.jobs, seed=args.seed, fix=parse_set(args.fix, "--fix"),
-                  min_epochs=args.min_epochs, endurance=args.endurance)
+                  min_epochs=args.min_epochs, endurance=args.endurance, polish=args.polish)
     if args.checkpoint:
         from pipesdfa.hw.runs import read_run
 

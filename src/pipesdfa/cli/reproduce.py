@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hardware --explore: workloads to search (default every registered workload)")
     p.add_argument("--explore-search", default="nsga2", choices=["random", "nsga2", "grid"],
                    help="hardware --explore: search (default nsga2)")
+    p.add_argument("--explore-polish", type=int, default=3, metavar="R",
+                   help="hardware --explore: coordinate-descent rounds from each machine's best designs (default 3)")
     p.add_argument("--jobs", default="1", metavar="J", help="hardware --explore: processes, or 'ray' (default 1)")
     add_personalisation_args(p)
     reproduce_accuracy.add_args(p)  # after personalisation's: its --data-dir/--seeds/--lr replace those
@@ -170,7 +172,7 @@ def _explore(args: argparse.Namespace, cfg, out: Path) -> None:
     command = "pipesdfa " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else ""
     show = not args.no_progress and sys.stderr.isatty()
     docs = explore_workloads(names, cfg, out, points=args.explore, search=args.explore_search, jobs=args.jobs,
-                             command=command, progress=(lambda s: print(f"explore {s}", file=sys.stderr)) if show else None)
+                             polish=args.explore_polish, command=command, progress=(lambda s: print(f"explore {s}", file=sys.stderr)) if show else None)
     table = headline_markdown(docs)
     atomic_write_text(out / "explore.md", table)
     print(table, end="")

@@ -40,7 +40,7 @@ def equal_area_budget(workload: str, cfg: HwConfig) -> float:
 
 
 def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, points: int, search: str = "nsga2",
-                      jobs: int | str = 1, seed: int = 0, command: str = "",
+                      jobs: int | str = 1, seed: int = 0, polish: int = 3, command: str = "",
                       progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Search every workload at every DRAM of :data:`DRAMS`; write one JSON each; return their documents.
 
@@ -55,7 +55,7 @@ def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, poi
             if progress:
                 progress(f"{w} {dram}")
             plan = make_plan(cfg=base, budget_mm2=budget, dram=dram, workload=w, points=points, search=search,
-                             jobs=jobs, seed=seed)
+                             jobs=jobs, seed=seed, polish=polish)
             doc = summarise(plan, run_exploration(plan, progress=False), command)
             atomic_write_json(out / f"explore-{w}-{dram}.json", doc)
             docs.append(doc)

@@ -42,6 +42,7 @@ class ExplorePlan:
     jobs: int | str
     seed: int
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # per arch: variables pinned by --fix
+    polish: int = 0  # coordinate-descent rounds from the best designs (studies.exploration.run)
     source: dict[str, Any] = field(default_factory=dict)  # the checkpoint a --checkpoint plan came from
 
 
@@ -62,7 +63,7 @@ def make_plan(*, cfg: HwConfig, budget_mm2: float, dram: str = "hbm2", archs: Se
               batch: int | None = None, epoch_samples: int | None = None, activity: Any = None,
               points: int = 200, search: str = "random", jobs: int | str = 1, seed: int = 0,
               fix: Mapping[str, Any] | None = None, min_epochs: float = 0.0, endurance: float = 1e9,
-              name: str | None = None, source: Mapping[str, Any] | None = None) -> ExplorePlan:
+              name: str | None = None, source: Mapping[str, Any] | None = None, polish: int = 0) -> ExplorePlan:
     """Check everything and build the plan (``workload`` by name, or ``spec`` with its ``T``/batch)."""
     if not (isinstance(budget_mm2, (int, float)) and math.isfinite(budget_mm2) and budget_mm2 > 0):
         raise UserError(f"--budget-mm2 {budget_mm2!r}: expected a positive area in mm^2")
@@ -70,6 +71,8 @@ def make_plan(*, cfg: HwConfig, budget_mm2: float, dram: str = "hbm2", archs: Se
         raise UserError(f"--search {search!r}: expected one of: {', '.join(SEARCHES)}")
     if points < 1:
         raise UserError(f"--points {points}: expected at least 1")
+    if polish < 0:
+        raise UserError(f"--polish {polish}: expected 0 or more rounds")
     if min_epochs < 0 or endurance not in ENDURANCE_LEVELS:
         raise UserError(f"--min-epochs {min_epochs} at --endurance {endurance:g}: expected epochs >= 0 and an "
                         f"endurance of {', '.join(f'{e:g}' for e in ENDURANCE_LEVELS)}")
@@ -105,7 +108,7 @@ def make_plan(*, cfg: HwConfig, budget_mm2: float, dram: str = "hbm2", archs: Se
     if unknown:
         raise UserError(f"--fix {unknown[0]}: unknown design variable; expected one of: {', '.join(sorted(known))}")
     return ExplorePlan(name or spec.name, archs, problem, dram, int(points), search, _parse_jobs(jobs), int(seed),
-                       fixed, dict(source or {}))
+                       fixed, int(polish), dict(source or {}))
 
 
 def _typed(raw: Any, choices: tuple[Any, ...]) -> Any:

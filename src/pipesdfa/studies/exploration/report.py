@@ -76,7 +76,7 @@ def summarise(plan: ExplorePlan, found: dict[str, dict[str, Any]], command: str 
         }
     doc: dict[str, Any] = {
         "workload": plan.name, "budget_mm2": plan.problem.budget_mm2, "dram": plan.dram, "search": plan.search,
-        "points": plan.points, "seed": plan.seed, "preset": plan.problem.cfg.preset,
+        "points": plan.points, "polish_rounds": plan.polish, "seed": plan.seed, "preset": plan.problem.cfg.preset,
         "semantics": plan.problem.cfg.params.pipeline.batch_dependency,
         "T": plan.problem.T, "batch": plan.problem.batch, "epoch_samples": plan.problem.epoch_samples,
         "archs": archs, "ratios": {}, "ratio": f"{BASELINE} / {PROPOSAL}",

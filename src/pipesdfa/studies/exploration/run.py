@@ -8,6 +8,10 @@ Searches (``plan.search``):
   the lifetime floor as constraints), seeded with the hand-picked design and the engine's
   balanced copies under each cap (at most a quarter of the points), asked a few points at a time.
 
+``polish`` rounds then refine the fastest and the most frugal feasible design by coordinate
+descent: every design one variable away is evaluated, the best improvement is taken, until none
+improves (or the rounds run out), so no single-variable change of a reported best is better.
+
 Evaluation runs in ``jobs`` processes through joblib (``"ray"``: joblib's Ray backend, for a
 cluster, when ray is installed); each process builds its :class:`~pipesdfa.hw.evaluate.Evaluator`
 once per machine. A tqdm bar counts the points.
@@ -127,6 +131,41 @@ def _run_nsga2(plan: ExplorePlan, arch: str, bar: Any) -> list[dict[str, Any]]:
     return results
 
 
+def neighbours(space: Any, point: dict[str, Any], fixed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every design one free variable away from ``point`` (each other choice of each variable)."""
+    out = []
+    for v in space.variables:
+        if v.name in fixed:
+            continue
+        for c in v.choices:
+            if c != point[v.name] or type(c) is not type(point[v.name]):
+                out.append({**point, v.name: c})
+    return out
+
+
+def _polish(plan: ExplorePlan, arch: str, results: list[dict[str, Any]], bar: Any) -> list[dict[str, Any]]:
+    """Coordinate descent from the fastest and the most frugal feasible design (``plan.polish`` rounds each)."""
+    space = Evaluator(plan.problem, arch).space
+    fixed = plan.fixed.get(arch, {})
+    seen = {_key(r["params"]) for r in results}
+    added: list[dict[str, Any]] = []
+    for obj in ("time_s", "energy_j"):
+        other = "energy_j" if obj == "time_s" else "time_s"
+        for _ in range(plan.polish):
+            feas = [r for r in results + added if r["feasible"]]
+            if not feas:
+                return added
+            best = min(feas, key=lambda r: (r[obj], r[other]))
+            todo = [pt for pt in neighbours(space, best["params"], fixed) if _key(pt) not in seen]
+            seen |= {_key(pt) for pt in todo}
+            bar.total += len(todo)
+            new = evaluate_points(plan.problem, arch, todo, plan.jobs, bar.update)
+            added.extend(new)
+            if not any(r["feasible"] and (r[obj], r[other]) < (best[obj], best[other]) for r in new):
+                break
+    return added
+
+
 def run_exploration(plan: ExplorePlan, progress: bool = True) -> dict[str, dict[str, Any]]:
     """``{arch: {"default": result, "results": [result, ...]}}``: the hand-picked design and every
     point the search evaluated (each with ``params``, ``feasible``, ``area_mm2``, ``time_s``, ...)."""
@@ -156,5 +195,7 @@ def run_exploration(plan: ExplorePlan, progress: bool = True) -> dict[str, dict[
                 res = evaluate_points(plan.problem, arch, unique, plan.jobs, bar.update)
                 bar.update(len(order) - len(unique))
                 results = [res[i] for i in order]
+            if plan.polish:
+                results = results + _polish(plan, arch, results + [default], bar)
             out[arch] = {"default": default, "results": results}
     return out
