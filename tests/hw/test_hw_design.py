@@ -179,3 +179,24 @@ def test_neighbours_change_one_free_variable():
     free = [v for v in space.variables if v.name != "gradient.technology"]
     assert len(nb) == sum(len(v.choices) - 1 for v in free)
     assert all(sum(n[k] != pt[k] for k in pt) == 1 and n["gradient.technology"] == "rram" for n in nb)
+
+
+def test_cost_to_accuracy_hand_computed():
+    from pipesdfa.studies.exploration.cost import cost_to_accuracy, epochs_to_target, median_epochs
+
+    assert epochs_to_target([0.2, 0.5, 0.8, 0.9], 0.8) == 3 and epochs_to_target([0.2, 0.5], 0.8) is None
+    assert median_epochs([[0.9], [0.1, 0.9], [0.1, 0.1, 0.9]], 0.9) == 2.0
+    assert median_epochs([[0.9], [0.1], [0.1]], 0.9) is None  # two of three never get there
+    acc = {"rows": [
+        {"workload": "w", "method": "bptt", "variant": None, "curve": [0.5, 0.8, 1.0]},
+        {"workload": "w", "method": "sdfa", "variant": None, "curve": [0.5, 0.7, 0.8, 0.9]},
+        {"workload": "w", "method": "sdfa", "variant": "x", "curve": [1.0]},
+    ]}
+    ex = {"workload": "w", "dram": "hbm2", "archs": {
+        "pipelayer": {"best_time": {"time_s": 2.0}, "best_energy": {"energy_j": 10.0}},
+        "pipesdfa": {"best_time": {"time_s": 1.0}, "best_energy": {"energy_j": 4.0}}}}
+    r = cost_to_accuracy(acc, ex, 0.8)  # target 0.8 x min(1.0, 0.9) = 0.72: BPTT epoch 2, SDFA epoch 3
+    assert r["target_accuracy"] == pytest.approx(0.72)
+    assert r["machines"]["pipelayer"]["epochs"] == 2 and r["machines"]["pipesdfa"]["epochs"] == 3
+    assert r["time_ratio"] == pytest.approx(4.0 / 3.0) and r["energy_ratio"] == pytest.approx(20.0 / 12.0)
+    assert cost_to_accuracy(acc, {**ex, "workload": "other"}) is None
