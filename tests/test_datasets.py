@@ -289,7 +289,7 @@ def test_trainer_lazy_dataloader_path(nmnist_root, tmp_path):
     with worker processes reading the frame cache."""
     from pipesdfa.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
+    cfg = TrainConfig.from_flat(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
                       data_options={"materialize": False, "cache_dir": str(tmp_path / "cache")}, num_workers=2,
                       out=str(tmp_path / "run"))
     m = train(cfg, progress=False, log=None)
