@@ -84,3 +84,12 @@ class SpikingNet(BlockNetwork):
 def build_model(spec: ModelSpec, neuron: NeuronParams, backend: str = "torch") -> SpikingNet:
     """A :class:`SpikingNet` for ``spec`` with every block using ``neuron``."""
     return SpikingNet(spec, neuron, backend)
+
+
+def zoo_network(family: str, input_shape: tuple[int, ...], num_classes: int, hidden: tuple[int, ...], name: str,
+                neuron: NeuronParams, backend: str = "torch") -> SpikingNet:
+    """The zoo's ``family`` (``mlp``, ``convnet``, ``vgg11``) for data of ``input_shape`` and
+    ``num_classes`` (``hidden``: an MLP's widths), every block using ``neuron``."""
+    from pipesdfa.zoo.workloads import build_spec
+
+    return build_model(build_spec(family, input_shape, num_classes, hidden, name=name), neuron, backend)
