@@ -34,10 +34,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", default="2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "hardware"))
+    ap.add_argument("--cross-seed-only", action="store_true",
+                    help="only evaluate each machine's Pareto designs of one DRAM at the other in the existing files "
+                         "(what a full run does after each workload)")
     args = ap.parse_args(argv)
     out = ensure_writable_dir(args.out)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     t0 = time.perf_counter()
+    if args.cross_seed_only:
+        from pipesdfa.studies.exploration.headline import cross_seed
+        from pipesdfa.studies.exploration.plan import STRICT
+        from pipesdfa.studies.exploration.report import git_commit
+
+        base = load_config(args.preset).with_overrides(dict(STRICT), "explore (strict updates)")
+        docs = []
+        for w in args.workloads:
+            print(f"[{time.perf_counter() - t0:7.0f} s] cross-seed {w}", file=sys.stderr)
+            docs += cross_seed(w, base, out, jobs=args.jobs, polish=args.polish,
+                               note=f"{command} (commit {git_commit()})")
+        atomic_write_text(out / "explore.md", headline_markdown(docs))
+        print(headline_markdown(docs), end="")
+        return 0
     docs = explore_workloads(args.workloads, load_config(args.preset), out, points=args.points, search=args.search,
                              jobs=args.jobs, seed=args.seed, polish=args.polish, command=command,
                              progress=lambda s: print(f"[{time.perf_counter() - t0:7.0f} s] {s}", file=sys.stderr))

@@ -69,3 +69,19 @@ def test_explore_on_ray(tmp_path):
     assert main(["explore", *SMALL, "--arch", "pipesdfa", "--budget-mm2", str(CHIP), "--jobs", "ray",
                  "--out", str(out)]) == 0
     assert json.loads((out / "explore.json").read_text())["archs"]["pipesdfa"]["evaluated"] == 6
+
+
+def test_headline_explores_both_memories_and_cross_seeds(tmp_path):
+    from pipesdfa.studies.exploration.headline import explore_workloads, headline_markdown
+
+    docs = explore_workloads(["digits-mlp"], load_config("pipelayer-2017"), tmp_path, points=4, search="random",
+                             polish=1, command="test")
+    assert [d["dram"] for d in docs] == ["hbm2", "lpddr5"]
+    for d in docs:
+        on_disk = json.loads((tmp_path / f"explore-digits-mlp-{d['dram']}.json").read_text())
+        assert on_disk == d and d["semantics"] == "strict" and d["provenance"]["command"] == "test"
+        assert d["budget_mm2"] == pytest.approx(CHIP)  # both hand-picked designs take one chip
+        for a in d["archs"].values():
+            assert a["evaluated"] >= 4 + a["cross_seeded"] and a["cross_seeded"] >= 0
+    table = headline_markdown(docs)
+    assert table.count("| digits-mlp |") == 2 and "lpddr5" in table

@@ -7,11 +7,13 @@ other's hand-picked design was given. Both machines run ``strict`` updates (what
 runs). Each workload is searched at :data:`DRAMS` and written to
 ``DIR/explore-<workload>-<dram>.json`` (the ``pipesdfa explore`` document, with the commit and
 the command that made it); :func:`headline_markdown` tabulates best vs best beside the
-hand-picked ratio.
+hand-picked ratio. After both searches of a workload, each machine's Pareto designs from one
+memory are evaluated at the other (:func:`cross_seed`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,7 +25,7 @@ from pipesdfa.studies.exploration.report import summarise
 from pipesdfa.studies.exploration.run import run_exploration
 from pipesdfa.util.atomic import atomic_write_json
 
-__all__ = ["DRAMS", "equal_area_budget", "explore_workloads", "headline_rows", "headline_markdown"]
+__all__ = ["DRAMS", "equal_area_budget", "explore_workloads", "cross_seed", "headline_rows", "headline_markdown"]
 
 #: the off-chip memories of the headline: NeuroSim's HBM2 and an edge LPDDR5 (hw.presets.DRAM_PRESETS)
 DRAMS: tuple[str, ...] = ("hbm2", "lpddr5")
@@ -58,8 +60,56 @@ def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, poi
                              jobs=jobs, seed=seed, polish=polish)
             doc = summarise(plan, run_exploration(plan, progress=False), command)
             atomic_write_json(out / f"explore-{w}-{dram}.json", doc)
-            docs.append(doc)
+        docs.extend(cross_seed(w, base, out, jobs=jobs, polish=polish))
     return docs
+
+
+def _plan_of(doc: dict[str, Any], base: HwConfig, jobs: int | str, polish: int) -> Any:
+    return make_plan(cfg=base, budget_mm2=doc["budget_mm2"], dram=doc["dram"], workload=doc["workload"],
+                     points=doc["points"], search=doc["search"], jobs=jobs, seed=doc["seed"], polish=polish)
+
+
+def cross_seed(workload: str, base: HwConfig, out: Path, *, jobs: int | str = 1, polish: int = 1,
+               note: str = "") -> list[dict[str, Any]]:
+    """Evaluate each machine's Pareto designs found at one DRAM preset at the others too, polish from
+    any that beats a best there, and rewrite ``explore-<workload>-<dram>.json`` with them (its
+    ``evaluated``/``feasible`` counts include them; ``cross_seeded`` says how many).
+
+    A search at one memory can miss a design another found (the budget and variables are the
+    same; only the memory differs), so each search starts the others' best."""
+    from tqdm import tqdm
+
+    from pipesdfa.studies.exploration.run import _key, _polish, evaluate_points
+
+    paths = {d: out / f"explore-{workload}-{d}.json" for d in DRAMS}
+    docs = {d: json.loads(p.read_text()) for d, p in paths.items() if p.exists()}
+    for dram, doc in docs.items():
+        plan = _plan_of(doc, base, jobs, polish)
+        found, added = {}, {}
+        for arch, a in doc["archs"].items():
+            have = {_key(r["params"]) for r in a["pareto"]} | {_key(a["default"]["params"])}
+            cands = {_key(r["params"]): r["params"] for d in docs.values() if d is not doc
+                     for r in d["archs"][arch]["pareto"]}
+            todo = [pt for k, pt in cands.items() if k not in have]
+            results = [{**r, "feasible": True} for r in a["pareto"]]
+            new = evaluate_points(plan.problem, arch, todo, jobs)
+            better = any(r["feasible"] and (r["time_s"] < a["best_time"]["time_s"]
+                                            or r["energy_j"] < a["best_energy"]["energy_j"]) for r in new)
+            if better and polish:
+                with tqdm(total=0, disable=True) as bar:
+                    new = new + _polish(plan, arch, results + new + [a["default"]], bar)
+            found[arch] = {"default": a["default"], "results": results + new}
+            added[arch] = new
+        prov = doc["provenance"]
+        new_doc = summarise(plan, found, prov["command"])
+        new_doc["provenance"] = {**prov, **({"cross_seed": note} if note else {})}
+        for arch, a in new_doc["archs"].items():
+            a["evaluated"] = doc["archs"][arch]["evaluated"] + len(added[arch])
+            a["feasible"] = doc["archs"][arch]["feasible"] + sum(r["feasible"] for r in added[arch])
+            a["cross_seeded"] = len(added[arch])
+        atomic_write_json(paths[dram], new_doc)
+        docs[dram] = new_doc
+    return [docs[d] for d in DRAMS if d in docs]
 
 
 def headline_rows(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
