@@ -137,10 +137,15 @@ def hardware_explore_table() -> str | None:
     pts = sorted({n for d in docs for n in (a["evaluated"] for a in d["archs"].values())})
     return headline_markdown(docs) + (
         f"\nPipeLayer / PipeSDFA (> 1: PipeSDFA better), each machine's best design found by a {d0['search']} search "
-        f"of {'/'.join(map(str, pts))} designs per machine (every resource split the mapping fixes or caps, "
+        f"of {d0['points']} designs, coordinate descent from the best ({d0.get('polish_rounds', 0)} rounds) and the "
+        f"other memory's best ({pts[0]}-{pts[-1]} designs per machine evaluated; every resource split the mapping "
+        "fixes or caps, "
         f"docs/hardware.md) under the silicon of the larger hand-picked design, {d0['semantics']} updates on both, "
         f"preset `{d0['preset']}`; hypervolume: the Pareto fronts' (time, energy) hypervolume ratio; hand-picked: the "
-        f"default designs. Produced by `{d0['provenance']['command']}` at commit {d0['provenance']['commit']}.")
+        "default designs. Produced by " + "; ".join(
+            f"`{c}` (commit {k})" for c, k in dict.fromkeys((d["provenance"]["command"], d["provenance"]["commit"])
+                                                            for d in docs))
+        + " (each file records its own; `cross_seed` notes a later cross-seeding pass).")
 
 
 #: Train-step result files shown in the README, with a note on the code they measured.
