@@ -85,3 +85,11 @@ def test_headline_explores_both_memories_and_cross_seeds(tmp_path):
             assert a["evaluated"] >= 4 + a["cross_seeded"] and a["cross_seeded"] >= 0
     table = headline_markdown(docs)
     assert table.count("| digits-mlp |") == 2 and "lpddr5" in table
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed")
+def test_explore_on_ray_without_ray_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "ray"
+    assert main(["explore", *SMALL, "--arch", "pipesdfa", "--budget-mm2", str(CHIP), "--jobs", "ray",
+                 "--out", str(out)]) == 2
+    assert "--jobs ray needs the ray package" in capsys.readouterr().err and not out.exists()
