@@ -134,10 +134,11 @@ def hardware_explore_table() -> str | None:
     if not docs:
         return None
     d0 = docs[0]
-    pts = sorted({n for d in docs for n in (a["evaluated"] for a in d["archs"].values())})
+    pts = sorted({n for d in docs for n in (a["evaluated"] for a in d["archs"].values())})  # evaluated per machine
     return headline_markdown(docs) + (
         f"\nPipeLayer / PipeSDFA (> 1: PipeSDFA better), each machine's best design found by a {d0['search']} search "
-        f"of {d0['points']} designs, coordinate descent from the best ({d0.get('polish_rounds', 0)} rounds) and the "
+        f"of {'-'.join(map(str, sorted({min(d['points'] for d in docs), max(d['points'] for d in docs)})))} designs, "
+        f"coordinate descent from the best ({d0.get('polish_rounds', 0)} rounds) and the "
         f"other memory's best ({pts[0]}-{pts[-1]} designs per machine evaluated; every resource split the mapping "
         "fixes or caps, "
         f"docs/hardware.md) under the silicon of the larger hand-picked design, {d0['semantics']} updates on both, "
