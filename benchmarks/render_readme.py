@@ -4,7 +4,7 @@
     python benchmarks/render_readme.py --check    # exit 1 if either is out of date
 
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
-markers ``benchmarks/_report.py`` fills in the docs). Sources:
+markers ``benchmarks/bench/report.py`` fills in the docs). Sources:
 
 * ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
   and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);

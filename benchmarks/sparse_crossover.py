@@ -23,8 +23,6 @@ machine); CUDA: wall time between synchronisations.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +36,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.snn.kernels import sparse  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
 
 DENSITIES = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5)
 SHAPES = ((1280, 2312, 1000), (1280, 1000, 1000))  # rows, n_in, n_out
@@ -114,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     t0 = time.time()
     res = measure(device, args.repeats, args.seed)
-    machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "processor": platform.processor(), "cpu_count": os.cpu_count(),
-               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
-    try:
-        with open("/proc/cpuinfo") as f:
-            machine["processor"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    machine = machine_info(device)
     out = {"command": "python benchmarks/sparse_crossover.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "device": device.type, "machine": machine, "densities": list(DENSITIES),
            "shapes": [list(s) for s in SHAPES], "repeats": args.repeats,
