@@ -12,6 +12,7 @@ markers ``benchmarks/bench/report.py`` fills in the docs). Sources:
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
+* ``peers``: ``benchmarks/results/peers_*.json`` (``benchmarks/peers.py``);
 * ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
 * ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
   personalisation``), the rows of the largest K; ``personalisation-sdfa``: the same from
@@ -327,6 +328,24 @@ def personalisation_table(folder: str = "") -> str | None:
             f"Produced by `{doc['command']}`.")
 
 
+#: Peer-benchmark result files shown in the README (``benchmarks/peers.py``), in this order.
+PEER_FILES = ("peers_t10_1thread.json", "peers_t10_2threads.json", "peers_t100_1thread.json")
+
+
+def peers_table() -> str | None:
+    from bench.tables import peers_table as table
+
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    peers = ", ".join(f"{k} {v}" for k, v in docs[0]["peers"].items() if v) or "no peer library importable"
+    return (table(docs) + "\n\nOne training step (forward + loss + backward or SDFA rule + the same fused Adam) of "
+            f"nmnist-mlp5 (2312-1000x4-10, LIF tau 2, B={docs[0]['batch']}) on real N-MNIST frames, the same "
+            f"weights for every implementation ({peers}), {docs[0]['machine']['processor']}; medians of "
+            "alternating rounds in one process; x = median per-round ratio of CPU times. Commands: "
+            + "; ".join(f"`{d['command']}`" for d in docs) + " (docs/performance.md).")
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
     "hw-results": hw_results_table,
     "hw-sweep": hw_sweep_table,
@@ -337,6 +356,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "accuracy": accuracy_table,
     "hardware": hardware_table,
     "train-step": train_step_table,
+    "peers": peers_table,
     "device": device_table,
     "personalisation": personalisation_table,
     "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),

@@ -1,4 +1,4 @@
-"""Markdown tables of a train-step result file."""
+"""Markdown tables of the train-step (``train_step.py``) and peer (``peers.py``) result files."""
 
 from __future__ import annotations
 
@@ -96,3 +96,18 @@ def _sys(r: dict) -> str:
 
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}"
+
+
+def peers_table(results: list[dict]) -> str:
+    """``peers.py``: one line per implementation and result file (T, threads), then the load."""
+    out = ["| T | threads | implementation | ms/step (wall) | CPU ms/step | x snnTorch fp32 | x Norse fp32 | "
+           "spike rates per layer |", "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for r in res["rows"]:
+            xs = [f"{r[k]:.2f}" if r.get(k) is not None else "" for k in ("x_snntorch", "x_norse")]
+            out.append(f"| {res['T']} | {res['threads']} | {r['impl']} | {r['ms_per_step']:.0f} | "
+                       f"{r['cpu_ms_per_step']:.0f} | {xs[0]} | {xs[1]} | "
+                       + ", ".join(f"{v:.3f}" for v in r["spike_rates"]) + " |")
+    loads = "; ".join(f"T={r['T']}, {r['threads']} thread(s): load {r['load_average']['before'][0]:.1f} -> "
+                      f"{r['load_average']['after'][0]:.1f}" for r in results)
+    return "\n".join(out) + f"\n\nLoad average (1 min) before -> after the timing: {loads}."

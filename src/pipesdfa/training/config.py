@@ -73,6 +73,7 @@ class TrainConfig:
     max_test: int | None = None
     drop_last: bool = False
     backend: str = "auto"
+    precision: str = "fp32"  # dense layers' matrix products: fp32 or bf16 (pipesdfa.snn.kernels.precision)
     device: str = "cpu"
     num_workers: int = 0
     out: str = "runs/train"
@@ -124,6 +125,9 @@ class TrainConfig:
             from pipesdfa.learning import VARIANTS
 
             check_name("sdfa variant", self.sdfa_variant, VARIANTS)
+        from pipesdfa.snn.kernels.precision import check_precision
+
+        check_precision(self.precision)
         if self.sdfa_impl not in ("fast", "autograd"):
             raise UserError(f"sdfa_impl {self.sdfa_impl!r} unknown; expected 'fast' or 'autograd'")
         for name in ("max_train", "max_test"):

@@ -54,6 +54,7 @@ from pipesdfa.training.guards import TrainingDiverged, check_batch, check_finite
 from pipesdfa.learning import VARIANTS, Rule, alignment, make_rule
 from pipesdfa.learning.feedback import ALIGNED
 from pipesdfa.zoo.models import SpikingNet, build_model
+from pipesdfa.snn.blocks import set_precision
 from pipesdfa.snn.neurons import NeuronParams
 from pipesdfa.training.init import init_samples, rate_init
 from pipesdfa.training.config import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
@@ -111,6 +112,7 @@ def build_run(cfg: TrainConfig, fresh: bool = True) -> Run:
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     model = build_model(spec, neuron, backend=cfg.backend)
+    set_precision(model, cfg.precision)
     model.to(device)
     init_report = None
     if cfg.base is not None:
