@@ -1,7 +1,7 @@
 """One training step of the same spiking network on pipesdfa and on snnTorch / Norse, side by side.
 
     python benchmarks/peers.py [--T 10] [--batch 128] [--threads 1] [--repeats 7] --out FILE.json
-    python benchmarks/peers.py --table FILE.json [FILE2.json ...]   # Markdown table of result files
+    python benchmarks/peers.py --table FILE.json [FILE2.json ...] [--doc DOC.md]   # Markdown table of result files
 
 Network: the ``nmnist-mlp5`` workload (2312-1000x4-10, no biases, LIF tau 2 with the input
 scaled by 1/tau, threshold 1, hard reset to 0, ATan surrogate, mean-rate readout, cross-entropy).
@@ -180,12 +180,14 @@ def run(args) -> dict[str, Any]:
                                     train_steps=args.train_steps if args.weights == "warm" else 0), None)
     x, y = ci.x, ci.y
     weights = ci.weights
+    info = {k: ci.info[k] for k in ("input_source", "input_density", "warmup_steps", "all_blocks_fire")}
     if args.weights == "rate-init":  # from the workload's initialisation, not the warmed-up weights
         torch.manual_seed(args.seed)
         model = build_model(w.model_spec(tuple(x.shape[2:])), NeuronParams(kind=w.neuron, tau=w.tau), backend="auto")
         scale_init(model, w.init_gain)
         rate_init(model.blocks, x, args.rate)
         weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        info.update(warmup_steps=0, all_blocks_fire=all(r > 0 for r in block_rates(model, x)))
     available = peer_versions()
     impls = [i for i in IMPLS if (i[0] in ("pipesdfa", "products") or available.get(i[0]))
              and (not args.only or label(i) in args.only)]
@@ -231,7 +233,7 @@ def run(args) -> dict[str, Any]:
                     a / b for a, b in zip(s.samples["cpu_ms"], base.samples["cpu_ms"])), 4)
         rows.append(row)
     return {"benchmark": "peers", "workload": WORKLOAD, "T": args.T, "batch": args.batch, "threads": args.threads,
-            "input": {k: ci.info[k] for k in ("input_source", "input_density", "warmup_steps", "all_blocks_fire")},
+            "input": info,
             "weights": args.weights, "rate_target": args.rate if args.weights == "rate-init" else None,
             "peers": available, "load_average": load, "timing_seconds": round(time.time() - t0, 1),
             "settings": {"warmup": args.warmup, "repeats": args.repeats, "seed": args.seed,
@@ -260,9 +262,12 @@ def main(argv: list[str] | None = None) -> int:
                     "table, e.g. pipesdfa/bptt/bf16 snntorch/bptt/fp32)")
     ap.add_argument("--out", help="result JSON")
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print the Markdown table of result files and exit")
+    ap.add_argument("--doc", metavar="MD", help="with --table: also write it into DOC between <!-- peers:start/end -->")
     args = ap.parse_args(argv)
     if args.table:
-        print(peers_table([json.loads(Path(p).read_text()) for p in args.table]))
+        from bench.report import publish
+
+        publish(peers_table([json.loads(Path(p).read_text()) for p in args.table]), args.doc, "peers")
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")

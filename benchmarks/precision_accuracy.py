@@ -2,7 +2,7 @@
 
     python benchmarks/precision_accuracy.py [--workload W ...] [--methods bptt sdfa] [--seeds 0 1 2]
         [--epochs N] [--max-train N] --out benchmarks/results/precision_accuracy.json
-    python benchmarks/precision_accuracy.py --table FILE.json
+    python benchmarks/precision_accuracy.py --table FILE.json [FILE2.json ...] [--doc DOC.md]
 
 Per workload, rule and seed, two runs of ``pipesdfa.train`` that differ only in precision:
 ``fp32`` (SDFA with ``sdfa_store="float"``) and ``bf16`` (dense products on bfloat16 operands,
@@ -81,10 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="data folder (default: the loaders' own)")
     ap.add_argument("--limit", type=float, default=0.5, help="largest allowed |bf16 - fp32| in points")
     ap.add_argument("--out")
-    ap.add_argument("--table", metavar="JSON")
+    ap.add_argument("--table", nargs="+", metavar="JSON", help="print the Markdown table of result files and exit")
+    ap.add_argument("--doc", metavar="MD", help="with --table: also write it into DOC between "
+                    "<!-- precision-accuracy:start/end -->")
     args = ap.parse_args(argv)
     if args.table:
-        print(table(json.loads(Path(args.table).read_text())))
+        from bench.report import publish
+
+        docs = [json.loads(Path(p).read_text()) for p in args.table]
+        publish(table({"rows": [r for d in docs for r in d["rows"]], "limit_points": docs[0]["limit_points"]})
+                + "\n\nCommands: " + "; ".join(f"`{d['command']}` ({d['wall_seconds'] / 60:.0f} min)" for d in docs)
+                + ".", args.doc, "precision-accuracy")
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")
