@@ -55,7 +55,7 @@ def run(args) -> dict:
                              "mean": mean, "gap_points": mean["bf16"] - mean["fp32"],
                              "within_limit": abs(mean["bf16"] - mean["fp32"]) <= args.limit,
                              "seconds_mean": {p: statistics.mean(v) for p, v in secs.items()},
-                             "epochs": cfg.epochs, "max_train": args.max_train,
+                             "epochs": cfg.optim.epochs, "max_train": args.max_train,
                              "reduced": args.epochs is not None or args.max_train is not None})
     return {"rows": rows, "limit_points": args.limit, "wall_seconds": round(time.time() - t_start, 1)}
 

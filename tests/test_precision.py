@@ -99,15 +99,15 @@ def test_bad_precision_is_a_user_error():
     model = _mlp("fp32")
     with pytest.raises(UserError, match="precision 'fp16' unknown"):
         set_precision(model, "fp16")
-    with pytest.raises(UserError, match="precision"):
-        TrainConfig(precision="half").validate()
+    with pytest.raises(UserError, match="model.precision 'half' unknown"):
+        TrainConfig.from_flat(precision="half").validate()
 
 
 def test_train_with_bf16_records_precision(tmp_path):
     from pipesdfa.training.loop import build_run, train
 
-    cfg = TrainConfig(dataset="digits", hidden=(64,), T=4, batch=32, epochs=1, max_train=128,
-                      max_test=64, precision="bf16", out=str(tmp_path / "run"), threads=1)
+    cfg = TrainConfig.from_flat(dataset="digits", hidden=(64,), T=4, batch=32, epochs=1, max_train=128,
+                                max_test=64, precision="bf16", out=str(tmp_path / "run"), threads=1)
     assert all(b.precision == "bf16" for b in build_run(cfg).model.blocks)
     metrics = train(cfg, log=None)
-    assert metrics["config"]["precision"] == "bf16"
+    assert metrics["config"]["model"]["precision"] == "bf16"
