@@ -1,5 +1,5 @@
-"""docs/cli.md's synopsis names every subcommand and every flag the parser has; README.md stays a
-newcomer's page (<= 250 lines) that links to the docs pages the rest moved to."""
+"""docs/cli.md names every subcommand and flag the parser has; README.md stays a newcomer's page
+(<= 250 lines) linking the docs pages, its tables rendered, its architecture paragraph floor by floor."""
 
 from __future__ import annotations
 
@@ -69,3 +69,34 @@ def test_readme_is_short_and_links_to_the_docs_pages():
     assert len(text.splitlines()) <= 250, len(text.splitlines())
     for page in ("cli", "training", "hardware", "accuracy", "personalisation", "performance", "architecture"):
         assert f"](docs/{page}.md" in text, f"README.md does not link docs/{page}.md"
+
+
+def test_readme_and_docs_tables_are_rendered_from_the_committed_results():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_readme", REPO / "benchmarks" / "render_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    stale = [p for p in mod.PAGES if mod.render((REPO / p).read_text()) != (REPO / p).read_text()]
+    assert not stale, f"run python benchmarks/render_readme.py: {stale} out of date"
+    readme = (REPO / "README.md").read_text()
+    for name in ("accuracy", "hardware", "device", "personalisation", "train-step"):
+        a, b = readme.index(f"<!-- {name}-summary:start -->"), readme.index(f"<!-- {name}-summary:end -->")
+        assert "\n| " in readme[a:b], f"README's {name} summary is empty"
+
+
+def test_architecture_picture_and_paragraph_follow_the_floors():
+    import importlib.util
+
+    from test_structure import FLOORS, PKG
+
+    spec = importlib.util.spec_from_file_location("architecture", REPO / "docs" / "architecture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    folders = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert set(mod.CONTENTS) == set(FLOORS) == folders
+    assert (REPO / "docs" / "architecture.png").is_file()
+    readme = (REPO / "README.md").read_text()
+    para = readme[readme.index("## Architecture"):].split("\n## ")[0]
+    where = [para.find(f"`{name}/`") for name in sorted(FLOORS, key=FLOORS.get)]
+    assert -1 not in where and where == sorted(where), "README's Architecture paragraph: every folder, floor by floor"
