@@ -9,7 +9,7 @@ from pipesdfa.data.braille_analog import (AUTHORS_TAXELS, analog_signals, braill
                                           load_braille_analog, standardise_stats)
 from pipesdfa.data.formats.braille_pkl import LETTERS
 from pipesdfa.data.layouts import stratified_split
-from pipesdfa.data.writers import write_braille_raw
+from _writers import write_braille_raw
 from pipesdfa.util.errors import UserError
 
 RAW = "tutorial5_braille_spiking_data.pkl.gz"

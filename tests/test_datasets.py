@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pipesdfa.data.datasets import balanced_head, encode_braille, load_braille, load_dvsgesture, load_ncaltech101, load_nmnist, load_shd
 from pipesdfa.data.formats.braille_pkl import sigma_delta_encode
 from pipesdfa.data.layouts import stratified_split
-from pipesdfa.data.writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
+from _writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
                                    write_dvsgesture_tree, write_ncaltech_tree, write_nmnist_tree, write_shd_h5)
 from pipesdfa.util.errors import UserError
 

@@ -44,7 +44,7 @@ from pipesdfa.training.sections import (FLAT_KEYS, SECTIONS, DataSection, Finetu
                                         check_fields, check_section, flag_name, flat_view, plain_data)
 from pipesdfa.util.errors import UserError
 from pipesdfa.util.names import did_you_mean
-from pipesdfa.zoo.workloads import get_workload
+from pipesdfa.zoo.workloads import WORKLOADS, get_workload
 
 __all__ = ["TrainConfig", "DataSection", "ModelSection", "RuleSection", "OptimSection", "HardwareSection",
            "FinetuneSection", "RuntimeSection", "SECTIONS", "FLAT_KEYS", "flat_view", "HARDWARE", "ADAPT", "check_fields",
@@ -107,7 +107,7 @@ class TrainConfig:
         check_name("model", m.name, MODELS)
         check_name("method", self.rule.method, RULES)
         if self.workload is not None:
-            get_workload(self.workload)
+            check_name("workload", self.workload, WORKLOADS)
         for name, v in (("data.T", d.T), ("optim.batch", o.batch), ("optim.epochs", o.epochs)):
             if not isinstance(v, int) or v <= 0:
                 raise UserError(f"{name} must be a positive integer, got {v!r}")

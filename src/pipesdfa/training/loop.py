@@ -63,7 +63,7 @@ from pipesdfa.training.schedules import make_optimizer
 from pipesdfa.util.atomic import check_writable_dir, ensure_writable_dir, remove_stale_temps
 from pipesdfa.util.errors import UserError
 from pipesdfa.util.threads import apply_threads, step_macs
-from pipesdfa.zoo.models import SpikingNet, build_model
+from pipesdfa.zoo.models import SpikingNet, zoo_network
 from pipesdfa.zoo.workloads import build_spec, resolve
 
 __all__ = ["TrainConfig", "config_from_workload", "train", "fit", "evaluate", "load_checkpoint", "make_loss", "make_optimizer",
@@ -107,18 +107,18 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     """Load the data, build model, rule, optimiser and schedule from ``cfg`` (seeded); the loop's
     plug-ins (``hooks``, default :func:`~pipesdfa.training.hooks.active_hooks`) add their parts, e.g.
     a fine-tuning run starts from its base's weights (``fresh=False``: a checkpoint will be restored)."""
-    cfg.validate()
-    hooks = active_hooks(cfg) if hooks is None else hooks
+    if hooks is None:  # train() has validated the config and found its hooks
+        cfg.validate()
+        hooks = active_hooks(cfg)
     d, m = cfg.data, cfg.model
+    device = _device(cfg.runtime.device)
     loader = {k: v for h in hooks for k, v in h.loader_options(cfg).items()}
     # max_train/max_test go to the loader, which trims the split before framing it.
     data = load_dataset(d.dataset, T=d.T, data_dir=d.dir, seed=cfg.seed, max_train=d.max_train, max_test=d.max_test,
                         **d.options, **loader)
-    spec = build_spec(m.name, data.input_shape, data.num_classes, m.hidden, name=cfg.workload or m.name)
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.runtime.device)
-    model = build_model(spec, NeuronParams(kind=m.neuron, tau=m.tau, surrogate=m.surrogate, alpha=m.alpha),
-                        backend=m.backend)
+    model = zoo_network(m.name, data.input_shape, data.num_classes, m.hidden, cfg.workload or m.name,
+                        NeuronParams(kind=m.neuron, tau=m.tau, surrogate=m.surrogate, alpha=m.alpha), m.backend)
     model.to(device)
     init_report = next((r for h in hooks if (r := h.initialise(model, cfg, fresh)) is not None), None)
     if init_report is None:
