@@ -231,9 +231,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def workload_config(workload: str) -> dict[str, Any]:
     """The registered training settings of ``workload`` (what every run starts from)."""
+    from pipesdfa.training.config import flat_view
     from pipesdfa.training.loop import config_from_workload
 
-    return {k: v for k, v in config_from_workload(workload).to_dict().items() if k not in ("out", "data_dir")}
+    flat = flat_view(config_from_workload(workload).to_dict())  # the flags' names
+    return {k: v for k, v in flat.items() if k not in ("out", "data_dir")}
 
 
 def write_doc(doc: Path, result: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@
 
 Writes ``{"machine", "workload", "config", "rows": [{"method", "temporal", "seeds", "test_acc":
 [...], "mean", "std", "seconds_mean"}]}``; ``benchmarks/render_readme.py`` turns it into the
-README table.
+digits table of docs/accuracy.md.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pipesdfa.util.atomic import atomic_write_json
+from pipesdfa.training.config import flat_view
 from pipesdfa.training.loop import config_from_workload, train
 from bench.machine import machine_info
 
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/digits_accuracy.py " + " ".join(sys.argv[1:]),
         "machine": machine_info(),
         "workload": args.workload,
-        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir")},
+        "config": {k: v for k, v in flat_view(cfg.to_dict()).items() if k not in ("out", "data_dir")},
         "rows": rows,
         "wall_seconds": time.time() - t_start,
     }

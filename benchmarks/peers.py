@@ -1,7 +1,8 @@
 """One training step of the same spiking network on pipesdfa and on snnTorch / Norse, side by side.
 
     python benchmarks/peers.py [--T 10] [--batch 128] [--threads 1] [--repeats 7] --out FILE.json
-    python benchmarks/peers.py --table FILE.json [FILE2.json ...] [--doc DOC.md]   # Markdown table of result files
+    python benchmarks/peers.py --table FILE.json [FILE2.json ...]   # Markdown table of result files
+    (docs/performance.md's and README's ``peers`` block: ``benchmarks/render_readme.py``)
 
 Network: the ``nmnist-mlp5`` workload (2312-1000x4-10, no biases, LIF tau 2 with the input
 scaled by 1/tau, threshold 1, hard reset to 0, ATan surrogate, mean-rate readout, cross-entropy).
@@ -262,12 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                     "table, e.g. pipesdfa/bptt/bf16 snntorch/bptt/fp32)")
     ap.add_argument("--out", help="result JSON")
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print the Markdown table of result files and exit")
-    ap.add_argument("--doc", metavar="MD", help="with --table: also write it into DOC between <!-- peers:start/end -->")
     args = ap.parse_args(argv)
     if args.table:
-        from bench.report import publish
-
-        publish(peers_table([json.loads(Path(p).read_text()) for p in args.table]), args.doc, "peers")
+        print(peers_table([json.loads(Path(p).read_text()) for p in args.table]))
         return 0
     if not args.out:
         ap.error("--out FILE.json is required")

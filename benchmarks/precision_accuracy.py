@@ -65,7 +65,7 @@ def table(res: dict) -> str:
            f"within {res['limit_points']} |", "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         red = " (reduced)" if r["reduced"] else ""
-        out.append(f"| {r['workload']} | {r['method']} | {r['epochs']}{red} | {len(r['seeds'])} | "
+        out.append(f"| {r['workload']} | {r['method']} | {r['epochs']}{red} | {', '.join(map(str, r['seeds']))} | "
                    f"{r['mean']['fp32']:.2f} | {r['mean']['bf16']:.2f} | {r['gap_points']:+.2f} | "
                    f"{'yes' if r['within_limit'] else 'no'} |")
     return "\n".join(out)
