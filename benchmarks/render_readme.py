@@ -450,6 +450,29 @@ def peers_table() -> str | None:
             + "; ".join(f"`{d['command']}`" for d in docs) + " (docs/performance.md).")
 
 
+#: Rows of the README's peer summary (every row: docs/performance.md).
+PEER_SUMMARY_ROWS = ("pipesdfa/bptt/bf16", "pipesdfa/sdfa-instantaneous/bf16", "snntorch/bptt/fp32", "norse/bptt/fp32")
+
+
+def peers_summary() -> str | None:
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    head = " | ".join(f"T={d['T']}: CPU ms (x snnTorch, x Norse)" for d in docs)
+    lines = [f"| nmnist-mlp5 step, 1 thread | {head} |", "|---" * (len(docs) + 1) + "|"]
+    for impl in PEER_SUMMARY_ROWS:
+        cells = []
+        for d in docs:
+            r = next((r for r in d["rows"] if r["impl"] == impl), None)
+            cells.append("-" if r is None else f"{r['cpu_ms_per_step']:.0f} ({r.get('x_snntorch', 0):.2f}, "
+                                                 f"{r.get('x_norse', 0):.2f})")
+        lines.append(f"| {impl} | " + " | ".join(cells) + " |")
+    return ("\n".join(lines) + "\n\nSame network, weights, real N-MNIST batch and step (with the same Adam) on "
+            "each library, alternating rounds on a shared 2-core CPU (AVX512-BF16, no AMX); ratios of CPU times in "
+            "the same rounds. Produced by `benchmarks/peers.py` (every implementation, the products floor and "
+            "the conditions: [docs/performance.md](docs/performance.md#against-snntorch-and-norse-benchmarkspeerspy)).")
+
+
 #: The files render() keeps up to date: README.md's summaries and the docs pages' full tables.
 PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
 
@@ -465,6 +488,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "hardware": hardware_table,
     "train-step": train_step_table,
     "peers": peers_table,
+    "peers-summary": peers_summary,
     "accuracy-summary": accuracy_summary,
     "hardware-summary": hardware_summary,
     "train-step-summary": train_step_summary,
