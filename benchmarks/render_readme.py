@@ -1,10 +1,13 @@
-"""Render README.md's results tables from the committed result files.
+"""Render the results tables of README.md and the docs pages from the committed result files.
 
-    python benchmarks/render_readme.py            # rewrite README.md and docs/hardware.md in place
-    python benchmarks/render_readme.py --check    # exit 1 if either is out of date
+    python benchmarks/render_readme.py            # rewrite README.md and the PAGES in place
+    python benchmarks/render_readme.py --check    # exit 1 if any is out of date
 
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
-markers ``benchmarks/_report.py`` fills in the docs). Sources:
+markers ``benchmarks/bench/report.py`` fills in the docs). The full tables live in the docs pages
+(docs/accuracy.md, hardware.md, performance.md, personalisation.md); README.md holds one
+``NAME-summary`` table per claim, a selection of the full table's columns or rows (numbers
+as the full table renders them). Sources:
 
 * ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
   and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);
@@ -14,7 +17,10 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``hardware-explore``: ``docs/results/hardware/explore-<workload>-<dram>.json``, best design vs
   best design at equal area (``pipesdfa reproduce hardware --explore N``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
-* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
+* ``peers``: ``benchmarks/results/peers_t10_1thread.json`` and ``peers_t100_1thread.json``
+  (``benchmarks/peers.py``);
+* ``device-summary``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``,
+  whose full table it writes into docs/device.md itself);
 * ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
   personalisation``), the rows of the largest K; ``personalisation-sdfa``: the same from
   ``docs/results/personalisation/sdfa-pretrained/`` (``--pretrain sdfa``).
@@ -354,6 +360,153 @@ def personalisation_table(folder: str = "") -> str | None:
             f"Produced by `{doc['command']}`.")
 
 
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _columns(table: str, keep: Callable[[str], bool]) -> str:
+    """The Markdown table at the start of ``table`` with only the columns whose header ``keep``
+    accepts (their cells as they are); the text after the table is dropped."""
+    rows = []
+    for line in table.splitlines():
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        rows.append(_cells(line))
+    idx = [i for i, h in enumerate(rows[0]) if keep(h)]
+    return "\n".join("| " + " | ".join(r[i] for i in idx) + " |" for r in rows)
+
+
+def accuracy_summary() -> str | None:
+    doc = _load(ROOT / "docs" / "results" / "accuracy" / "accuracy.json")
+    if doc is None:
+        return None
+    from pipesdfa.studies.accuracy.report import compact_markdown
+
+    seeds = sorted({r["seed"] for r in doc["rows"]})
+    return (_columns(compact_markdown(doc, with_notes=False),
+                     lambda h: h not in ("data", "epochs (paper)", "batch") and not h.startswith("plateau"))
+            + f"\n\nTest accuracy %, mean ± std over seeds {seeds} at the last epoch / mean at the best epoch "
+              "(the paper reports the best). Produced by `pipesdfa reproduce accuracy` (command, data and "
+              "the table with every column: [docs/accuracy.md](docs/accuracy.md)).")
+
+
+def hardware_summary() -> str | None:
+    full = hardware_table()
+    if full is None:
+        return None
+    keep = ("workload", "time ratio (range)", "energy ratio (range)", "time ratio, iso-area")
+    notes = [p for p in full.split("\n\n")[1:]]
+    return (_columns(full, lambda h: h in keep) + "\n\n" + "\n\n".join(notes)
+            + " Every column: [docs/hardware.md](docs/hardware.md#results).")
+
+
+def train_step_summary() -> str | None:
+    full = train_step_table()
+    if full is None:
+        return None
+    keep = ("device", "workload", "T", "B", "BPTT ms", "SDFA inst. ms (x BPTT)", "BPTT MiB", "SDFA inst. MiB (x BPTT)")
+    lines = _columns(full, lambda h: h in keep).splitlines()
+    # README shows what the current code measured: the GPU rows of an earlier commit stay in docs/performance.md
+    lines = [ln for ln in lines if "earlier code" not in ln]
+    return ("\n".join(lines)
+            + "\n\nOne training step (forward, gradients, optimiser step), medians; SDFA `instantaneous` on its "
+              "fast path. Produced by `benchmarks/train_step.py` (the commands, every column, the conditions and "
+              "the GPU rows: [docs/performance.md](docs/performance.md#benchmark-ms-per-training-step-and-peak-memory)).")
+
+
+#: device_accuracy configurations shown in README (the sweep is in docs/device.md)
+DEVICE_SUMMARY_ROWS = ("BPTT ideal", "SDFA ideal", "SDFA RRAM 64 levels")
+
+
+def device_summary() -> str | None:
+    full = device_table()
+    if full is None:
+        return None
+    lines = full.splitlines()
+    rows = [ln for ln in lines[2:] if ln.startswith("|") and _cells(ln)[1] in DEVICE_SUMMARY_ROWS]
+    return "\n".join(lines[:2] + rows + [""] + [ln for ln in lines if ln.startswith("Target")]
+                     + ["Produced by `benchmarks/device_accuracy.py` (the command, every configuration and the "
+                        "device model: [docs/device.md](docs/device.md))."])
+
+
+def personalisation_summary() -> str | None:
+    """Per pre-training rule, workload and SDFA arm: share of BPTT's recovery per shift, and the verdict."""
+    lines = ["| pre-trained with | workload | adaptation (K = 20) | share of BPTT's recovery, per shift | "
+             "shifts that meet the target |", "|---|---|---|---|---|"]
+    cmds, target = [], ""
+    for folder in ("", "sdfa-pretrained"):
+        doc = _load(ROOT / "docs" / "results" / "personalisation" / folder / "personalisation.json")
+        if doc is None or not doc.get("summary"):
+            continue
+        cmds.append(doc["command"])
+        pre = {s["workload"]: s["pretrain"].get("method", "bptt").upper() for s in doc["budget"]["studies"]}
+        acc = doc["acceptance"]
+        k = max(doc["budget"]["ks"])
+        lines[0] = lines[0].replace("K = 20", f"K = {k}")
+        target = (f"a shift that costs the pre-trained network >= {100 * acc['drop_points']:.0f} points, on which SDFA "
+                  f"recovers >= {100 * acc['share_target']:.0f} % of what BPTT recovers (seeds {doc['budget']['seeds']})")
+        for w, v in acc["workloads"].items():
+            counted = [x for x in v["shifts"] if x["counts"]]
+            for arm, a in v["by_arm"].items():
+                shares = ", ".join(f"{x['shift'].split(':')[0]} {100 * x['sdfa_share_of_bptt'][arm]:.0f} %"
+                                   for x in counted if x["sdfa_share_of_bptt"].get(arm) is not None)
+                lines.append(f"| {pre.get(w, 'BPTT')} | {w} | {arm} | {shares or '-'} | "
+                             f"{a['shifts_met']} of {a['shifts_counted']} |")
+    if not cmds:
+        return None
+    return ("\n".join(lines) + f"\n\nTarget: {target}. Produced by "
+            + " and ".join(f"`{c}`" for c in cmds)
+            + " (every arm, accuracy and simulated energy: [docs/personalisation.md](docs/personalisation.md)).")
+
+
+#: Peer-benchmark result files shown (``benchmarks/peers.py``), in this order (the 2-thread run,
+#: measured on an overloaded machine, is described in docs/performance.md's prose only).
+PEER_FILES = ("peers_t10_1thread.json", "peers_t100_1thread.json")
+
+
+def peers_table() -> str | None:
+    from bench.tables import peers_table as table
+
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    peers = ", ".join(f"{k} {v}" for k, v in docs[0]["peers"].items() if v) or "no peer library importable"
+    return (table(docs) + "\n\nOne training step (forward + loss + backward or SDFA rule + the same fused Adam) of "
+            f"nmnist-mlp5 (2312-1000x4-10, LIF tau 2, B={docs[0]['batch']}) on real N-MNIST frames, the same "
+            f"weights for every implementation ({peers}), {docs[0]['machine']['processor']}; medians of "
+            "alternating rounds in one process; x = median per-round ratio of CPU times. Commands: "
+            + "; ".join(f"`{d['command']}`" for d in docs) + " (docs/performance.md).")
+
+
+#: Rows of the README's peer summary (every row: docs/performance.md).
+PEER_SUMMARY_ROWS = ("pipesdfa/bptt/bf16", "pipesdfa/sdfa-instantaneous/bf16", "snntorch/bptt/fp32", "norse/bptt/fp32")
+
+
+def peers_summary() -> str | None:
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    head = " | ".join(f"T={d['T']}: CPU ms (x snnTorch, x Norse)" for d in docs)
+    lines = [f"| nmnist-mlp5 step, 1 thread | {head} |", "|---" * (len(docs) + 1) + "|"]
+    for impl in PEER_SUMMARY_ROWS:
+        cells = []
+        for d in docs:
+            r = next((r for r in d["rows"] if r["impl"] == impl), None)
+            cells.append("-" if r is None else f"{r['cpu_ms_per_step']:.0f} ({r.get('x_snntorch', 0):.2f}, "
+                                                 f"{r.get('x_norse', 0):.2f})")
+        lines.append(f"| {impl} | " + " | ".join(cells) + " |")
+    return ("\n".join(lines) + "\n\nSame network, weights, real N-MNIST batch and step (with the same Adam) on "
+            "each library, alternating rounds on a shared 2-core CPU (AVX512-BF16, no AMX); ratios of CPU times in "
+            "the same rounds. Produced by `benchmarks/peers.py` (every implementation, the products floor and "
+            "the conditions: [docs/performance.md](docs/performance.md#against-snntorch-and-norse-benchmarkspeerspy)).")
+
+
+#: The files render() keeps up to date: README.md's summaries and the docs pages' full tables.
+PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
     "hw-results": hw_results_table,
     "hw-sweep": hw_sweep_table,
@@ -365,7 +518,13 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "hardware": hardware_table,
     "hardware-explore": hardware_explore_table,
     "train-step": train_step_table,
-    "device": device_table,
+    "peers": peers_table,
+    "peers-summary": peers_summary,
+    "accuracy-summary": accuracy_summary,
+    "hardware-summary": hardware_summary,
+    "train-step-summary": train_step_summary,
+    "device-summary": device_summary,
+    "personalisation-summary": personalisation_summary,
     "personalisation": personalisation_table,
     "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),
 }
@@ -388,7 +547,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
     stale = []
-    for doc in (ROOT / "README.md", ROOT / "docs" / "hardware.md"):
+    for doc in (ROOT / p for p in PAGES):
         old = doc.read_text()
         new = render(old)
         if new != old:
