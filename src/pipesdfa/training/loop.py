@@ -320,7 +320,7 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
     ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers, run.rule)
     rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
            "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": time.perf_counter() - t0,
-           "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
+           "samples_per_s": seen / train_seconds, "lr": _base_lr(run.optimizer),
            "input_rate": ev["activity"]["input_rate"], "spike_rates": [l["rate"] for l in ev["activity"]["layers"]]}
     rec.update(ft.evaluate_extra(run, loss_fn))
     if cfg.method == "sdfa":
@@ -328,6 +328,12 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
     rec["seconds"] = time.perf_counter() - t0
     rec["activity"], rec["ops"] = ev["activity"], ev["ops"]
     return rec
+
+
+def _base_lr(opt: torch.optim.Optimizer) -> float:
+    """The schedule's rate (a group's ``lr`` divided by its ``lr_scale``)."""
+    g = opt.param_groups[0]
+    return g["lr"] / g.get("lr_scale", 1.0)
 
 
 def _kept(cfg: TrainConfig, epoch: int) -> str:
