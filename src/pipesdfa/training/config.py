@@ -9,6 +9,11 @@ a model composed with ``--dataset X --model M``) scales every block so that it f
 ``init_rate`` spikes per neuron per step on the first training samples
 (:mod:`pipesdfa.training.init`), so that no layer starts silent on any dataset.
 
+Validation (``val_fraction``, default 0.1): that share of every class's training samples is
+held out, stratified and seeded by ``seed`` (:mod:`pipesdfa.data.splits`); the run reports the
+test accuracy at the epoch of the best validation accuracy (``final.selected_*``) and at the
+last epoch. ``0`` trains on the whole training split and selects nothing.
+
 Batches: the training split in a fresh seeded order every epoch, ``batch`` samples at a time;
 ``drop_last`` leaves out the epoch's last batch when it has fewer than ``batch`` samples (the
 SDFA authors' loaders do; the workloads say which of them does). ``data_options`` are passed to
@@ -83,6 +88,7 @@ class TrainConfig:
     tensorboard: bool = False
     init: str = "data"
     init_rate: float = 0.1
+    val_fraction: float = 0.1
     lr_restarts: tuple[int, ...] = ()
     shift: str | None = None
     shift_seed: int = 0
@@ -134,6 +140,9 @@ class TrainConfig:
             raise UserError(f"init {self.init!r} unknown; expected one of: {', '.join(INITS)}")
         if not 0 < self.init_rate < 1:
             raise UserError(f"init_rate must be between 0 and 1 (spikes per neuron per step), got {self.init_rate}")
+        if not 0 <= self.val_fraction < 1:
+            raise UserError(f"val_fraction must be in [0, 1) (the share of each class's training samples held out "
+                            f"for validation), got {self.val_fraction}")
         r = list(self.lr_restarts)
         if r != sorted(set(r)) or any(not 0 < e < self.epochs for e in r):
             raise UserError(f"lr_restarts must be increasing epochs between 1 and epochs - 1 = {self.epochs - 1}, "

@@ -67,7 +67,7 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
     if run is not None:
         d["device"] = str(run.device)
         d["backend"] = resolve_backend(cfg.backend, run.device)
-        d["max_train"] = len(run.data.train)
+        d["max_train"] = len(run.data.train) + (len(run.data.val) if run.data.val is not None else 0)  # before the split
         d["max_test"] = len(run.data.test)
     if cfg.method == "sdfa":
         opts = run.rule.options() if run is not None else {}

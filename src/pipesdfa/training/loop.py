@@ -12,9 +12,10 @@ the batch against the training split), and only then creates ``cfg.out`` and wri
   ``metrics.csv`` (one row per epoch), optionally TensorBoard scalars (:mod:`pipesdfa.training.logs`);
 * ``learning_curve.png`` at the end.
 
-Epoch entries: ``epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_s, lr,
-input_rate, spike_rates`` (per block, on the test split) and, for SDFA, ``alignment`` (per
-hidden block, the cosine to BPTT's gradient on the first test batch, :mod:`pipesdfa.learning.alignment`).
+Epoch entries: ``epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, seconds,
+samples_per_s, lr, input_rate, spike_rates`` (per block, on the test split) and, for SDFA,
+``alignment`` (per hidden block, the cosine to BPTT's gradient on the first test batch); the
+validation split and the epoch chosen on it: :mod:`pipesdfa.training.selection`.
 
 A loss or weight that is not a finite number stops the run (:class:`~pipesdfa.training.guards.TrainingDiverged`,
 exit 2): the checkpoint of the last good epoch stays, ``metrics.json`` says ``diverged``.
@@ -58,6 +59,8 @@ from pipesdfa.snn.neurons import NeuronParams
 from pipesdfa.training.init import init_samples, rate_init
 from pipesdfa.training.config import HARDWARE, LOSSES, TrainConfig, config_from_workload, make_loss
 from pipesdfa.training.logs import METRICS, RunLog, plot_learning_curve
+from pipesdfa.training.selection import best_epoch, final_fields
+from pipesdfa.data.splits import with_validation
 from pipesdfa.training import finetune as ft; from pipesdfa.training import schedules as schedule
 from pipesdfa.training.schedules import make_optimizer
 from pipesdfa.util.threads import apply_threads, step_macs
@@ -104,8 +107,9 @@ def build_run(cfg: TrainConfig, fresh: bool = True) -> Run:
     with a ``base`` starts from its weights (``fresh=False``: a checkpoint will be restored)."""
     cfg.validate()
     # max_train/max_test go to the loader, which trims the split before framing it.
-    data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=cfg.max_train,
-                        max_test=cfg.max_test, **cfg.data_options, **ft.shift_options(cfg))
+    data = with_validation(load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed,
+                                        max_train=cfg.max_train, max_test=cfg.max_test, **cfg.data_options,
+                                        **ft.shift_options(cfg)), cfg.val_fraction, cfg.seed)
     spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
     neuron = NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha)
     torch.manual_seed(cfg.seed)
@@ -318,8 +322,11 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool) -> dict[str, A
         run.hw.end_epoch()
     train_seconds = time.perf_counter() - t0
     ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers, run.rule)
-    rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-           "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": time.perf_counter() - t0,
+    val = evaluate(run.model, run.data.val, loss_fn, max(cfg.batch, 64), run.device, cfg.num_workers) \
+        if run.data.val is not None else {"loss": None, "acc": None}
+    rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val["loss"],
+           "val_acc": val["acc"], "test_loss": ev["loss"], "test_acc": ev["acc"], "test_correct": ev["correct"],
+           "seconds": time.perf_counter() - t0,
            "samples_per_s": seen / train_seconds, "lr": _base_lr(run.optimizer),
            "input_rate": ev["activity"]["input_rate"], "spike_rates": [l["rate"] for l in ev["activity"]["layers"]]}
     rec.update(ft.evaluate_extra(run, loss_fn))
@@ -348,16 +355,6 @@ def _alignment(run: Run, loss_fn) -> list[dict]:
     return alignment(run.rule, to_time_first(xb, run.device), yb.to(run.device), loss_fn)
 
 
-def best_epoch(history: list[dict]) -> dict[str, Any]:
-    """``{"best_test_acc", "best_epoch"}``: the highest test accuracy of any epoch and the
-    (1-based) epoch that first reached it (what the paper reports, the SDFA authors'
-    ``max_test_acc``); ``None`` for both without epochs."""
-    if not history:
-        return {"best_test_acc": None, "best_epoch": None}
-    best = max(history, key=lambda h: h["test_acc"])  # max() keeps the first of equals
-    return {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"]}
-
-
 def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[str, Any]:
     cfg = run.cfg
     last = history[-1] if history else {}
@@ -365,7 +362,7 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[
         "test_acc": last.get("test_acc"),
         "test_loss": last.get("test_loss"),
         "train_acc": last.get("train_acc"),
-        **best_epoch(history),
+        **final_fields(history),
         "epochs": len(history),
         "seconds": sum(h["seconds"] for h in history),
         "activity": last.get("activity"),
@@ -383,11 +380,13 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str) -> dict[
         "model": run.model.spec.to_dict(),
         "dataset": {"name": run.data.name, "train": len(run.data.train), "test": len(run.data.test),  # type: ignore[arg-type]
                     "input_shape": list(run.data.input_shape), "num_classes": run.data.num_classes,
+                    "val": len(run.data.val) if run.data.val is not None else 0,  # type: ignore[arg-type]
+                    "validation": run.data.meta.get("validation"),
                     **{k: v for k, v in run.data.meta.items() if isinstance(v, (str, int, float, list))}},
         "init": {"kind": "base", "base": cfg.base} if cfg.base else
                 {"kind": cfg.init, **({"target_rate": cfg.init_rate, "layers": run.init} if cfg.init == "data"
                                       else {"gain": cfg.init_gain})},
-        "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops")} for h in history],
+        "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops", "test_correct")} for h in history],
         "final": final,
         "activity": last.get("activity"),
         "runtime": runtime,
