@@ -2,12 +2,14 @@
 
     python benchmarks/composed_defaults.py [--datasets digits] [--depths 2 4 6] [--widths 64 256]
         [--inits data default] [--rules bptt sdfa output] [--seeds 0 1 2] [--epochs 15] [--conv]
-        [--out benchmarks/results/composed_defaults.json]
+        [--loss ce] [--lr 1e-3] [--val-fraction 0] [--out benchmarks/results/composed_defaults.json]
 
 Every MLP row is ``pipesdfa.train(TrainConfig(dataset=D, model="mlp", hidden=(W,) * (depth - 1),
 method=R, init=I, seed=S, epochs=E))``: the defaults of ``pipesdfa train --dataset D --model mlp
 --layers depth --hidden W`` (cross-entropy on the rates, Adam at 1e-3, T = 8, batch 32, cosine
-schedule). ``--conv`` adds a small conv net on digits built with the Python API, the way a user
+schedule; ``--loss``/``--lr`` try other values for a candidate default; ``--val-fraction``: the
+trainer's validation split, 0 by default here so that every run trains on the whole training split
+and reports its last epoch). ``--conv`` adds a small conv net on digits built with the Python API, the way a user
 builds one: ``build_model`` of a spec (conv3x3-16-pool2, conv3x3-32-pool2, dense 10; no
 batch-norm, so the data-driven init scales it), ``rate_init`` on its blocks, the rule bound with
 ``Rule.for_model`` and Adam over ``rule.param_groups`` (the same loop the trainer runs).
@@ -48,12 +50,12 @@ def commit() -> str:
 
 
 def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: int, epochs: int, tmp: str,
-            data_dir: str | None) -> dict[str, Any]:
+            data_dir: str | None, **options: Any) -> dict[str, Any]:
     from pipesdfa.training.config import TrainConfig
     from pipesdfa.training.loop import train
 
     cfg = TrainConfig(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=rule, init=init, seed=seed,
-                      epochs=epochs, threads=1, data_dir=data_dir, out=str(Path(tmp) / f"{dataset}-{depth}-{width}-"
+                      epochs=epochs, threads=1, data_dir=data_dir, **options, out=str(Path(tmp) / f"{dataset}-{depth}-{width}-"
                                                                             f"{init}-{rule}-{seed}"))
     m = train(cfg, progress=False, log=None)
     al = [a["cosine"] for a in m["final"].get("alignment", [])]
@@ -61,7 +63,7 @@ def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: in
             "rates": m["epochs"][-1]["spike_rates"], "seconds": m["final"]["seconds"]}
 
 
-def run_conv(init: str, rule: str, seed: int, epochs: int) -> dict[str, Any]:
+def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str = "ce", lr: float = 1e-3) -> dict[str, Any]:
     """The small conv net on digits through the Python API (module docstring)."""
     from pipesdfa.data.registry import load_dataset
     from pipesdfa.learning import RULES
@@ -83,9 +85,9 @@ def run_conv(init: str, rule: str, seed: int, epochs: int) -> dict[str, Any]:
         rate_init(net.blocks, to_time_first(xb, torch.device("cpu")))
     opts = {"feedback_seed": seed} if rule == "sdfa" else {}
     r = RULES[rule].for_model(net, **opts)
-    opt = torch.optim.Adam(r.param_groups(net.parameters(), 1e-3), lr=1e-3)
+    opt = torch.optim.Adam(r.param_groups(net.parameters(), lr), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loss_fn = make_loss("ce")
+    loss_fn = make_loss(loss)
     n = len(data.train)
     correct = seen = 0
     for ep in range(epochs):
@@ -168,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--conv", action="store_true", help="add the small conv net on digits (Python API)")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--loss", default="ce", help="the loss of every run (TrainConfig's default: ce)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="the learning rate of every run (default 1e-3)")
+    ap.add_argument("--val-fraction", type=float, default=0.0, help="the trainer's validation split (default 0)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out, run the rest")
     ap.add_argument("--plot", action="store_true", help="write OUT with .png beside the JSON")
     ap.add_argument("--out", default="benchmarks/results/composed_defaults.json")
@@ -185,14 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.conv:
         plan += [("digits", CONV, 3, 0, i, rule, s) for i in args.inits for s in args.seeds for rule in args.rules]
     result: dict[str, Any] = {"commit": commit(), "command": "python benchmarks/composed_defaults.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "machine": machine(), "epochs": args.epochs, "runs": runs}
+        argv if argv is not None else sys.argv[1:]), "machine": machine(), "epochs": args.epochs, "loss": args.loss, "lr": args.lr,
+        "val_fraction": args.val_fraction, "runs": runs}
     from tqdm import tqdm
 
     with tempfile.TemporaryDirectory() as tmp:
         for k in tqdm([p for p in plan if p not in done], desc="composed defaults", unit="run"):
             d, model, dep, w, i, rule, s = k
-            r = run_conv(i, rule, s, args.epochs) if model == CONV else run_mlp(d, dep, w, i, rule, s, args.epochs,
-                                                                                tmp, args.data_dir)
+            if model == CONV:
+                r = run_conv(i, rule, s, args.epochs, args.loss, args.lr)
+            else:
+                r = run_mlp(d, dep, w, i, rule, s, args.epochs, tmp, args.data_dir, loss=args.loss, lr=args.lr,
+                            val_fraction=args.val_fraction)
             runs.append(dict(zip(("dataset", "model", "depth", "width", "init", "rule", "seed"), k), **r))
             tqdm.write(f"{d} {model} {dep}x{w} init={i} {rule} seed {s}: {100 * r['test_acc']:.2f}% "
                        f"({r['seconds']:.1f}s)")
