@@ -135,6 +135,38 @@ def summarise(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
     return rows, gaps
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """One line per shape and init: mean test accuracy (%) of every rule over the seeds, the gap
+    BPTT - SDFA, whether the 2-point target holds, the mean SDFA alignment and train accuracy."""
+    rows, gaps = result["rows"], result["gaps"]
+    rules = [r for r in ("bptt", "sdfa", "output") if any(x["rule"] == r for x in rows)]
+    by = {(r["dataset"], r["model"], r["depth"], r["width"], r["init"], r["rule"]): r for r in rows}
+    runs = result["runs"]
+    lines = ["| data | model | depth x width | init | " + " | ".join(f"{r} %" for r in rules)
+             + " | BPTT - SDFA | target | SDFA train % | SDFA alignment |",
+             "|---|---|---|---|" + "---:|" * len(rules) + "---:|---|---:|---|"]
+    for g in gaps:
+        k = (g["dataset"], g["model"], g["depth"], g["width"], g["init"])
+        cells = []
+        for rule in rules:
+            r = by.get(k + (rule,))
+            cells.append("-" if r is None else f"{r['mean']:.1f} ± {r['std']:.1f}")
+        sd = [x for x in runs if (x["dataset"], x["model"], x["depth"], x["width"], x["init"]) == k
+              and x["rule"] == "sdfa"]
+        train = statistics.mean(100 * x["train_acc"] for x in sd) if sd else float("nan")
+        al = [statistics.mean(x["alignment"][i] for x in sd) for i in range(len(sd[0]["alignment"]))] if sd and \
+            sd[0]["alignment"] else []
+        target = "n/a (BPTT <= 60 %)" if not g["target_applies"] else ("met" if g["meets_target"] else "**missed**")
+        shape = f"{g['depth']} x {g['width']}" if g["model"] != CONV else "conv16-conv32-10"
+        lines.append(f"| {g['dataset']} | {g['model']} | {shape} | {g['init']} | " + " | ".join(cells)
+                     + f" | {g['gap']:+.1f} | {target} | {train:.1f} | {' / '.join(f'{a:.2f}' for a in al) or '-'} |")
+    lines.append("")
+    lines.append(f"Mean ± sample std over seeds {sorted({x['seed'] for x in runs})} of the test accuracy after "
+                 f"epoch {result['epochs']} (loss {result.get('loss', 'ce')}, lr {result.get('lr', 1e-3):g}); "
+                 f"commit {result['commit'][:10]}; command `{result['command']}`.")
+    return "\n".join(lines)
+
+
 def plot(gaps: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -175,10 +207,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-fraction", type=float, default=0.0, help="the trainer's validation split (default 0)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out, run the rest")
     ap.add_argument("--plot", action="store_true", help="write OUT with .png beside the JSON")
+    ap.add_argument("--render", action="store_true", help="only print OUT's table (and --doc it); run nothing")
+    ap.add_argument("--doc", default=None, help="write the table into this doc's composed-defaults block")
     ap.add_argument("--out", default="benchmarks/results/composed_defaults.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
+    if args.render:
+        import json
+
+        from _report import publish
+
+        publish(markdown(json.loads(out.read_text())), args.doc, "composed-defaults")
+        return 0
     runs: list[dict[str, Any]] = []
     if args.resume and out.exists():
         import json
