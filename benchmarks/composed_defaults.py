@@ -54,7 +54,7 @@ def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: in
     from pipesdfa.training.config import TrainConfig
     from pipesdfa.training.loop import train
 
-    cfg = TrainConfig(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=rule, init=init, seed=seed,
+    cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=rule, init=init, seed=seed,
                       epochs=epochs, threads=1, data_dir=data_dir, **options, out=str(Path(tmp) / f"{dataset}-{depth}-{width}-"
                                                                             f"{init}-{rule}-{seed}"))
     m = train(cfg, progress=False, log=None)

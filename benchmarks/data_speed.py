@@ -3,7 +3,7 @@ cache, from RAM, and framed from events), measured side by side in one run.
 
     .venv/bin/python benchmarks/data_speed.py [--shared ../shared/data] [--out benchmarks/results/data_speed.json]
 
-Synthetic files (written in each official format by ``pipesdfa.data.writers``) are always
+Synthetic files (written in each official format by ``tests/_writers.py``) are always
 measured; the real files in ``../shared/data`` are measured too when present. Each timing
 is the best of ``--repeat`` runs (wall clock, one process).
 """
@@ -23,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the format writers (test fixtures)
 
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.data.datasets import encode_braille, load_nmnist  # noqa: E402
@@ -30,7 +31,7 @@ from pipesdfa.data.formats.aedat31 import read_aedat31  # noqa: E402
 from pipesdfa.data.formats.atis_bin import read_atis_bin  # noqa: E402
 from pipesdfa.data.formats.braille_pkl import read_braille_events, read_braille_raw  # noqa: E402
 from pipesdfa.data.formats.shd_h5 import ShdFile  # noqa: E402
-from pipesdfa.data.writers import (random_events, write_aedat31, write_atis_bin, write_braille_events,  # noqa: E402
+from _writers import (random_events, write_aedat31, write_atis_bin, write_braille_events,  # noqa: E402
                                    write_nmnist_tree, write_shd_h5)
 
 

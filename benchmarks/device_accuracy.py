@@ -115,8 +115,8 @@ def run_one(spec: dict[str, Any], epochs: int | None, max_train: int | None, max
     t0 = time.time()
     m = train(cfg, progress=False, log=None)
     row = {k: spec[k] for k in ("workload", "group", "label", "x", "seed")}
-    row.update(method=cfg.method, hardware=cfg.hardware, device_preset=cfg.device_preset, device_set=list(cfg.device_set),
-               distribution=cfg.distribution, epochs=cfg.epochs, T=cfg.T, test_acc=m["final"]["test_acc"],
+    row.update(method=cfg.rule.method, hardware=cfg.hardware.kind, device_preset=cfg.hardware.device_preset, device_set=list(cfg.hardware.device_set),
+               distribution=cfg.rule.sdfa.distribution, epochs=cfg.optim.epochs, T=cfg.data.T, test_acc=m["final"]["test_acc"],
                best_test_acc=m["final"]["best_test_acc"], wall_seconds=time.time() - t0)
     if "pulses" in m:
         row["pulses_per_weight_per_epoch"] = m["pulses"]["per_weight_per_epoch"]
@@ -231,9 +231,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def workload_config(workload: str) -> dict[str, Any]:
     """The registered training settings of ``workload`` (what every run starts from)."""
+    from pipesdfa.training.config import flat_view
     from pipesdfa.training.loop import config_from_workload
 
-    return {k: v for k, v in config_from_workload(workload).to_dict().items() if k not in ("out", "data_dir")}
+    flat = flat_view(config_from_workload(workload).to_dict())  # the flags' names
+    return {k: v for k, v in flat.items() if k not in ("out", "data_dir")}
 
 
 def write_doc(doc: Path, result: dict[str, Any]) -> None:

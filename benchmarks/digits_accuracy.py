@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from pipesdfa.util.atomic import atomic_write_json
+from pipesdfa.training.config import flat_view
 from pipesdfa.training.loop import config_from_workload, train
 
 VARIANTS = [("bptt", None), ("sdfa", "local"), ("sdfa", "instantaneous"), ("output", None)]
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
         "workload": args.workload,
-        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir")},
+        "config": {k: v for k, v in flat_view(cfg.to_dict()).items() if k not in ("out", "data_dir")},
         "rows": rows,
         "wall_seconds": time.time() - t_start,
     }

@@ -40,12 +40,12 @@ def trace(workload: str, method: str, lr: float, gain: float, epochs: int, data_
     cfg = config_from_workload(workload, method=method, lr=lr, init_gain=gain, epochs=epochs, seed=0,
                                data_dir=data_dir, out=str(REPO / "runs" / "nmnist-start"))
     r = build_run(cfg)
-    loss_fn = make_loss(cfg.loss)
+    loss_fn = make_loss(cfg.optim.loss)
     steps, test = [], []
     n = len(r.data.train)
     for ep in range(epochs):
         r.model.train()
-        for xb, yb in batches(r.data.train, torch.randperm(n, generator=epoch_generator(cfg.seed, ep)), cfg.batch):
+        for xb, yb in batches(r.data.train, torch.randperm(n, generator=epoch_generator(cfg.seed, ep)), cfg.optim.batch):
             x = to_time_first(xb, r.device)
             with torch.no_grad():
                 rates = [float(s.mean()) for s in r.model.forward_all(x)]

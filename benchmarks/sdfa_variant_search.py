@@ -165,19 +165,19 @@ def run_attempt(name: str, workload: str, seed: int, epochs: int, data_dir: str)
             W.copy_(Bl * (W.std() / Bl.std()))
     if opts.get("hidden_lr", 1.0) != 1.0:
         hid = [p for blk in r.model.hidden_blocks for p in blk.parameters()]
-        r.optimizer = torch.optim.Adam([{"params": hid, "lr": cfg.lr * opts["hidden_lr"]},
-                                        {"params": list(r.model.output_block.parameters()), "lr": cfg.lr}])
-        r.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(r.optimizer, T_max=cfg.epochs)
-    loss_fn = make_loss(cfg.loss)
+        r.optimizer = torch.optim.Adam([{"params": hid, "lr": cfg.optim.lr * opts["hidden_lr"]},
+                                        {"params": list(r.model.output_block.parameters()), "lr": cfg.optim.lr}])
+        r.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(r.optimizer, T_max=cfg.optim.epochs)
+    loss_fn = make_loss(cfg.optim.loss)
     n = len(r.data.train)
     curve, state = [], {}
     t0 = time.perf_counter()
     train_acc = 0.0
-    for ep in range(cfg.epochs):
+    for ep in range(cfg.optim.epochs):
         r.model.train()
         order = torch.randperm(n, generator=epoch_generator(cfg.seed, ep))
         correct = seen = 0
-        for xb, yb in batches(r.data.train, order, cfg.batch, 0, cfg.drop_last):
+        for xb, yb in batches(r.data.train, order, cfg.optim.batch, 0, cfg.data.drop_last):
             x = to_time_first(xb, r.device)
             r.optimizer.zero_grad(set_to_none=True)
             if method == "sdfa":

@@ -9,7 +9,7 @@ from pipesdfa.data.braille_analog import (AUTHORS_TAXELS, analog_signals, braill
                                           load_braille_analog, standardise_stats)
 from pipesdfa.data.formats.braille_pkl import LETTERS
 from pipesdfa.data.layouts import stratified_split
-from pipesdfa.data.writers import write_braille_raw
+from _writers import write_braille_raw
 from pipesdfa.util.errors import UserError
 
 RAW = "tutorial5_braille_spiking_data.pkl.gz"
@@ -140,7 +140,7 @@ def test_train_cli_data_option_reaches_the_loader(raw, tmp_path, capsys):
                "--out", str(out), "--no-progress"])
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["config"]["data_options"] == {"stats": "all", "taxels": [0, 3, 5]}
+    assert flat_view(m["config"])["data_options"] == {"stats": "all", "taxels": [0, 3, 5]}
     assert m["dataset"]["stats"] == "all" and m["dataset"]["input_shape"] == [3]
     assert m["rule"]["variant"] == "centered-lr3"
     assert main(["train", "--dataset", "braille-analog", "--model", "mlp", "--T", "12", "--epochs", "1",
@@ -162,6 +162,7 @@ def test_unknown_data_option_is_refused_by_name(raw, tmp_path, capsys):
 
 
 from hypothesis import given, strategies as st  # noqa: E402
+from pipesdfa.training.config import flat_view
 
 _KEY = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True)
 _WORD = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda w: w not in ("true", "false")

@@ -9,7 +9,7 @@ from pipesdfa.data.catalog import CATALOG
 from pipesdfa.data.formats.braille_pkl import LETTERS
 from pipesdfa.data.info import SENSOR_SIZES
 from pipesdfa.data.registry import LOADERS, load_dataset
-from pipesdfa.data.writers import (random_events, write_braille_raw, write_dvsgesture_tree, write_ncaltech_tree,
+from _writers import (random_events, write_braille_raw, write_dvsgesture_tree, write_ncaltech_tree,
                                    write_nmnist_tree, write_shd_h5)
 from pipesdfa.zoo.workloads import DATASET_SHAPES, EPOCH_SAMPLES
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipesdfa.cli.main import main
+from pipesdfa.training.config import flat_view
 
 TINY = ["--workload", "digits-mlp", "--epochs", "1", "--T", "4", "--hidden", "32", "--max-train", "128",
         "--max-test", "64", "--no-progress"]
@@ -28,8 +29,8 @@ def test_train_then_eval_end_to_end(tmp_path, capsys):
                             capsys)
     assert rc == 0 and "final test accuracy" in stdout
     m = json.loads((out / "metrics.json").read_text())
-    assert m["config"]["method"] == "sdfa" and m["rule"]["temporal"] == "instantaneous"
-    assert m["config"]["hidden"] == [32, 32]
+    assert flat_view(m["config"])["method"] == "sdfa" and m["rule"]["temporal"] == "instantaneous"
+    assert flat_view(m["config"])["hidden"] == [32, 32]
     rc, stdout, _ = run_cli(["eval", "--checkpoint", str(out / "checkpoint.pt")], capsys)
     ev = json.loads(stdout)
     assert rc == 0 and ev["test_acc"] == pytest.approx(m["final"]["test_acc"])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pipesdfa.data.datasets import balanced_head, encode_braille, load_braille, load_dvsgesture, load_ncaltech101, load_nmnist, load_shd
 from pipesdfa.data.formats.braille_pkl import sigma_delta_encode
 from pipesdfa.data.layouts import stratified_split
-from pipesdfa.data.writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
+from _writers import (random_events, write_atis_bin, write_braille_events, write_braille_raw,
                                    write_dvsgesture_tree, write_ncaltech_tree, write_nmnist_tree, write_shd_h5)
 from pipesdfa.util.errors import UserError
 
@@ -289,7 +289,7 @@ def test_trainer_lazy_dataloader_path(nmnist_root, tmp_path):
     with worker processes reading the frame cache."""
     from pipesdfa.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
+    cfg = TrainConfig.from_flat(dataset="nmnist", model="mlp", hidden=(16,), T=3, batch=4, epochs=1, data_dir=str(nmnist_root),
                       data_options={"materialize": False, "cache_dir": str(tmp_path / "cache")}, num_workers=2,
                       out=str(tmp_path / "run"))
     m = train(cfg, progress=False, log=None)

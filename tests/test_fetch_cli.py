@@ -15,7 +15,7 @@ import pytest
 
 from pipesdfa.cli.main import main
 from pipesdfa.data.fetch import Resource, download, extract, fetch, resources_from_manifest
-from pipesdfa.data.writers import random_events, write_nmnist_tree
+from _writers import random_events, write_nmnist_tree
 from pipesdfa.util.errors import UserError
 
 

@@ -13,6 +13,7 @@ import yaml
 from pipesdfa.cli.main import main
 from pipesdfa.learning.feedback import aligned_matrices
 from test_runs import cli, weights
+from pipesdfa.training.config import flat_view
 
 TINY = ["--workload", "digits-mlp", "--T", "4", "--hidden", "64", "--max-test", "90", "--no-progress"]
 SHIFT = "contrast-threshold:factor=2"
@@ -37,7 +38,7 @@ def test_finetune_writes_a_train_run_folder_with_before_and_after(base, tmp_path
     out = tmp_path / "ft"
     rc, text, _ = cli(finetune(base, out, "--method", "bptt"), capsys)
     assert rc == 0 and "shifted test" in text and "unshifted" in text
-    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    cfg = flat_view(yaml.safe_load((out / "config.yaml").read_text()))
     assert cfg["base"] == str(base / "checkpoint.pt") and cfg["shift"] == SHIFT and cfg["samples_per_class"] == 2
     assert cfg["max_train"] == 20 and cfg["batch"] == 20 and cfg["hidden"] == [64, 64] and cfg["T"] == 4
     m = json.loads((out / "metrics.json").read_text())
@@ -149,9 +150,10 @@ def test_bad_input_exits_2_with_one_line(base, tmp_path, capsys, options, needle
 
 def test_base_of_another_dataset_through_a_config_file_is_refused(base, tmp_path, capsys):
     cfg = yaml.safe_load((base / "config.yaml").read_text())
-    cfg.update(dataset="nmnist", workload=None, base=str(base / "checkpoint.pt"), out=str(tmp_path / "x"),
-               data_dir=str(tmp_path))
-    cfg = {k: v for k, v in cfg.items() if v is not None}
+    cfg.pop("workload", None)
+    cfg["data"].update(dataset="nmnist", dir=str(tmp_path))
+    cfg["finetune"]["base"] = str(base / "checkpoint.pt")
+    cfg["runtime"]["out"] = str(tmp_path / "x")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     rc, _, err = cli(["train", "--config", str(tmp_path / "c.yaml"), "--no-progress"], capsys)
     assert rc == 2 and err.count("\n") == 1 and "is a run of dataset 'digits'; this run adapts on 'nmnist'" in err

@@ -16,7 +16,7 @@ from pipesdfa.data.formats.atis_bin import OVERFLOW_US, decode_atis_bytes, encod
 from pipesdfa.data.formats.braille_pkl import (load_pickle, read_braille_events, read_braille_raw,
                                                sigma_delta_encode)
 from pipesdfa.data.formats.shd_h5 import ShdFile
-from pipesdfa.data.writers import (aedat31_bytes, random_events, write_aedat31, write_atis_bin,
+from _writers import (aedat31_bytes, random_events, write_aedat31, write_atis_bin,
                                    write_braille_events, write_braille_raw, write_gesture_labels, write_shd_h5)
 from pipesdfa.util.errors import UserError
 

@@ -19,7 +19,7 @@ from pipesdfa.data.formats.aedat31 import parse_aedat31
 from pipesdfa.data.formats.atis_bin import decode_atis_bytes, encode_atis_bytes, read_atis_bin
 from pipesdfa.data.formats.braille_pkl import read_braille_events, read_braille_raw
 from pipesdfa.data.formats.shd_h5 import ShdFile
-from pipesdfa.data.writers import aedat31_bytes, random_events, write_braille_events, write_braille_raw, write_shd_h5
+from _writers import aedat31_bytes, random_events, write_braille_events, write_braille_raw, write_shd_h5
 from pipesdfa.util.errors import UserError
 
 
@@ -218,7 +218,7 @@ def check_config_file(data):
 # ---------------------------------------------------------------- a reader behind the cache
 
 def _nmnist_tree(root: Path, bad: bytes) -> None:
-    from pipesdfa.data.writers import write_atis_bin
+    from _writers import write_atis_bin
 
     (root / "train.txt").write_text("#sample #class\n" + "".join(f"{i} {i % 10}\n" for i in range(4)))
     (root / "test.txt").write_text("#sample #class\n4 0\n")

@@ -12,7 +12,7 @@ from pipesdfa.data.formats.aedat31 import parse_aedat31
 from pipesdfa.data.formats.atis_bin import read_atis_bin
 from pipesdfa.data.formats.braille_pkl import LETTERS, read_braille_raw
 from pipesdfa.data.frames import events_to_frames
-from pipesdfa.data.writers import aedat31_bytes
+from _writers import aedat31_bytes
 
 NMNIST = "nmnist/slayerPytorch_NMNISTsmall"
 GESTURE = "dvs_gesture/slayerPytorch_binarySpikeTestFiles"

@@ -88,7 +88,7 @@ def test_data_init_with_the_step_scale_lets_sdfa_align(tmp_path):
     from pipesdfa.learning import alignment
 
     def cosines(scaled: bool) -> list[float]:
-        run = build_run(TrainConfig(dataset="digits", model="mlp", hidden=(64, 64, 64), method="sdfa", epochs=8,
+        run = build_run(TrainConfig.from_flat(dataset="digits", model="mlp", hidden=(64, 64, 64), method="sdfa", epochs=8,
                                     threads=1, out=str(tmp_path)))
         if not scaled:
             for b in run.model.blocks:

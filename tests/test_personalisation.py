@@ -9,6 +9,7 @@ import pytest
 from pipesdfa.cli.main import main
 from pipesdfa.studies.personalisation import report
 from pipesdfa.studies.personalisation.plan import ARMS, BUDGETS
+from pipesdfa.training.config import flat_view
 
 ROW_KEYS = {"workload", "shift", "k", "method", "hardware", "seed", "acc_before", "acc_after", "acc_unshifted_after",
             "sim"}
@@ -58,7 +59,7 @@ def test_sdfa_pretraining_adapts_with_its_own_random_feedback(tmp_path, capsys):
     assert "SDFA, random B on RRAM" not in doc["budget"]["arms"] and "SDFA, aligned B on RRAM" in doc["budget"]["arms"]
     runs = out / "runs" / "digits-mlp"
     base = torch.load(runs / "base" / "checkpoint.pt", weights_only=False)
-    assert base["config"]["method"] == "sdfa"
+    assert flat_view(base["config"])["method"] == "sdfa"
     random_b = torch.load(next(runs.glob("*/k1/sdfa-gaussian/seed0/checkpoint.pt")), weights_only=False)["rule"]
     aligned_b = torch.load(next(runs.glob("*/k1/sdfa-aligned/seed0/checkpoint.pt")), weights_only=False)["rule"]
     fb = [k for k in base["rule"] if k.startswith("feedback.B_")]

@@ -44,7 +44,7 @@ def test_composed_models_fire_and_learn_from_the_start_on_real_data(shared_data,
     monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
     runs = {}
     for init in ("data", "default"):
-        cfg = TrainConfig(dataset=dataset, model="mlp", method="sdfa", epochs=2, T=T, max_train=512, init=init,
+        cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", method="sdfa", epochs=2, T=T, max_train=512, init=init,
                           data_dir=str(shared_data), out=str(tmp_path / init))
         runs[init] = train(cfg, progress=False, log=None)
     first = runs["data"]["epochs"][0]

@@ -11,6 +11,7 @@ from pipesdfa.studies.accuracy.report import compact_markdown, document, markdow
 from pipesdfa.cli.main import main
 from pipesdfa.util.errors import UserError
 from pipesdfa.learning.sdfa_variants import VARIANTS
+from pipesdfa.training.config import flat_view
 
 ROW_FIELDS = {"workload", "method", "variant", "seed", "final_acc", "best_acc", "best_epoch", "epochs", "batch",
               "seconds"}
@@ -51,11 +52,11 @@ def test_plan_runs_order_and_overrides():
     assert all(r.epochs == 2 and r.batch == 32 for r in runs)
     assert runs[0].folder() == "digits-mlp-lr0.001/bptt-seed0" and runs[4].folder() == "digits-mlp/bptt-seed0"
     cfg = runs[2].config(None, "x")
-    assert cfg.method == "sdfa" and cfg.sdfa_variant == "authors" and cfg.lr == 1e-3 and cfg.epochs == 2
-    assert cfg.init_gain == 3.0  # the workload's own gain
+    assert cfg.rule.method == "sdfa" and cfg.rule.sdfa.variant == "authors" and cfg.optim.lr == 1e-3 and cfg.optim.epochs == 2
+    assert cfg.model.init_gain == 3.0  # the workload's own gain
     g = plan_runs(["digits-mlp"], [Method("bptt")], [0], gains={"digits-mlp": [1.0]})
     assert g[0].init_gain == 1.0 and g[0].folder() == "digits-mlp-gain1/bptt-seed0"
-    assert g[0].config(None, "x").init_gain == 1.0
+    assert g[0].config(None, "x").model.init_gain == 1.0
     with pytest.raises(UserError, match="unknown workload"):
         plan_runs(["nope"], [Method("bptt")], [0])
     with pytest.raises(UserError, match="one value"):
@@ -120,7 +121,7 @@ def test_accuracy_end_to_end_on_digits(tmp_path, capsys):
         assert m["final"]["best_test_acc"] == r["best_acc"] and m["final"]["best_epoch"] == 1
         assert not (out / "runs" / r["run"] / "checkpoint.pt").exists()
         if r["method"] == "sdfa":
-            assert m["rule"]["variant"] == r["variant"] and m["config"]["sdfa_variant"] == r["variant"]
+            assert m["rule"]["variant"] == r["variant"] and flat_view(m["config"])["sdfa_variant"] == r["variant"]
     assert rows[0]["final_acc"] > 0.5  # BPTT learns in one epoch
     md = (out / "accuracy.md").read_text()
     assert md == document(doc) and "| digits-mlp |" in md and "output only" in md
@@ -141,7 +142,7 @@ def test_one_failing_run_is_reported_not_fatal(tmp_path, capsys, monkeypatch):
     real = runner.train
 
     def flaky(cfg, **kw):
-        if cfg is not None and cfg.method == "sdfa":
+        if cfg is not None and cfg.rule.method == "sdfa":
             raise RuntimeError("simulated crash")
         return real(cfg, **kw)
 

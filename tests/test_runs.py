@@ -14,6 +14,7 @@ import yaml
 
 from pipesdfa.cli.main import main
 from pipesdfa.util.errors import UserError
+from pipesdfa.training.config import flat_view
 
 TINY = ["--workload", "digits-mlp", "--T", "4", "--hidden", "32", "--max-train", "128", "--max-test", "64",
         "--batch", "32", "--no-progress"]
@@ -50,7 +51,7 @@ def no_none(obj) -> bool:
 def test_config_yaml_is_resolved_and_reproduces_the_run_bit_identically(tmp_path, capsys):
     run, again = tmp_path / "run", tmp_path / "again"
     assert cli(["train", *TINY, "--method", "sdfa", "--epochs", "2", "--out", str(run)], capsys)[0] == 0
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg = flat_view(yaml.safe_load((run / "config.yaml").read_text()))
     assert no_none(cfg)
     assert cfg["alpha"] == 2.0 and cfg["backend"] == "fused" and cfg["feedback"] == "shared"
     assert cfg["temporal"] == "local" and cfg["feedback_seed"] == 0 and isinstance(cfg["threads"], int)
@@ -63,22 +64,27 @@ def test_config_yaml_is_resolved_and_reproduces_the_run_bit_identically(tmp_path
 
 def test_bptt_config_omits_sdfa_keys_and_flags_override_the_file(tmp_path, capsys):
     f = tmp_path / "c.yaml"
-    f.write_text("workload: digits-mlp\nT: 4\nhidden: [16]\nmax_train: 64\nmax_test: 32\nepochs: 3\nlr: 1e-3\n")
+    f.write_text("workload: digits-mlp\ndata: {T: 4, max_train: 64, max_test: 32}\nmodel: {hidden: [16]}\n"
+                 "optim:\n  epochs: 3\n  lr: 1e-3\n")
     out = tmp_path / "r"
     assert cli(["train", "--config", str(f), "--epochs", "1", "--out", str(out), "--no-progress"], capsys)[0] == 0
-    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    cfg = flat_view(yaml.safe_load((out / "config.yaml").read_text()))
     assert cfg["epochs"] == 1 and cfg["lr"] == 1e-3 and cfg["T"] == 4 and cfg["hidden"] == [16]
     assert not {"feedback", "distribution", "temporal", "feedback_seed", "device_preset"} & set(cfg)
     assert no_none(cfg)
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("workload: digits-mlp\nepoch: 3\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
-    ("workload: digits-mlp\nT: four\n", "key 'T': expected an integer, got 'four'"),
-    ("workload: digits-mlp\nhidden: 32\n", "key 'hidden': expected a list of an integer"),
-    ("workload: digits-mlp\nlr: fast\n", "key 'lr': expected a number"),
-    ("workload: digits-mlp\ntensorboard: 1\n", "key 'tensorboard': expected true or false"),
-    ("workload: digits-mlp\nthreads: many\n", "key 'threads'"),
+    ("workload: digits-mlp\noptim: {epoch: 3}\n", "unknown key 'epoch' (did you mean 'epochs'?)"),
+    ("workload: digits-mlp\ndata: {T: four}\n", "key 'T': expected an integer, got 'four'"),
+    ("workload: digits-mlp\nmodel: {hidden: 32}\n", "key 'hidden': expected a list of an integer"),
+    ("workload: digits-mlp\noptim: {lr: fast}\n", "key 'lr': expected a number"),
+    ("workload: digits-mlp\nruntime: {tensorboard: 1}\n", "key 'tensorboard': expected true or false"),
+    ("workload: digits-mlp\nruntime: {threads: many}\n", "key 'threads'"),
+    ("workload: digits-mlp\nlr: 0.01\n", "key 'lr' moved to optim.lr"),
+    ("workload: digits-mlp\nsdfa_variant: authors\n", "key 'sdfa_variant' moved to rule.sdfa.variant"),
+    ("workload: digits-mlp\nrule: {sdfa: {feedback_seed: x}}\n", "section 'rule.sdfa': key 'feedback_seed'"),
+    ("workload: digits-mlp\noptimiser: {lr: 0.1}\n", "unknown key 'optimiser'"),
     ("- 1\n- 2\n", "expected a mapping"),
     ("workload: [unclosed\n", "not valid YAML"),
 ])
@@ -146,7 +152,7 @@ def test_resume_epochs_extends_deterministically_with_a_warm_restart(finished, t
     assert [e["epoch"] for e in m["epochs"]] == [1, 2, 3, 4]
     lrs = [e["lr"] for e in m["epochs"]]  # the lr after each epoch's scheduler step
     assert lrs[1] == pytest.approx(0.0, abs=1e-12) and lrs[2] == pytest.approx(0.001) and lrs[3] == pytest.approx(0.0, abs=1e-12)
-    cfg = yaml.safe_load((a / "config.yaml").read_text())
+    cfg = flat_view(yaml.safe_load((a / "config.yaml").read_text()))
     assert cfg["epochs"] == 4 and cfg["lr_restarts"] == [2]
     # the extended run is the fresh run of its config.yaml
     fresh = tmp_path / "fresh"
@@ -314,7 +320,7 @@ def test_composed_model_learns_in_its_first_epoch(tmp_path):
 
     runs = {}
     for init in ("data", "default"):
-        cfg = TrainConfig(dataset="digits", model="mlp", method="sdfa", epochs=2, init=init,
+        cfg = TrainConfig.from_flat(dataset="digits", model="mlp", method="sdfa", epochs=2, init=init,
                           out=str(tmp_path / init))  # the issue's `--dataset digits --model mlp --epochs 2`
         runs[init] = train(cfg, progress=False, log=None)
     data, default = runs["data"], runs["default"]
@@ -335,7 +341,7 @@ def test_typo_in_device_preset_and_config_key(tmp_path, capsys):
     with pytest.raises(UserError, match="did you mean 'init_rate'"):
         from pipesdfa.training.configfile import check_fields
 
-        check_fields({"init_rat": 0.1}, "x.yaml")
+        check_fields({"model": {"init_rat": 0.1}}, "x.yaml")
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path):

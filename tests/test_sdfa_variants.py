@@ -96,19 +96,19 @@ def test_hidden_learning_rate_in_the_optimiser(tmp_path):
                                hidden=(8,), max_train=32, max_test=8, out=str(tmp_path))
     run = build_run(cfg)
     groups = run.optimizer.param_groups
-    assert [g["lr"] for g in groups] == pytest.approx([cfg.lr, 3 * cfg.lr])  # the base rate first (epoch "lr")
+    assert [g["lr"] for g in groups] == pytest.approx([cfg.optim.lr, 3 * cfg.optim.lr])  # the base rate first (epoch "lr")
     assert [id(p) for p in groups[1]["params"]] == [id(p) for p in run.model.blocks[0].parameters()]
     assert [id(p) for p in groups[0]["params"]] == [id(p) for p in run.model.blocks[-1].parameters()]
     run.optimizer.step()  # (no gradients: nothing moves)
     run.scheduler.step()  # the cosine schedule keeps the ratio
-    assert groups[1]["lr"] == pytest.approx(3 * groups[0]["lr"]) and groups[0]["lr"] < cfg.lr
+    assert groups[1]["lr"] == pytest.approx(3 * groups[0]["lr"]) and groups[0]["lr"] < cfg.optim.lr
     from pipesdfa.training import schedules as schedule
 
-    schedule.restart(run.optimizer, cfg.lr, 4, (2,), 2)  # a warm restart: each group back to its own rate
-    assert [g["lr"] for g in run.optimizer.param_groups] == pytest.approx([cfg.lr, 3 * cfg.lr])
+    schedule.restart(run.optimizer, cfg.optim.lr, 4, (2,), 2)  # a warm restart: each group back to its own rate
+    assert [g["lr"] for g in run.optimizer.param_groups] == pytest.approx([cfg.optim.lr, 3 * cfg.optim.lr])
     plain = build_run(config_from_workload("digits-mlp", method="sdfa", epochs=4, T=2, hidden=(8,), max_train=32,
                                            max_test=8, out=str(tmp_path)))
-    assert len(plain.optimizer.param_groups) == 1 and plain.optimizer.param_groups[0]["lr"] == cfg.lr
+    assert len(plain.optimizer.param_groups) == 1 and plain.optimizer.param_groups[0]["lr"] == cfg.optim.lr
     with pytest.raises(UserError, match="sdfa-variant is an SDFA option"):
         config_from_workload("digits-mlp", method="bptt", sdfa_variant="centered-lr3").validate()
     with pytest.raises(UserError, match="unknown sdfa variant 'centred-lr3' \\(did you mean 'centered-lr3'"):

@@ -15,7 +15,7 @@ from pipesdfa.data.events import make_events
 from pipesdfa.data.frames import events_to_frames
 from pipesdfa.data.shifting import noise_index, per_class_indices
 from pipesdfa.data.shifts import parse_shift
-from pipesdfa.data.writers import random_events, write_braille_raw, write_nmnist_tree
+from _writers import random_events, write_braille_raw, write_nmnist_tree
 from pipesdfa.util.errors import UserError
 
 

@@ -53,7 +53,7 @@ def test_a_run_records_its_split_and_selected_epoch(tmp_path):
     from pipesdfa.training.config import TrainConfig
     from pipesdfa.training.loop import train
 
-    m = train(TrainConfig(dataset="digits", model="mlp", hidden=(16,), epochs=2, T=2, max_train=200, max_test=50,
+    m = train(TrainConfig.from_flat(dataset="digits", model="mlp", hidden=(16,), epochs=2, T=2, max_train=200, max_test=50,
                           threads=1, out=str(tmp_path / "r")), log=None, progress=False)
     assert m["dataset"]["train"] + m["dataset"]["val"] == 200 and m["dataset"]["val"] == 20
     assert m["dataset"]["validation"]["stratified"] is True

@@ -164,3 +164,32 @@ def test_train_is_the_function():
     from pipesdfa.training.loop import train
 
     assert pipesdfa.train is train and pipesdfa.fit is train
+
+
+RULE_NAME_COMPARISON = __import__("re").compile(
+    r"\b(method|rule)\s*[=!]=\s*[\"']|[=!]=\s*[\"'](sdfa|bptt|output)[\"']|[\"'](sdfa|bptt|output)[\"']\s*[=!]=")
+
+
+def rule_name_comparisons(modules: dict[str, Path]) -> list[str]:
+    """``file:line`` of every comparison with a rule's name outside learning/ and cli/."""
+    hits = []
+    for name, path in modules.items():
+        if folder_of(name) in ("learning", "cli"):
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if RULE_NAME_COMPARISON.search(line):
+                hits.append(f"{path.relative_to(SRC)}:{i}")
+    return hits
+
+
+def test_only_learning_and_cli_know_rules_by_name():
+    """The loop, the studies and the rest ask a rule (or learning/'s predicates), never its name."""
+    assert not rule_name_comparisons(MODULES), rule_name_comparisons(MODULES)
+
+
+def test_the_rule_name_check_finds_one(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('if cfg.rule.method == "sdfa":\n    pass\n')
+    good = tmp_path / "good.py"
+    good.write_text('if takes_option(cfg.rule.method, "distribution"):\n    pass\n')
+    assert RULE_NAME_COMPARISON.search(bad.read_text()) and not RULE_NAME_COMPARISON.search(good.read_text())

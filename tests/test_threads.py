@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from pipesdfa.util.threads import WORK_PER_THREAD, busy_cores, choose_threads, cpu_budget, parse_threads
+from pipesdfa.training.config import flat_view
 
 
 @pytest.mark.parametrize("budget,busy,work,expected", [
@@ -63,7 +64,7 @@ def test_train_records_and_reuses_the_thread_count(tmp_path):
         assert main(["train", "--workload", "digits-mlp", "--T", "2", "--hidden", "8", "--max-train", "32",
                      "--max-test", "16", "--epochs", "1", "--threads", "2", "--no-progress", "--out", str(out)]) == 0
         assert torch.get_num_threads() == 2
-        assert yaml.safe_load((out / "config.yaml").read_text())["threads"] == 2
+        assert flat_view(yaml.safe_load((out / "config.yaml").read_text()))["threads"] == 2
         torch.set_num_threads(1)
         assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
         assert torch.get_num_threads() == 2  # the run's own count

@@ -9,6 +9,7 @@ import torch
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.training.loop import TrainConfig, config_from_workload, load_checkpoint, train
+from pipesdfa.training.config import flat_view
 
 
 def small(tmp_path, name="run", **kw) -> TrainConfig:
@@ -34,7 +35,7 @@ def test_metrics_json_has_the_documented_shape(tmp_path):
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     best = max(on_disk["epochs"], key=lambda e: e["test_acc"])
     assert on_disk["final"]["best_test_acc"] == best["test_acc"] and on_disk["final"]["best_epoch"] == best["epoch"]
-    assert on_disk["rule"]["variant"] == "authors" and on_disk["config"]["sdfa_variant"] == "authors"
+    assert on_disk["rule"]["variant"] == "authors" and flat_view(on_disk["config"])["sdfa_variant"] == "authors"
 
 
 def test_best_epoch_by_hand():
@@ -50,7 +51,7 @@ def test_drop_last_trains_whole_batches_only(tmp_path):
     # 100 training samples in batches of 64: the last batch (36) is left out with drop_last
     full = train(small(tmp_path, "full", epochs=1, max_train=100), progress=False, log=None)
     cut = train(small(tmp_path, "cut", epochs=1, max_train=100, drop_last=True), progress=False, log=None)
-    assert full["config"]["drop_last"] is False and cut["config"]["drop_last"] is True
+    assert flat_view(full["config"])["drop_last"] is False and flat_view(cut["config"])["drop_last"] is True
     steps = [float(load_checkpoint(tmp_path / n)["optimizer"]["state"][0]["step"]) for n in ("full", "cut")]
     assert steps == [2.0, 1.0]  # Adam's step count: ceil(100 / 64) batches, then floor
     assert cut["dataset"]["train"] == full["dataset"]["train"] == 90  # 10 of the 100 held out for validation
@@ -97,7 +98,7 @@ def run_one_epoch_then_stop(cfg: TrainConfig) -> None:
             train(cfg, progress=False, log=None)
     finally:
         tr.save_checkpoint = real
-    assert calls["n"] == 1 and load_checkpoint(cfg.out)["epoch"] == 1
+    assert calls["n"] == 1 and load_checkpoint(cfg.runtime.out)["epoch"] == 1
 
 
 def test_bad_config_values_rejected(tmp_path):

@@ -21,10 +21,10 @@ def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.checkpoint)
     cfg = TrainConfig.from_dict(state["config"])
     if args.data_dir:
-        cfg.data_dir = args.data_dir
+        cfg.data.dir = args.data_dir
     run_ = build_run(cfg)
     restore(run_, state)
-    ev = evaluate(run_.model, run_.data.test, make_loss(cfg.loss), max(cfg.batch, 64), run_.device, rule=run_.rule)
+    ev = evaluate(run_.model, run_.data.test, make_loss(cfg.optim.loss), max(cfg.optim.batch, 64), run_.device, rule=run_.rule)
     print(json.dumps({"checkpoint": state["path"], "epoch": state["epoch"], "test_loss": ev["loss"],
                       "test_acc": ev["acc"], "activity": ev["activity"], "ops": ev["ops"]}, indent=2))
     return 0

@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--dt must be > 0, got {args.dt}")
     state = load_checkpoint(args.checkpoint)
     net = model_from_checkpoint(state)
-    graph = to_nir(net.eval(), T=int(state["config"]["T"]), dt=args.dt,
+    graph = to_nir(net.eval(), T=int(state["config"]["data"]["T"]), dt=args.dt,
                    metadata={"checkpoint": str(state["path"]), "epoch": int(state["epoch"])})
     out = Path(args.out)
     ensure_writable_dir(out.parent if str(out.parent) else ".")
     atomic_write_with(out, lambda tmp: nir.write(tmp, graph))
-    print(f"wrote {out} ({len(graph.nodes)} nodes, T={state['config']['T']}, dt={args.dt})")
+    print(f"wrote {out} ({len(graph.nodes)} nodes, T={state['config']['data']['T']}, dt={args.dt})")
     return 0

@@ -108,19 +108,19 @@ def new_config(args: argparse.Namespace):
                         "give another --out for a new run")
     state = load_checkpoint(args.checkpoint)
     base = TrainConfig.from_values(state["config"], f"checkpoint {state['path']}: field 'config'")
-    if args.dataset is not None and args.dataset != base.dataset:
-        raise UserError(f"checkpoint {state['path']} is a run of dataset {base.dataset!r}, not {args.dataset!r}: "
+    if args.dataset is not None and args.dataset != base.data.dataset:
+        raise UserError(f"checkpoint {state['path']} is a run of dataset {base.data.dataset!r}, not {args.dataset!r}: "
                         f"give a checkpoint trained on {args.dataset}")
     if args.shift is not None:
         from pipesdfa.data.shifting import resolve_shift
 
-        resolve_shift(base.dataset, args.shift, args.shift_seed or 0)
+        resolve_shift(base.data.dataset, args.shift, args.shift_seed or 0)
     method = args.method or "sdfa"
     if method == "output" and args.layers == "all":
         raise UserError("--method output adapts the output block only; drop --layers all")
     batch = args.batch
     if batch is None and args.samples_per_class is not None:
-        batch = min(base.batch, args.samples_per_class * CATALOG[base.dataset].num_classes)
+        batch = min(base.optim.batch, args.samples_per_class * CATALOG[base.data.dataset].num_classes)
     changes = {k: v for k, (_, v) in _given(args).items() if k not in ("base", "out")}
     changes.update(method=method, adapt="last" if method == "output" else (args.layers or "all"),
                    epochs=args.epochs or 10, batch=batch, out=args.out)
@@ -136,19 +136,19 @@ def resume_config(args: argparse.Namespace):
     from pipesdfa.training.resume import continued, open_run
 
     cfg, state, folder = open_run(args.resume)
-    if cfg.base is None:
+    if cfg.finetune.base is None:
         raise UserError(f"{folder} is not a fine-tuning run (its config has no base); continue it with "
                         f"pipesdfa train --resume {folder}")
     given = _given(args)
-    if "base" in given and Path(given["base"][1]).resolve() not in (Path(cfg.base).resolve(),
-                                                                    Path(cfg.base).resolve().parent):
-        raise UserError(f"--checkpoint {given['base'][1]} contradicts the run in {folder} (base {cfg.base}); --resume "
+    if "base" in given and Path(given["base"][1]).resolve() not in (Path(cfg.finetune.base).resolve(),
+                                                                    Path(cfg.finetune.base).resolve().parent):
+        raise UserError(f"--checkpoint {given['base'][1]} contradicts the run in {folder} (base {cfg.finetune.base}); --resume "
                         "continues a run from its own base")
     given.pop("base", None)
     if "shift" in given:  # compare the canonical form
         from pipesdfa.data.shifting import resolve_shift
 
-        given["shift"] = ("--shift", resolve_shift(cfg.dataset, given["shift"][1], cfg.shift_seed).spec)
+        given["shift"] = ("--shift", resolve_shift(cfg.data.dataset, given["shift"][1], cfg.finetune.shift_seed).spec)
     return continued(cfg, state, folder, given, args.tensorboard, args.epochs), folder
 
 
@@ -166,9 +166,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(ft, indent=2))
         return 0
     b, a = ft["before"], ft["after"]
-    line = (f"adapted with {cfg.method} on {ft['train_samples']} samples ({ft['shift'] or 'no shift'}): "
+    line = (f"adapted with {cfg.rule.method} on {ft['train_samples']} samples ({ft['shift'] or 'no shift'}): "
             f"shifted test {100 * b['test_acc']:.2f}% -> {100 * (a['test_acc'] or 0):.2f}%")
     if "test_acc_unshifted" in b:
         line += f", unshifted {100 * b['test_acc_unshifted']:.2f}% -> {100 * (a['test_acc_unshifted'] or 0):.2f}%"
-    print(f"{line}  -> {cfg.out}/metrics.json")
+    print(f"{line}  -> {cfg.runtime.out}/metrics.json")
     return 0

@@ -203,38 +203,50 @@ def config_from_args(args: argparse.Namespace):
         raise
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s values, section by section."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _config_from_args(args: argparse.Namespace):
     from pipesdfa.training.configfile import read_config_file
     from pipesdfa.training.loop import TrainConfig, config_from_workload
 
     file = read_config_file(args.config) if getattr(args, "config", None) else {}
+    source = args.config or "the command line"
     flags = {k: v for k, (_, v) in given_flags(args).items()}
-    workload = args.workload or (file.get("workload") if not (args.dataset or args.model) else None)
     if args.workload and (args.dataset or args.model):
         raise UserError("give either --workload or --dataset/--model, not both")
+    workload = args.workload or (file.get("workload") if not (args.dataset or args.model) else None)
     if workload:
         cfg = config_from_workload(workload)
     else:
-        dataset, model = args.dataset or file.get("dataset"), args.model or file.get("model")
+        dataset = args.dataset or file.get("data", {}).get("dataset")
+        model = args.model or file.get("model", {}).get("name")
         if not (dataset and model):
-            raise UserError("give --workload NAME, or both --dataset and --model (on the command line or in --config)")
-        cfg = TrainConfig(dataset=dataset, model=model)
-    if "data_options" in flags:  # the flags' options add to (and win over) the file's
-        flags["data_options"] = {**file.get("data_options", {}), **flags["data_options"]}
-    values = {**cfg.to_dict(), **file, **flags}
+            raise UserError("give --workload NAME, or both --dataset and --model (on the command line or in --config "
+                            "as data.dataset and model.name)")
+        cfg = TrainConfig.from_flat(dataset=dataset, model=model)
+    cfg = TrainConfig.from_values(_merge(cfg.to_dict(), file), source)
     if args.workload:
-        values["workload"] = args.workload
+        cfg.workload = args.workload
     elif args.dataset or args.model:
-        values.pop("workload", None)
-        values.update({k: getattr(args, k) for k in ("dataset", "model") if getattr(args, k)})
+        cfg.workload = None
+        cfg = cfg.updated(source, **{k: getattr(args, k) for k in ("dataset", "model") if getattr(args, k)})
+    if "data_options" in flags:  # the flags' options add to (and win over) the file's
+        flags["data_options"] = {**cfg.data.options, **flags["data_options"]}
     if "init_gain" in flags and "init" not in flags:  # a gain asks for PyTorch's init scaled by it
-        values["init"] = "default"
-    hidden = _hidden(args, values["model"], tuple(values["hidden"]))
+        flags["init"] = "default"
+    cfg = cfg.updated(source, **flags)
+    hidden = _hidden(args, cfg.model.name, tuple(cfg.model.hidden))
     if hidden is not None:
-        values["hidden"] = hidden
-    if values.get("out") is None or ("out" not in flags and "out" not in file):
-        values["out"] = f"runs/{values.get('workload') or values['dataset']}-{values['method']}"
-    return TrainConfig.from_values(values, args.config or "the command line").validate()
+        cfg.model.hidden = hidden
+    if "out" not in flags and "out" not in file.get("runtime", {}):
+        cfg.runtime.out = f"runs/{cfg.workload or cfg.data.dataset}-{cfg.rule.method}"
+    return cfg.validate()
 
 
 def register(sub) -> None:
@@ -242,8 +254,8 @@ def register(sub) -> None:
                        description="Train an SNN. Writes DIR/config.yaml (the resolved configuration), "
                                    "DIR/checkpoint.pt and DIR/metrics.json (atomically, after every epoch), "
                                    "DIR/metrics.csv and DIR/learning_curve.png (docs/training.md).")
-    p.add_argument("--config", metavar="FILE.yaml", help="read the configuration from a YAML/JSON file (keys: the "
-                   "config fields, e.g. a run's config.yaml); flags override it")
+    p.add_argument("--config", metavar="FILE.yaml", help="read the configuration from a YAML/JSON file (sections data, "
+                   "model, rule, optim, hardware, finetune, runtime, e.g. a run's config.yaml); flags override it")
     add_model_args(p)
     p.add_argument("--out", default=None, help="run folder (default runs/<workload or dataset>-<method>)")
     p.add_argument("--resume", metavar="RUN", help="continue a run from its folder or checkpoint file with its own "
@@ -271,7 +283,7 @@ def resume_config(args: argparse.Namespace):
         v = getattr(args, name)
         if v is not None:
             given[name] = (f"--{name}", v)
-    hidden = _hidden(args, cfg.model, tuple(cfg.hidden))
+    hidden = _hidden(args, cfg.model.name, tuple(cfg.model.hidden))
     if hidden is not None:
         given["hidden"] = ("--layers/--hidden", list(hidden))
     return continued(cfg, state, folder, given, args.tensorboard, args.epochs), folder
@@ -294,12 +306,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
         if args.tensorboard:
-            cfg.tensorboard = True
-        if (Path(cfg.out) / "checkpoint.pt").is_file():
-            raise UserError(f"--out {cfg.out} already holds a run (checkpoint.pt): --resume {cfg.out} continues it; "
+            cfg.runtime.tensorboard = True
+        if (Path(cfg.runtime.out) / "checkpoint.pt").is_file():
+            raise UserError(f"--out {cfg.runtime.out} already holds a run (checkpoint.pt): --resume {cfg.runtime.out} continues it; "
                             f"give another --out for a new run")
         resume, epochs = None, None
-    if cfg.tensorboard:
+    if cfg.runtime.tensorboard:
         from pipesdfa.training.logs import require_tensorboard
 
         require_tensorboard()
@@ -307,10 +319,10 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc > 1:
         if os.environ.get("WORLD_SIZE", "1") != "1":
             raise UserError("--nproc starts its own workers; do not combine it with torchrun")
-        launch(args.nproc, _train_worker, cfg, resume, epochs, progress, device=cfg.device)
-        metrics = json.loads((Path(cfg.out) / METRICS).read_text())
+        launch(args.nproc, _train_worker, cfg, resume, epochs, progress, device=cfg.runtime.device)
+        metrics = json.loads((Path(cfg.runtime.out) / METRICS).read_text())
     else:
-        ctx = init_from_env(cfg.device)  # under torchrun: join the group
+        ctx = init_from_env(cfg.runtime.device)  # under torchrun: join the group
         metrics = train(cfg, resume=resume, epochs=epochs, progress=progress)
         if not ctx.is_main:
             return 0
@@ -319,5 +331,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(fin, indent=2))
     else:
         print(f"final test accuracy {100 * (fin['test_acc'] or 0):.2f}%  ({fin['epochs']} epochs, "
-              f"{fin['seconds']:.1f}s)  -> {metrics['config']['out']}/metrics.json")
+              f"{fin['seconds']:.1f}s)  -> {metrics['config']['runtime']['out']}/metrics.json")
     return 0

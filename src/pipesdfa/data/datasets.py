@@ -43,12 +43,16 @@ from pipesdfa.data.bundle import DatasetBundle
 from pipesdfa.data.shifting import per_class_source, resolve_shift, shift_source
 from pipesdfa.data.taxels import braille_kind, braille_taxels, shift_taxels
 from pipesdfa.data.shifts import Shift
-from pipesdfa.data.writers import GESTURE_NAMES
 from pipesdfa.util.errors import UserError
 
 __all__ = ["load_nmnist", "load_ncaltech101", "load_shd", "load_dvsgesture", "load_braille", "REAL_LOADERS",
            "braille_taxels",
            "NCALTECH_EXTENT", "NCALTECH_GRID", "NCALTECH_FACTOR", "event_sources"]
+
+#: DVS128 Gesture's class names, labels 1..11 (its ``gesture_mapping.csv``).
+GESTURE_NAMES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
+                 "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise",
+                 "arm_roll", "air_drums", "air_guitar", "other_gestures")
 
 #: N-Caltech101 framing: raw (x, y) cropped to 240x180, halved, centred in 128x128.
 NCALTECH_EXTENT = CATALOG["ncaltech101"].sensor_size[:2]

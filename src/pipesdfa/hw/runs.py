@@ -64,7 +64,7 @@ def device_overrides(d: dict[str, Any], where: str) -> dict[str, Any]:
         raise UserError(f"{where}: a --hardware rram run must record its 'device' (an object)")
     from pipesdfa.hw.device import DEVICE_PRESETS
 
-    preset = (d.get("config") or {}).get("device_preset") or dev.get("name")
+    preset = _config_value(d.get("config") or {}, "hardware", "device_preset") or dev.get("name")
     out: dict[str, Any] = {}
     if preset in DEVICE_PRESETS:
         out["device.preset"] = preset
@@ -83,6 +83,13 @@ def run_overrides(d: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _config_value(config: dict[str, Any], section: str, key: str) -> Any:
+    """``config[section][key]`` of a run's recorded config (sections), or ``config[key]`` (the
+    flat configs of runs before sections)."""
+    sec = config.get(section)
+    return sec.get(key) if isinstance(sec, dict) else config.get(key)
+
+
 def read_run(path: str | Path) -> RunSpec:
     mpath = _metrics_path(path)
     where = str(mpath)
@@ -90,7 +97,9 @@ def read_run(path: str | Path) -> RunSpec:
     for key in ("config", "model", "dataset"):
         if not isinstance(d.get(key), dict):
             raise UserError(f"{where}: field {key!r} missing or not an object; is this a pipesdfa train run?")
-    cfg, ds = d["config"], d["dataset"]
+    ds = d["dataset"]
+    cfg = {"T": _config_value(d["config"], "data", "T"), "batch": _config_value(d["config"], "optim", "batch"),
+           "method": _config_value(d["config"], "rule", "method"), "workload": d["config"].get("workload")}
     try:
         spec = ModelSpec.from_dict(d["model"])
     except UserError as exc:

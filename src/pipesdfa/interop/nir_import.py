@@ -29,6 +29,7 @@ from torch import nn
 from pipesdfa.snn.blocks import SpikingBlock
 from pipesdfa.snn.dynamics import NeuronParams
 from pipesdfa.util.errors import UserError
+from pipesdfa.snn.network import BlockNetwork
 from pipesdfa.snn.neurons import SpikingNeuron
 from pipesdfa.snn.readout import MeanRate, VoteReadout
 
@@ -40,7 +41,7 @@ def import_threshold(thr: float) -> float:
     return float(np.nextafter(np.float32(thr), np.float32(np.inf), dtype=np.float32))
 
 
-class NIRNetwork(nn.Module):
+class NIRNetwork(BlockNetwork):
     """Blocks and a readout read from a NIR graph; ``forward(x [T, B, ...]) -> rates [B, C]``."""
 
     def __init__(self, blocks: list[nn.Module], readout: nn.Module, num_classes: int, input_shape: tuple[int, ...],
@@ -61,15 +62,6 @@ class NIRNetwork(nn.Module):
     def vote(self) -> nn.Module:  # what the NIR exporter reads as the readout
         return self.head
 
-    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for blk in self.blocks:
-            x = blk(x)
-            outs.append(x)
-        return outs
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.forward_all(x)[-1])
 
 
 def _scalar(node, field: str, name: str) -> float:

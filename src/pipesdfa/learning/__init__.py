@@ -7,6 +7,7 @@ binds any sequence of spiking blocks (see :mod:`pipesdfa.learning.base`).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from torch import nn
@@ -16,15 +17,33 @@ from pipesdfa.learning.alignment import alignment
 from pipesdfa.learning.base import LossFn, Rule
 from pipesdfa.learning.bptt import BPTT
 from pipesdfa.learning.feedback import SAMPLERS, FeedbackMatrices, register_sampler
+from pipesdfa.learning.options import RULE_OPTIONS
 from pipesdfa.learning.output_only import OutputOnly
 from pipesdfa.learning.sdfa import SDFA, TEMPORAL_MODES
 from pipesdfa.learning.sdfa_variants import VARIANTS
 from pipesdfa.learning.tap import TappedSDFA, tap
 
 __all__ = ["Rule", "LossFn", "BPTT", "SDFA", "OutputOnly", "RULES", "make_rule", "alignment", "FeedbackMatrices",
-           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap", "VARIANTS"]
+           "SAMPLERS", "register_sampler", "TEMPORAL_MODES", "TappedSDFA", "tap", "VARIANTS", "RULE_OPTIONS",
+           "is_baseline", "trains_output_only", "takes_option"]
 
 RULES: dict[str, type[Rule]] = {"bptt": BPTT, "sdfa": SDFA, "output": OutputOnly}
+
+
+def is_baseline(name: str) -> bool:
+    """Whether rule ``name`` is the one the others are measured against (BPTT: the true gradient)."""
+    return RULES.get(name) is BPTT
+
+
+def trains_output_only(name: str) -> bool:
+    """Whether rule ``name`` leaves the hidden blocks as they are (their weights never change)."""
+    return RULES.get(name) is OutputOnly
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether rule ``name`` has the option ``option`` (e.g. ``distribution``: a feedback rule)."""
+    cls = RULE_OPTIONS.get(name)
+    return cls is not None and option in {f.name for f in fields(cls)}
 
 SDFA_OPTIONS = ("feedback", "distribution", "temporal", "feedback_seed", "fast", "store", "widths", "variant")
 

@@ -86,6 +86,32 @@ class Rule(nn.Module):
     def options(self) -> dict:
         return {}
 
+    # --- what the training loop asks every rule (pipesdfa.training.hooks); defaults: nothing extra
+    @property
+    def shards_batch(self) -> bool:
+        """Whether the rule's update of a batch is the sum of its shards' updates (data parallel)."""
+        return True
+
+    def epoch_metrics(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> dict[str, Any]:
+        """Entries the loop adds to each epoch's record, measured on one test batch ``x, y``."""
+        return {}
+
+    def final_metrics(self, last: dict[str, Any]) -> dict[str, Any]:
+        """Entries of ``metrics.json``'s ``final`` block, from the last epoch's record ``last``."""
+        return {}
+
+    @classmethod
+    def step_bytes(cls, layers: Sequence[Any], TB: float, options: Any = None) -> float | None:
+        """Bytes one training step holds for ``layers`` (resolved layers with ``n_in``,
+        ``n_neurons``, ``n_out``) at ``TB`` = time steps x batch, beyond BPTT's graph; ``None``:
+        the autograd graph of BPTT (:func:`pipesdfa.training.guards.estimate_memory`)."""
+        return None
+
+    @classmethod
+    def state_bytes(cls, num_classes: int, layers: Sequence[Any], options: Any = None) -> float:
+        """Bytes of the rule's own fixed state (SDFA's feedback matrices)."""
+        return 0.0
+
     def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
         """The optimiser's parameter groups for the network's ``params``: each block's at
         ``lr * step_scale(block)`` (:func:`step_scale`; 1 unless an init scaled the block), the

@@ -100,6 +100,35 @@ class SDFA(Rule):
                 "feedback_seed": fb.seed, "fast": self.fast, "store": self.store, "variant": self.variant.name,
                 "paths": self.paths}
 
+    @property
+    def shards_batch(self) -> bool:
+        """A variant that centres the error over the batch needs the whole batch in one process."""
+        return not self.variant.center
+
+    def epoch_metrics(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> dict[str, Any]:
+        """``alignment``: per hidden block, the cosine to BPTT's gradient (:mod:`pipesdfa.learning.alignment`)."""
+        from pipesdfa.learning.alignment import alignment
+
+        return {"alignment": [a["cosine"] for a in alignment(self, x, y, loss_fn)]}
+
+    def final_metrics(self, last: dict[str, Any]) -> dict[str, Any]:
+        return {"alignment": [{"layer": l, "cosine": c} for l, c in enumerate(last.get("alignment", []))]}
+
+    @classmethod
+    def state_bytes(cls, num_classes: int, layers: Sequence[Any], options: Any = None) -> float:
+        return 4.0 * num_classes * max(l.n_out for l in layers)
+
+    @classmethod
+    def step_bytes(cls, layers: Sequence[Any], TB: float, options: Any = None) -> float | None:
+        """The fast path keeps per block the input's spikes as bits and ``d`` bytes per neuron and
+        step (``store``: half 2, float 4), plus the largest block's autograd graph; the autograd
+        implementation is BPTT's graph (``None``)."""
+        if options is not None and getattr(options, "impl", "fast") != "fast":
+            return None
+        d = 4 if getattr(options, "store", DEFAULT_STORE) == "float" else 2
+        graph = max(TB * 4 * (l.n_in + 3 * l.n_neurons + l.n_out) for l in layers)
+        return sum(TB * (l.n_in / 8 + d * l.n_neurons) for l in layers) + graph
+
     def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
         """The optimiser's groups: :meth:`Rule.param_groups`'s (every block at ``lr`` times its
         :func:`~pipesdfa.learning.base.step_scale`), the hidden blocks' further multiplied by

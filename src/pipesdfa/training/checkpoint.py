@@ -14,7 +14,9 @@ from pipesdfa.util.errors import UserError
 __all__ = ["CHECKPOINT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "restore", "model_from_checkpoint"]
 
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_VERSION = 1
+#: 2: the config in sections (:data:`pipesdfa.training.config.SECTIONS`); version 1 (flat
+#: config keys) is still read, its config moved into sections.
+CHECKPOINT_VERSION = 2
 
 
 def save_checkpoint(path: Path, run: Any, epoch: int, history: list[dict]) -> None:
@@ -48,8 +50,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a corrupt file
         raise UserError(f"checkpoint {path} is corrupt or not a pipesdfa checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise UserError(f"checkpoint {path}: field 'version' missing or not {CHECKPOINT_VERSION}")
+    if not isinstance(state, dict) or state.get("version") not in (1, CHECKPOINT_VERSION):
+        raise UserError(f"checkpoint {path}: field 'version' missing or not 1 or {CHECKPOINT_VERSION}")
     for key in ("config", "epoch", "model", "rule", "optimizer", "scheduler", "history"):
         if key not in state:
             raise UserError(f"checkpoint {path}: field {key!r} missing")
@@ -67,6 +69,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise UserError(f"checkpoint {path}: field 'history' must be a list of mappings")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
         raise UserError(f"checkpoint {path}: field 'model' must map parameter names to tensors")
+    if state["version"] == 1:  # flat config keys: into sections
+        from pipesdfa.training.config import TrainConfig
+
+        state["config"] = TrainConfig.from_flat(state["config"], f"checkpoint {path}: field 'config'").to_dict()
+        state["version"] = CHECKPOINT_VERSION
     state["path"] = str(path)
     return state
 
@@ -108,12 +115,12 @@ def model_from_checkpoint(state: dict[str, Any]):
         from pipesdfa.data.registry import load_dataset
         from pipesdfa.zoo.workloads import build_spec
 
-        data = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=1, max_test=1,
-                            **cfg.data_options)
-        spec = build_spec(cfg.model, data.input_shape, data.num_classes, cfg.hidden, name=cfg.workload or cfg.model)
+        data = load_dataset(cfg.data.dataset, T=cfg.data.T, data_dir=cfg.data.dir, seed=cfg.seed, max_train=1, max_test=1,
+                            **cfg.data.options)
+        spec = build_spec(cfg.model.name, data.input_shape, data.num_classes, cfg.model.hidden, name=cfg.workload or cfg.model.name)
     _check_shapes(spec, state["model"], where)
     try:
-        net = build_model(spec, NeuronParams(kind=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, alpha=cfg.alpha),
+        net = build_model(spec, NeuronParams(kind=cfg.model.neuron, tau=cfg.model.tau, surrogate=cfg.model.surrogate, alpha=cfg.model.alpha),
                           backend="auto")
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None

@@ -1,8 +1,11 @@
 """Training configuration files (``pipesdfa train --config FILE.yaml``) and the run folder's
 ``config.yaml``.
 
-A file is a YAML (or JSON) mapping whose keys are :class:`~pipesdfa.training.config.TrainConfig`
-fields (``pipesdfa train --help`` names the flag of each: ``--init-gain`` is ``init_gain``).
+A file is a YAML (or JSON) mapping of :class:`~pipesdfa.training.config.TrainConfig`'s sections
+(``data``, ``model``, ``rule`` with ``rule.sdfa``, ``optim``, ``hardware``, ``finetune``,
+``runtime``) and ``seed``/``workload``; ``pipesdfa train --help`` names the flag of each key
+(``--init-gain`` is ``model.init_gain``). A key of the flat files before sections is refused
+with its new place (``lr`` moved to ``optim.lr``).
 ``workload: NAME`` starts from that workload's settings; otherwise ``dataset`` and ``model``
 are required (from the file or the flags). Values are checked against the field's type:
 an unknown key, or a value of the wrong type, is a :class:`UserError` naming the key and
@@ -11,8 +14,8 @@ the file. YAML 1.1 reads ``1e-3`` as a string; float fields accept such strings.
 ``config.yaml`` in a run folder is the *resolved* configuration (:func:`resolved_config`):
 every default written out as the value it took (the surrogate's alpha, the concrete neuron
 backend and device, the thread count ``auto`` chose, the split sizes), and no key that does
-not apply to the run (SDFA options of a BPTT run, device options of an ideal run, ``init_gain``
-of a data-driven init), so no value is ``null``. ``pipesdfa train --config RUN/config.yaml
+not apply to the run (the options of another rule, device options of an ideal run,
+``init_gain`` of a data-driven init), so no value is ``null``. ``pipesdfa train --config RUN/config.yaml
 --out NEW`` repeats the run bit-identically on the same machine.
 """
 
@@ -61,44 +64,39 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
     from pipesdfa.snn.kernels.backends import resolve_backend
     from pipesdfa.snn.surrogates import get_surrogate
 
+    from pipesdfa.learning.options import RULE_OPTIONS
+
     d = cfg.to_dict()
-    if d["alpha"] is None:
-        d["alpha"] = get_surrogate(cfg.surrogate).default_alpha
+    model, data, rule = d["model"], d["data"], d["rule"]
+    if model["alpha"] is None:
+        model["alpha"] = get_surrogate(cfg.model.surrogate).default_alpha
     if run is not None:
-        d["device"] = str(run.device)
-        d["backend"] = resolve_backend(cfg.backend, run.device)
-        d["max_train"] = len(run.data.train) + (len(run.data.val) if run.data.val is not None else 0)  # before the split
-        d["max_test"] = len(run.data.test)
-    if cfg.method == "sdfa":
-        opts = run.rule.options() if run is not None else {}
-        for k, default in (("feedback", "shared"), ("distribution", "gaussian"), ("temporal", "local")):
-            if d[k] is None:
-                d[k] = opts.get(k, default)
-        if d["feedback_seed"] is None:
-            d["feedback_seed"] = cfg.seed
-        if d["sdfa_variant"] is None:
-            d["sdfa_variant"] = opts.get("variant", "authors")
-    else:
-        for k in ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_impl", "sdfa_store", "sdfa_variant"):
-            d.pop(k)
-    if cfg.hardware != "rram":
-        d.pop("device_preset")
-        d.pop("device_set")
-    if cfg.init == "data":
-        d.pop("init_gain")
-    else:
-        d.pop("init_rate")
-    d["lr_restarts"] = list(d["lr_restarts"])
-    if cfg.shift is None:
-        d.pop("shift_seed")
+        d["runtime"]["device"] = str(run.device)
+        model["backend"] = resolve_backend(cfg.model.backend, run.device)
+        data["max_train"] = len(run.data.train) + (len(run.data.val) if run.data.val is not None else 0)  # before the split
+        data["max_test"] = len(run.data.test)
+    opts = cfg.rule.options()
+    for name in RULE_OPTIONS:  # only the run's rule's options, each as the bound rule uses it
+        rule.pop(name)
+    if opts is not None:
+        rule[cfg.rule.method] = opts.resolved(run.rule.options() if run is not None else {}, cfg.seed)
+    if cfg.hardware.kind != "rram":
+        d["hardware"].pop("device_preset")
+        d["hardware"].pop("device_set")
+    model.pop("init_gain" if cfg.model.init == "data" else "init_rate")
+    if cfg.finetune.shift is None:
+        d["finetune"].pop("shift_seed")
     else:  # the canonical NAME:key=value form
         from pipesdfa.data.shifting import resolve_shift
 
-        d["shift"] = resolve_shift(cfg.dataset, cfg.shift, cfg.shift_seed).spec
-    left = [k for k, v in d.items() if v is None]
-    for k in left:  # not applicable to this run (no workload name, an embedded dataset's data_dir)
-        d.pop(k)
-    return d
+        d["finetune"]["shift"] = resolve_shift(cfg.data.dataset, cfg.finetune.shift, cfg.finetune.shift_seed).spec
+    return _drop_none(d)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` without ``None`` values (not applicable to this run: no workload name, an embedded
+    dataset's directory), recursively."""
+    return {k: _drop_none(v) if isinstance(v, dict) and k != "options" else v for k, v in d.items() if v is not None}
 
 
 def dump_config(d: dict[str, Any]) -> str:

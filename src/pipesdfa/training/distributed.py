@@ -3,7 +3,7 @@
 Every rank builds the same run from the same config and seed (so the model's initial
 weights and SDFA's feedback matrices are identical; they are also broadcast from rank 0 to
 make sure) and walks the same global batch order. Rank ``r`` of ``N`` takes the samples
-``r, r+N, r+2N, ...`` of each global batch of ``cfg.batch`` samples. After the rule has
+``r, r+N, r+2N, ...`` of each global batch of ``cfg.optim.batch`` samples. After the rule has
 left each rank's gradients of its local mean loss, they are combined into the gradient of
 the **global** mean loss::
 

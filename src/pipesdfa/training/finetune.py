@@ -27,34 +27,94 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from pipesdfa.util.errors import UserError
 from pipesdfa.learning.feedback import ALIGNED, aligned_matrices
 from pipesdfa.training.config import ADAPT
+from pipesdfa.training.hooks import LoopHook, register_hook
+from pipesdfa.util.errors import UserError
 
-__all__ = ["ADAPT", "check_base", "shift_options", "extra_tests", "load_base", "trainable", "drop_frozen_grads",
-           "evaluate_before", "evaluate_extra", "feedback_options", "align_feedback", "finetune_config",
-           "finetune_metrics"]
+__all__ = ["ADAPT", "FineTune", "check_base", "shift_options", "extra_tests", "load_base", "trainable",
+           "drop_frozen_grads", "evaluate_before", "evaluate_extra", "feedback_options", "align_feedback",
+           "finetune_config", "finetune_metrics"]
+
+
+class FineTune(LoopHook):
+    """The loop hooks of a run that adapts a base run or trains on shifted data (module docstring);
+    also the aligned feedback of a rule with ``distribution: aligned``."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+
+    def check(self, cfg, fresh: bool) -> None:
+        if fresh and cfg.finetune.base is not None:
+            check_base(cfg)
+
+    def loader_options(self, cfg) -> dict[str, Any]:
+        return shift_options(cfg)
+
+    def extra_tests(self, cfg) -> dict[str, Dataset]:
+        return extra_tests(cfg)
+
+    def initialise(self, model, cfg, fresh: bool) -> dict[str, Any] | None:
+        if cfg.finetune.base is None:
+            return None
+        return load_base(model, cfg) if fresh else {}  # resumed: the checkpoint holds the weights
+
+    def rule_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**options, **feedback_options(options)} if "distribution" in options else options
+
+    def after_rule(self, run, fresh: bool) -> None:
+        if _aligned(run.cfg) and fresh:  # from the weights the run starts with
+            align_feedback(run.rule, run.model, run.hw, run.rule.options().get("feedback_seed", run.cfg.seed))
+
+    def trainable(self, model):
+        return trainable(model, self.cfg.finetune.adapt)
+
+    def before_training(self, run, loss_fn) -> None:
+        if run.cfg.finetune.base is not None:  # the base network as deployed, before the first step
+            run.before = evaluate_before(run, loss_fn, run.init)
+
+    def after_backward(self, run) -> None:
+        drop_frozen_grads(run.frozen)
+
+    def epoch_metrics(self, run, loss_fn) -> dict[str, Any]:
+        return evaluate_extra(run, loss_fn)
+
+    def final_metrics(self, run, history: list[dict]) -> dict[str, Any]:
+        return finetune_metrics(run, history)
+
+
+def _aligned(cfg) -> bool:
+    opts = cfg.rule.options()
+    return getattr(opts, "distribution", None) == ALIGNED
+
+
+@register_hook
+def _finetune_hook(cfg) -> FineTune | None:
+    f = cfg.finetune
+    if f.base is None and f.shift is None and f.samples_per_class is None and f.adapt == "all" and not _aligned(cfg):
+        return None
+    return FineTune(cfg)
 
 
 
 def shift_options(cfg) -> dict[str, Any]:
     """The loader options of ``cfg``'s shift and few-shot subset (none when unset)."""
     out: dict[str, Any] = {}
-    if cfg.shift is not None:
-        out.update(shift=cfg.shift, shift_seed=cfg.shift_seed)
-    if cfg.samples_per_class is not None:
-        out.update(samples_per_class=cfg.samples_per_class, subset_seed=cfg.seed)
+    if cfg.finetune.shift is not None:
+        out.update(shift=cfg.finetune.shift, shift_seed=cfg.finetune.shift_seed)
+    if cfg.finetune.samples_per_class is not None:
+        out.update(samples_per_class=cfg.finetune.samples_per_class, subset_seed=cfg.seed)
     return out
 
 
 def extra_tests(cfg) -> dict[str, Dataset]:
     """``{"unshifted": the test split without the shift}`` for a shifted run, else ``{}``."""
-    if cfg.shift is None:
+    if cfg.finetune.shift is None:
         return {}
     from pipesdfa.data.registry import load_dataset
 
-    clean = load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=cfg.seed, max_train=1,
-                         max_test=cfg.max_test, **cfg.data_options)
+    clean = load_dataset(cfg.data.dataset, T=cfg.data.T, data_dir=cfg.data.dir, seed=cfg.seed, max_train=1,
+                         max_test=cfg.data.max_test, **cfg.data.options)
     return {"unshifted": clean.test}
 
 
@@ -65,20 +125,21 @@ def check_base(cfg) -> None:
 
 def _base_state(cfg) -> dict[str, Any]:
     from pipesdfa.training.checkpoint import load_checkpoint
+    from pipesdfa.training.config import TrainConfig
 
-    state = load_checkpoint(cfg.base)
-    base = state["config"]
+    state = load_checkpoint(cfg.finetune.base)
     where = f"checkpoint {state['path']}"
-    if base.get("dataset") != cfg.dataset:
-        raise UserError(f"{where} is a run of dataset {base.get('dataset')!r}; this run adapts on "
-                        f"{cfg.dataset!r}: give a checkpoint trained on {cfg.dataset}")
+    base = TrainConfig.from_values(state["config"], f"{where}: field 'config'")
+    if base.data.dataset != cfg.data.dataset:
+        raise UserError(f"{where} is a run of dataset {base.data.dataset!r}; this run adapts on "
+                        f"{cfg.data.dataset!r}: give a checkpoint trained on {cfg.data.dataset}")
     if state["epoch"] < 1:
         raise UserError(f"{where} has no finished epoch; pre-train it first")
     return state
 
 
 def load_base(model: nn.Module, cfg) -> dict[str, Any]:
-    """Load the weights of ``cfg.base`` into ``model``; returns what ``metrics.json`` records of
+    """Load the weights of ``cfg.finetune.base`` into ``model``; returns what ``metrics.json`` records of
     the base (path, epochs, method, its own test accuracy on unshifted data)."""
     state = _base_state(cfg)
     where = f"checkpoint {state['path']}"
@@ -91,8 +152,8 @@ def load_base(model: nn.Module, cfg) -> dict[str, Any]:
     except (RuntimeError, KeyError) as exc:
         raise UserError(f"{where}: its weights do not fit this run's model: {str(exc).splitlines()[0]}") from None
     last = state["history"][state["epoch"] - 1] if state["history"] else {}
-    return {"path": str(state["path"]), "epochs": int(state["epoch"]), "method": state["config"].get("method"),
-            "hardware": state["config"].get("hardware", "ideal"), "test_acc": last.get("test_acc")}
+    return {"path": str(state["path"]), "epochs": int(state["epoch"]), "method": state["config"]["rule"]["method"],
+            "hardware": state["config"]["hardware"]["kind"], "test_acc": last.get("test_acc")}
 
 
 def _widths(layers: list[dict]) -> str:
@@ -124,7 +185,7 @@ def evaluate_extra(run, loss_fn) -> dict[str, float]:
 
     out = {}
     for name, ds in run.extra_tests.items():
-        e = evaluate(run.model, ds, loss_fn, max(run.cfg.batch, 64), run.device, run.cfg.num_workers)
+        e = evaluate(run.model, ds, loss_fn, max(run.cfg.optim.batch, 64), run.device, run.cfg.runtime.num_workers)
         out[f"test_acc_{name}"], out[f"test_loss_{name}"] = e["acc"], e["loss"]
     return out
 
@@ -133,16 +194,16 @@ def evaluate_before(run, loss_fn, base: dict[str, Any]) -> dict[str, Any]:
     """The deployed base network on the test split and on every extra test split."""
     from pipesdfa.training.evaluation import evaluate
 
-    ev = evaluate(run.model, run.data.test, loss_fn, max(run.cfg.batch, 64), run.device, run.cfg.num_workers)
+    ev = evaluate(run.model, run.data.test, loss_fn, max(run.cfg.optim.batch, 64), run.device, run.cfg.runtime.num_workers)
     return {"base": base, "test_acc": ev["acc"], "test_loss": ev["loss"], **evaluate_extra(run, loss_fn)}
 
 
-def feedback_options(cfg) -> dict[str, Any]:
-    """SDFA's ``feedback``/``distribution`` as the rule is built: ``aligned`` starts from a
+def feedback_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A rule's ``feedback``/``distribution`` options as it is bound: ``aligned`` starts from a
     placeholder sample, replaced by :func:`align_feedback`, and needs one matrix per layer."""
-    if cfg.distribution != ALIGNED:
-        return {"feedback": cfg.feedback, "distribution": cfg.distribution}
-    return {"feedback": cfg.feedback or "independent", "distribution": "gaussian"}
+    if options.get("distribution") != ALIGNED:
+        return {}
+    return {"feedback": options.get("feedback") or "independent", "distribution": "gaussian"}
 
 
 def align_feedback(rule, model: nn.Module, hw, seed: int) -> None:
@@ -159,14 +220,14 @@ def align_feedback(rule, model: nn.Module, hw, seed: int) -> None:
 def finetune_metrics(run, history: list[dict]) -> dict[str, Any]:
     """The ``finetune`` block of ``metrics.json`` (empty for a run without a base)."""
     cfg = run.cfg
-    if cfg.base is None:
+    if cfg.finetune.base is None:
         return {}
     last = history[-1] if history else {}
     before = run.before or {}
     return {"finetune": {
-        "base": before.get("base", {"path": cfg.base}), "shift": cfg.shift,
-        "shift_seed": cfg.shift_seed if cfg.shift else None, "samples_per_class": cfg.samples_per_class,
-        "train_samples": len(run.data.train), "adapt": cfg.adapt,  # type: ignore[arg-type]
+        "base": before.get("base", {"path": cfg.finetune.base}), "shift": cfg.finetune.shift,
+        "shift_seed": cfg.finetune.shift_seed if cfg.finetune.shift else None, "samples_per_class": cfg.finetune.samples_per_class,
+        "train_samples": len(run.data.train), "adapt": cfg.finetune.adapt,  # type: ignore[arg-type]
         "before": {k: v for k, v in before.items() if k != "base"},
         "after": {k: last.get(k) for k in ("test_acc", "test_loss", *(f"test_{m}_{n}" for n in run.extra_tests
                                                                        for m in ("acc", "loss")))},
@@ -180,16 +241,16 @@ def finetune_config(base, base_path: str, **changes: Any):
     hyper-parameters, hardware and data shift of ``changes`` (``None`` values: keep the base's
     hyper-parameter, drop its rule options). The training split is the shifted one, cut by
     ``samples_per_class``; ``max_train`` and ``lr_restarts`` start afresh."""
-    from pipesdfa.training.config import TrainConfig
+    from pipesdfa.training.config import FinetuneSection, HardwareSection, RuleSection
 
-    rule_opts = ("feedback", "distribution", "temporal", "feedback_seed", "sdfa_variant")
     keep = {k: v for k, v in changes.items() if v is not None}
-    cfg = replace(base, max_train=None, lr_restarts=(), tensorboard=False, base=str(base_path),
-                  **{k: None for k in rule_opts}, hardware="ideal", device_preset="neurosim-default",
-                  device_set=[], seed=0, shift=None, shift_seed=0, samples_per_class=None, adapt="all")
-    values = {**cfg.to_dict(), **keep}
-    if values.get("shift") is not None:  # the canonical NAME:key=value form (what config.yaml records)
+    cfg = replace(base, data=replace(base.data, max_train=None), optim=replace(base.optim, lr_restarts=()),
+                  runtime=replace(base.runtime, tensorboard=False), rule=RuleSection(method=base.rule.method),
+                  hardware=HardwareSection(), finetune=FinetuneSection(base=str(base_path)), seed=0)
+    cfg = cfg.updated("finetune options", **keep)
+    if cfg.finetune.shift is not None:  # the canonical NAME:key=value form (what config.yaml records)
         from pipesdfa.data.shifting import resolve_shift
 
-        values["shift"] = resolve_shift(values["dataset"], values["shift"], values.get("shift_seed", 0)).spec
-    return TrainConfig.from_values(values, "finetune options").validate()
+        f = cfg.finetune
+        cfg.finetune = replace(f, shift=resolve_shift(cfg.data.dataset, f.shift, f.shift_seed).spec)
+    return cfg.validate()

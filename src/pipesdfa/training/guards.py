@@ -63,39 +63,36 @@ def split_sizes(cfg) -> tuple[int, int]:
     """Training and test samples the run will hold (from the catalog, cut by max_train/test)."""
     from pipesdfa.data.catalog import CATALOG
 
-    n_train = CATALOG[cfg.dataset].epoch_samples
+    n_train = CATALOG[cfg.data.dataset].epoch_samples
     n_test = max(1, n_train // 4)  # the 80/20 splits; N-MNIST's and SHD's test sets are smaller still
-    if cfg.max_train is not None:
-        n_train = min(n_train, cfg.max_train)
-    if cfg.max_test is not None:
-        n_test = min(n_test, cfg.max_test)
+    if cfg.data.max_train is not None:
+        n_train = min(n_train, cfg.data.max_train)
+    if cfg.data.max_test is not None:
+        n_test = min(n_test, cfg.data.max_test)
     return n_train, n_test
 
 
 def estimate_memory(cfg, layers, input_shape, num_classes: int) -> MemoryEstimate:
     """Bytes a run needs (see the module docstring); ``layers``: resolved layers of its model."""
     from pipesdfa.data.catalog import CATALOG
+    from pipesdfa.learning import RULES
 
     n_train, n_test = split_sizes(cfg)
-    per = cfg.T * math.prod(input_shape) * 4
-    if CATALOG[cfg.dataset].embedded:
+    per = cfg.data.T * math.prod(input_shape) * 4
+    if CATALOG[cfg.data.dataset].embedded:
         data = 2.0 * (n_train + n_test) * per
     else:
         data = sum(2.0 * min(n * per, _IN_MEMORY_SPLIT) for n in (n_train, n_test))
     P = sum(l.weights for l in layers)
-    k = 4 if cfg.optimizer == "adam" else 3
-    model = 4.0 * P * k
-    if cfg.method == "sdfa":
-        model += 4.0 * num_classes * max(l.n_out for l in layers)
-    B = min(cfg.batch, n_train)
-    TB = float(cfg.T) * B
-    bptt = [TB * 4 * (l.n_in + 3 * l.n_neurons + l.n_out) for l in layers]
-    if cfg.method == "sdfa" and cfg.sdfa_impl == "fast":
-        d = 4 if cfg.sdfa_store == "float" else 2
-        step = sum(TB * (l.n_in / 8 + d * l.n_neurons) for l in layers) + max(bptt)
-    else:
-        step = sum(bptt)
-    Be = float(cfg.T) * min(max(cfg.batch, 64), n_test)
+    k = 4 if cfg.optim.optimizer == "adam" else 3
+    rule = RULES[cfg.rule.method]
+    model = 4.0 * P * k + rule.state_bytes(num_classes, layers, cfg.rule.options())
+    B = min(cfg.optim.batch, n_train)
+    TB = float(cfg.data.T) * B
+    step = rule.step_bytes(layers, TB, cfg.rule.options())
+    if step is None:  # the autograd graph of the whole network
+        step = sum(TB * 4 * (l.n_in + 3 * l.n_neurons + l.n_out) for l in layers)
+    Be = float(cfg.data.T) * min(max(cfg.optim.batch, 64), n_test)
     ev = Be * 4 * (max(l.n_in for l in layers) + 2 * max(l.n_neurons for l in layers))
     return MemoryEstimate(data, model, step, ev)
 
@@ -133,13 +130,13 @@ def check_memory(est: MemoryEstimate, cfg) -> None:
     avail = available_memory()
     if avail is not None and est.total > avail:
         parts = ", ".join(f"{k} {_gib(v)}" for k, v in est.to_dict().items() if k not in ("total", "baseline") and v > 0)
-        raise UserError(f"this run needs about {_gib(est.total)} of memory ({parts}; T={cfg.T}, batch={cfg.batch}) "
+        raise UserError(f"this run needs about {_gib(est.total)} of memory ({parts}; T={cfg.data.T}, batch={cfg.optim.batch}) "
                         f"but {_gib(avail)} is available; lower --T, --batch, --max-train or the model's widths")
 
 
 def check_batch(cfg, n_train: int, name: str) -> None:
-    if cfg.batch > n_train:
-        raise UserError(f"--batch {cfg.batch} is larger than the training split ({n_train} samples of {name}): "
+    if cfg.optim.batch > n_train:
+        raise UserError(f"--batch {cfg.optim.batch} is larger than the training split ({n_train} samples of {name}): "
                         f"an epoch would be one batch; use --batch {n_train} or less")
 
 

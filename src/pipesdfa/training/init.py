@@ -50,7 +50,7 @@ from torch import nn
 
 from pipesdfa.learning.base import STEP_SCALE
 
-__all__ = ["rate_init", "init_samples"]
+__all__ = ["rate_init", "init_samples", "initialise", "scale_init"]
 
 #: Bytes of membrane input one init batch may take (bounds the samples for large T or grids).
 INIT_BUDGET_BYTES = 256 << 20
@@ -110,3 +110,31 @@ def rate_init(blocks: nn.ModuleList, x: torch.Tensor, target: float = 0.1, steps
         if not math.isfinite(report[-1]["rate"]):
             break
     return report
+
+
+def initialise(model: nn.Module, m, T: int, train_split, device: torch.device) -> list[dict] | None:
+    """The configured init of a fresh network (``m``: the model section): ``data`` scales every
+    block to fire at ``init_rate`` on the first training samples (its report), ``default`` is
+    PyTorch's init times ``init_gain`` (``None``)."""
+    if m.init == "data":
+        from pipesdfa.training.evaluation import batches, to_time_first
+
+        n = init_samples(len(train_split), T, max(l.n_neurons for l in model.layers))
+        xb, _ = next(batches(train_split, torch.arange(n), n))
+        return rate_init(model.blocks, to_time_first(xb, device), m.init_rate)
+    scale_init(model, m.init_gain)
+    return None
+
+
+def scale_init(model: nn.Module, gain: float) -> None:
+    """Multiply every weight by ``gain`` after PyTorch's default initialisation.
+
+    PyTorch's default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (SpikingJelly's, hence the
+    authors') leaves deep spiking layers nearly silent at initialisation when inputs are
+    sparse; ``gain > 1`` restores activity (it matters most for the output-only baseline,
+    whose hidden layers never learn).
+    """
+    if gain != 1.0:
+        with torch.no_grad():
+            for blk in model.blocks:
+                blk.weight.mul_(gain)

@@ -29,7 +29,7 @@ from typing import Any
 from pipesdfa.training.checkpoint import CHECKPOINT, load_checkpoint
 from pipesdfa.training.configfile import CONFIG_FILE, read_config_file, resolved_config
 from pipesdfa.util.errors import UserError
-from pipesdfa.training.config import TrainConfig
+from pipesdfa.training.config import TrainConfig, flat_view
 
 __all__ = ["open_run", "extend", "check_agrees", "continued", "RUNTIME_FIELDS"]
 
@@ -43,24 +43,24 @@ def open_run(path: str | os.PathLike[str]) -> tuple[TrainConfig, dict[str, Any] 
     if path.is_dir() and not (path / CHECKPOINT).is_file():
         if (path / CONFIG_FILE).is_file():  # killed before its first checkpoint: start it again
             cfg = TrainConfig.from_values(read_config_file(path / CONFIG_FILE), str(path / CONFIG_FILE))
-            return replace(cfg, out=str(path)), None, path
+            return cfg.updated(out=str(path)), None, path
         raise UserError(f"{path} is not a run folder: it has no {CHECKPOINT} and no {CONFIG_FILE}")
     state = load_checkpoint(path)
     folder = Path(state["path"]).parent
     cfg = TrainConfig.from_values(state["config"], f"checkpoint {state['path']}: field 'config'")
-    return replace(cfg, out=str(folder)), state, folder
+    return cfg.updated(out=str(folder)), state, folder
 
 
 def extend(cfg: TrainConfig, done: int, epochs: int | None) -> TrainConfig:
     """``cfg`` with ``epochs`` as its new end (see the module docstring)."""
-    if epochs is None or epochs == cfg.epochs:
+    if epochs is None or epochs == cfg.optim.epochs:
         return cfg
     if epochs < done:
-        raise UserError(f"--epochs {epochs}: the run in {cfg.out} has already done {done} epochs")
-    if epochs < cfg.epochs:
-        raise UserError(f"--epochs {epochs} would shorten the run in {cfg.out} (planned for {cfg.epochs} epochs, "
+        raise UserError(f"--epochs {epochs}: the run in {cfg.runtime.out} has already done {done} epochs")
+    if epochs < cfg.optim.epochs:
+        raise UserError(f"--epochs {epochs} would shorten the run in {cfg.runtime.out} (planned for {cfg.optim.epochs} epochs, "
                         f"{done} done); --epochs only extends a run")
-    return replace(cfg, epochs=epochs, lr_restarts=tuple(cfg.lr_restarts) + (cfg.epochs,))
+    return cfg.updated(epochs=epochs, lr_restarts=tuple(cfg.optim.lr_restarts) + (cfg.optim.epochs,))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -74,7 +74,7 @@ def _same(a: Any, b: Any) -> bool:
 def check_agrees(cfg: TrainConfig, given: dict[str, tuple[str, Any]], folder: Path) -> None:
     """Every ``{field: (flag, value)}`` in ``given`` agrees with the run's ``cfg``, else a
     :class:`UserError` naming the flag (run-time fields and ``epochs`` are not checked)."""
-    saved = resolved_config(cfg)
+    saved = flat_view(resolved_config(cfg))
     for key, (flag, value) in given.items():
         if key in RUNTIME_FIELDS or key == "epochs" or value is None:
             continue
@@ -92,8 +92,8 @@ def check_agrees(cfg: TrainConfig, given: dict[str, tuple[str, Any]], folder: Pa
         if key in ("backend", "device") and value == "auto":
             continue
         if key not in saved:
-            raise UserError(f"{flag} {value} does not apply to the run in {folder} (method {cfg.method}, "
-                            f"hardware {cfg.hardware}); --resume continues a run as it was configured")
+            raise UserError(f"{flag} {value} does not apply to the run in {folder} (method {cfg.rule.method}, "
+                            f"hardware {cfg.hardware.kind}); --resume continues a run as it was configured")
         if not _same(saved[key], value):
             raise UserError(f"{flag} {value} contradicts the run in {folder} ({key} {saved[key]}); --resume "
                             f"continues a run as it was configured: drop the flag, or start a new run with --out")
@@ -107,5 +107,5 @@ def continued(cfg: TrainConfig, state: dict[str, Any] | None, folder: Path, give
     runtime = {k: given[k][1] for k in RUNTIME_FIELDS if k in given}
     if tensorboard:
         runtime["tensorboard"] = True
-    cfg = replace(cfg, **runtime)
+    cfg = cfg.updated(**runtime)
     return extend(cfg, int(state["epoch"]) if state else 0, epochs).validate()

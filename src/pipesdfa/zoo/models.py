@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pipesdfa.snn.blocks import SpikingBlock
+from pipesdfa.snn.network import BlockNetwork
 from pipesdfa.snn.neurons import NeuronParams, SpikingNeuron
 from pipesdfa.snn.readout import VoteReadout
 from pipesdfa.zoo.workloads import ModelSpec, ResolvedLayer, resolve
@@ -48,7 +49,7 @@ def readout_rates(s_out: torch.Tensor, num_classes: int, vote: int) -> torch.Ten
     return VoteReadout(num_classes, vote)(s_out)
 
 
-class SpikingNet(nn.Module):
+class SpikingNet(BlockNetwork):
     """A stack of :class:`Block`s with a vote readout."""
 
     def __init__(self, spec: ModelSpec, neuron: NeuronParams, backend: str = "torch") -> None:
@@ -78,20 +79,17 @@ class SpikingNet(nn.Module):
     def readout(self, s_out: torch.Tensor) -> torch.Tensor:
         return self.vote(s_out)
 
-    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Spike outputs of every block (after pooling), for activity measurements."""
-        outs = []
-        for blk in self.blocks:
-            x = blk(x)
-            outs.append(x)
-        return outs
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for blk in self.blocks:
-            x = blk(x)
-        return self.readout(x)
 
 
 def build_model(spec: ModelSpec, neuron: NeuronParams, backend: str = "torch") -> SpikingNet:
     """A :class:`SpikingNet` for ``spec`` with every block using ``neuron``."""
     return SpikingNet(spec, neuron, backend)
+
+
+def zoo_network(family: str, input_shape: tuple[int, ...], num_classes: int, hidden: tuple[int, ...], name: str,
+                neuron: NeuronParams, backend: str = "torch") -> SpikingNet:
+    """The zoo's ``family`` (``mlp``, ``convnet``, ``vgg11``) for data of ``input_shape`` and
+    ``num_classes`` (``hidden``: an MLP's widths), every block using ``neuron``."""
+    from pipesdfa.zoo.workloads import build_spec
+
+    return build_model(build_spec(family, input_shape, num_classes, hidden, name=name), neuron, backend)

@@ -37,7 +37,7 @@ import torch
 from pipesdfa.snn.dynamics import NeuronParams
 from pipesdfa.snn.surrogates import SURROGATE_IDS
 
-__all__ = ["Coeffs", "coeffs", "recurrence_factor", "backward_recurrence_"]
+__all__ = ["Coeffs", "coeffs", "recurrence_factor", "backward_recurrence_", "neuron_function", "multistep_with"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,32 @@ def backward_recurrence_(g: torch.Tensor, ka: torch.Tensor, g_next: torch.Tensor
         if nxt is not None:
             g[i].addcmul_(ka[i], nxt)
     return g[0]
+
+
+def neuron_function(name: str, run, grads) -> type:
+    """An autograd function ``apply(x_seq, v0, p, recurrent_grad) -> (spikes, V[T-1])`` of a fast
+    backend: ``run(x_seq, p, v0) -> (spikes, H, V[T-1])`` is its forward (``H`` kept for the
+    backward), ``grads(H, p, g_s, g_v, recurrent_grad, want_v0) -> (dL/dX, dL/dV0 or None)`` its
+    backward. The fused CPU backend and the Triton one differ only in those two functions."""
+
+    def forward(ctx, x_seq, v0, p, recurrent_grad):
+        s, h, v = run(x_seq, p, v0)
+        ctx.save_for_backward(h)
+        ctx.p, ctx.recurrent_grad, ctx.has_v0 = p, recurrent_grad, v0 is not None
+        return s, v
+
+    def backward(ctx, g_s, g_v):
+        (h,) = ctx.saved_tensors
+        g_x, g_v0 = grads(h, ctx.p, g_s, g_v, ctx.recurrent_grad, ctx.has_v0 and ctx.needs_input_grad[1])
+        return g_x, g_v0, None, None
+
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+
+
+def multistep_with(function: type, forward_nograd, x_seq: torch.Tensor, p: NeuronParams,
+                   v0: torch.Tensor | None, recurrent_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(spikes, V[T-1])``: through the autograd ``function`` when a gradient is wanted, else
+    ``forward_nograd(x_seq, p, v0)`` alone."""
+    if not (x_seq.requires_grad or (v0 is not None and v0.requires_grad)) or not torch.is_grad_enabled():
+        return forward_nograd(x_seq, p, v0)
+    return function.apply(x_seq, v0, p, recurrent_grad)

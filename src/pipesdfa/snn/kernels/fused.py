@@ -31,7 +31,8 @@ import math
 import torch
 
 from pipesdfa.snn.kernels import workspace
-from pipesdfa.snn.kernels.common import backward_recurrence_, coeffs, recurrence_factor
+from pipesdfa.snn.kernels.common import (backward_recurrence_, coeffs, multistep_with, neuron_function,
+                                         recurrence_factor)
 from pipesdfa.snn.dynamics import NeuronParams
 from pipesdfa.snn.surrogates import surrogate_grad_
 
@@ -107,45 +108,39 @@ def neuron_forward_nograd(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor
     return spikes, v
 
 
-class _FusedMultistep(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x_seq, v0, p, recurrent_grad):  # type: ignore[override]
-        h_all = workspace.empty(x_seq.shape, x_seq.dtype, x_seq.device)
-        s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h_all, spike_dtype=x_seq.dtype)
-        ctx.save_for_backward(h_all)
-        ctx.p = p
-        ctx.recurrent_grad = recurrent_grad
-        ctx.has_v0 = v0 is not None
-        return s, v
+def _run(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None):
+    h_all = workspace.empty(x_seq.shape, x_seq.dtype, x_seq.device)
+    s, v = neuron_forward_nograd(x_seq, p, v0, h_out=h_all, spike_dtype=x_seq.dtype)
+    return s, h_all, v
 
-    @staticmethod
-    def backward(ctx, g_s, g_v):  # type: ignore[override]
-        (h_all,) = ctx.saved_tensors
-        p: NeuronParams = ctx.p
-        cf = coeffs(p)
-        T = h_all.shape[0]
-        recurrent = ctx.recurrent_grad and T > 1
-        g = workspace.empty(h_all.shape, h_all.dtype, h_all.device)  # P, then G, then dL/dX
-        for lo, hi in time_chunks(h_all):  # last steps first: G[t] needs G[t+1]
-            h = h_all[lo:hi]
-            sg = surrogate_grad_(h - cf.v_th, p.surrogate, cf.alpha)
-            if g_s is not None:
-                torch.mul(g_s[lo:hi], sg, out=g[lo:hi])
-            else:
-                g[lo:hi].zero_()
-            if hi == T and g_v is not None:
-                g[T - 1].addcmul_(recurrence_factor(h[-1], sg[-1], cf), g_v)
-            if recurrent:
-                ka = recurrence_factor(h[: min(hi, T - 1) - lo], sg[: min(hi, T - 1) - lo], cf).mul_(cf.k)
-                backward_recurrence_(g[lo:hi], ka, g[hi] if hi < T else None)
-        g_v0 = g[0] * cf.k if ctx.recurrent_grad and ctx.has_v0 and ctx.needs_input_grad[1] else None
-        g_x = g.mul_(cf.c) if cf.c != 1.0 else g
-        return g_x, g_v0, None, None
+
+def _grads(h_all: torch.Tensor, p: NeuronParams, g_s, g_v, recurrent_grad: bool, want_v0: bool):
+    cf = coeffs(p)
+    T = h_all.shape[0]
+    recurrent = recurrent_grad and T > 1
+    g = workspace.empty(h_all.shape, h_all.dtype, h_all.device)  # P, then G, then dL/dX
+    for lo, hi in time_chunks(h_all):  # last steps first: G[t] needs G[t+1]
+        h = h_all[lo:hi]
+        sg = surrogate_grad_(h - cf.v_th, p.surrogate, cf.alpha)
+        if g_s is not None:
+            torch.mul(g_s[lo:hi], sg, out=g[lo:hi])
+        else:
+            g[lo:hi].zero_()
+        if hi == T and g_v is not None:
+            g[T - 1].addcmul_(recurrence_factor(h[-1], sg[-1], cf), g_v)
+        if recurrent:
+            ka = recurrence_factor(h[: min(hi, T - 1) - lo], sg[: min(hi, T - 1) - lo], cf).mul_(cf.k)
+            backward_recurrence_(g[lo:hi], ka, g[hi] if hi < T else None)
+    g_v0 = g[0] * cf.k if recurrent_grad and want_v0 else None
+    g_x = g.mul_(cf.c) if cf.c != 1.0 else g
+    return g_x, g_v0
+
+
+_FusedMultistep = neuron_function("_FusedMultistep", _run, _grads)
 
 
 def fused_multistep(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None = None,
                     recurrent_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop-in for :func:`pipesdfa.snn.neurons.multistep`: ``(spikes [T, ...], V[T-1])``."""
-    if not (x_seq.requires_grad or (v0 is not None and v0.requires_grad)) or not torch.is_grad_enabled():
-        return neuron_forward_nograd(x_seq, p, v0, spike_dtype=x_seq.dtype)
-    return _FusedMultistep.apply(x_seq, v0, p, recurrent_grad)
+    return multistep_with(_FusedMultistep, lambda x, p, v0: neuron_forward_nograd(x, p, v0, spike_dtype=x.dtype),
+                          x_seq, p, v0, recurrent_grad)

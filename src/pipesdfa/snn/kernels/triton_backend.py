@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from pipesdfa.snn.kernels.common import coeffs
+from pipesdfa.snn.kernels.common import coeffs, multistep_with, neuron_function
 from pipesdfa.snn.dynamics import NeuronParams
 
 try:  # pragma: no cover - depends on the machine
@@ -80,17 +80,23 @@ if HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines / in interprete
         return h, fire, v
 
     @triton.jit
+    def _lanes(start_ptr, N, init, HAS_START: tl.constexpr, BLOCK_N: tl.constexpr):
+        # this program's neurons (offsets, mask) and the carried state they start from (float32):
+        # loaded from start_ptr, or `init` everywhere; every kernel here starts this way
+        offs = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+        mask = offs < N
+        if HAS_START:
+            state = tl.load(start_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        else:
+            state = tl.zeros([BLOCK_N], dtype=tl.float32) + init
+        return offs, mask, state
+
+    @triton.jit
     def _fwd_kernel(x_ptr, v0_ptr, s_ptr, h_ptr, vlast_ptr, N, T,
                     tau, v_th, v_rest, v_reset,
                     KIND_IF: tl.constexpr, DECAY_INPUT: tl.constexpr, HARD: tl.constexpr,
                     HAS_V0: tl.constexpr, SAVE_H: tl.constexpr, BLOCK_N: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-        mask = offs < N
-        if HAS_V0:
-            v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        else:
-            v = tl.zeros([BLOCK_N], dtype=tl.float32) + v_rest
+        offs, mask, v = _lanes(v0_ptr, N, v_rest, HAS_V0, BLOCK_N)
         for t in range(T):
             x = tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
             h, fire, v = _neuron_step(v, x, tau, v_th, v_rest, v_reset, KIND_IF, DECAY_INPUT, HARD)
@@ -104,13 +110,7 @@ if HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines / in interprete
                     k, c, v_th, v_reset, alpha,
                     SID: tl.constexpr, HARD: tl.constexpr, DETACH: tl.constexpr,
                     RECURRENT: tl.constexpr, HAS_GV: tl.constexpr, BLOCK_N: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-        mask = offs < N
-        if HAS_GV:
-            gv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        else:
-            gv = tl.zeros([BLOCK_N], dtype=tl.float32)
+        offs, mask, gv = _lanes(gv_ptr, N, 0.0, HAS_GV, BLOCK_N)
         for i in range(T):
             t = T - 1 - i
             h = tl.load(h_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
@@ -149,32 +149,23 @@ def _launch_fwd(x: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None, save_
     return s.view(x.shape), (h.view(x.shape) if save_h else None), vlast.view(x.shape[1:])
 
 
-class _TritonMultistep(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x_seq, v0, p, recurrent_grad):  # type: ignore[override]
-        s, h, v = _launch_fwd(x_seq, p, v0, save_h=True)
-        ctx.save_for_backward(h)
-        ctx.p, ctx.recurrent_grad, ctx.has_v0 = p, recurrent_grad, v0 is not None
-        return s, v
+def _grads(h: torch.Tensor, p: NeuronParams, g_s, g_v, recurrent_grad: bool, want_v0: bool):
+    cf = coeffs(p)
+    T = h.shape[0]
+    h2 = h.view(T, -1)
+    N = h2.shape[1]
+    gs = g_s.contiguous().view(T, -1) if g_s is not None else torch.zeros_like(h2)
+    gv = g_v.contiguous().view(-1) if g_v is not None else gs[0]
+    gx = torch.empty_like(h2)
+    gv0 = torch.empty_like(h2[0])
+    grid = (triton.cdiv(N, BLOCK),)
+    _bwd_kernel[grid](gs, gv, h2, gx, gv0, N, T, cf.k, cf.c, cf.v_th, cf.v_reset, cf.alpha,
+                      SID=cf.surrogate_id, HARD=cf.hard, DETACH=cf.detach_reset,
+                      RECURRENT=bool(recurrent_grad), HAS_GV=g_v is not None, BLOCK_N=BLOCK)
+    return gx.view(h.shape), (gv0.view(h.shape[1:]) if want_v0 and recurrent_grad else None)
 
-    @staticmethod
-    def backward(ctx, g_s, g_v):  # type: ignore[override]
-        (h,) = ctx.saved_tensors
-        p: NeuronParams = ctx.p
-        cf = coeffs(p)
-        T = h.shape[0]
-        h2 = h.view(T, -1)
-        N = h2.shape[1]
-        gs = g_s.contiguous().view(T, -1) if g_s is not None else torch.zeros_like(h2)
-        gv = g_v.contiguous().view(-1) if g_v is not None else gs[0]
-        gx = torch.empty_like(h2)
-        gv0 = torch.empty_like(h2[0])
-        grid = (triton.cdiv(N, BLOCK),)
-        _bwd_kernel[grid](gs, gv, h2, gx, gv0, N, T, cf.k, cf.c, cf.v_th, cf.v_reset, cf.alpha,
-                          SID=cf.surrogate_id, HARD=cf.hard, DETACH=cf.detach_reset,
-                          RECURRENT=bool(ctx.recurrent_grad), HAS_GV=g_v is not None, BLOCK_N=BLOCK)
-        g_v0 = gv0.view(h.shape[1:]) if (ctx.has_v0 and ctx.recurrent_grad) else None
-        return gx.view(h.shape), g_v0, None, None
+
+_TritonMultistep = neuron_function("_TritonMultistep", lambda x, p, v0: _launch_fwd(x, p, v0, save_h=True), _grads)
 
 
 def triton_multistep(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | None = None,
@@ -182,10 +173,8 @@ def triton_multistep(x_seq: torch.Tensor, p: NeuronParams, v0: torch.Tensor | No
     """Drop-in for :func:`pipesdfa.snn.neurons.multistep` on CUDA tensors (or the interpreter)."""
     if not HAVE_TRITON:
         raise RuntimeError("the triton backend needs the 'triton' package")
-    if not (x_seq.requires_grad or (v0 is not None and v0.requires_grad)) or not torch.is_grad_enabled():
-        s, _, v = _launch_fwd(x_seq, p, v0, save_h=False)
-        return s, v
-    return _TritonMultistep.apply(x_seq, v0, p, recurrent_grad)
+    return multistep_with(_TritonMultistep, lambda x, p, v0: _launch_fwd(x, p, v0, save_h=False)[::2],
+                          x_seq, p, v0, recurrent_grad)
 
 
 

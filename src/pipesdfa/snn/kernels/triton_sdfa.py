@@ -46,6 +46,7 @@ if triton_backend.HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines 
 
     _surrogate = triton_backend._surrogate
     _neuron_step = triton_backend._neuron_step
+    _lanes = triton_backend._lanes
 
     @triton.jit
     def _sdfa_fwd_kernel(x_ptr, v0_ptr, s_ptr, sg_ptr, ka_ptr, pk_ptr, vlast_ptr, N, T, KA_ROWS,
@@ -53,13 +54,8 @@ if triton_backend.HAVE_TRITON:  # pragma: no cover - exercised on CUDA machines 
                          KIND_IF: tl.constexpr, DECAY_INPUT: tl.constexpr, HARD: tl.constexpr,
                          DETACH: tl.constexpr, SID: tl.constexpr, HAS_V0: tl.constexpr,
                          LOCAL: tl.constexpr, PACK: tl.constexpr, BLOCK_N: tl.constexpr):
+        offs, mask, v = _lanes(v0_ptr, N, v_rest, HAS_V0, BLOCK_N)
         pid = tl.program_id(0)
-        offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-        mask = offs < N
-        if HAS_V0:
-            v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        else:
-            v = tl.zeros([BLOCK_N], dtype=tl.float32) + v_rest
         for t in range(T):
             x = tl.load(x_ptr + t * N + offs, mask=mask, other=0.0).to(tl.float32)
             h, fire, v = _neuron_step(v, x, tau, v_th, v_rest, v_reset, KIND_IF, DECAY_INPUT, HARD)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from pipesdfa.util.errors import UserError
-from pipesdfa.learning import RULES
+from pipesdfa.learning import RULES, takes_option
 from pipesdfa.learning.sdfa_variants import AUTHORS, VARIANTS
 from pipesdfa.training.loop import TrainConfig, config_from_workload
 from pipesdfa.zoo.workloads import WORKLOADS, get_workload
@@ -38,9 +38,9 @@ class Method:
 
     @property
     def label(self) -> str:
-        if self.method != "sdfa" or self.variant in (None, AUTHORS):
+        if not takes_option(self.method, "variant") or self.variant in (None, AUTHORS):
             return self.method
-        return f"sdfa:{self.variant}"
+        return f"{self.method}:{self.variant}"
 
 
 def parse_method(text: str) -> Method:
@@ -49,7 +49,7 @@ def parse_method(text: str) -> Method:
     if name not in RULES:
         raise UserError(f"--methods: unknown rule {name!r}; expected one of: {', '.join(RULES)} "
                         f"(sdfa:VARIANT for a variant)")
-    if name != "sdfa":
+    if not takes_option(name, "variant"):
         if variant:
             raise UserError(f"--methods: {text!r}: only sdfa has variants")
         return Method(name)
@@ -106,7 +106,7 @@ class RunSpec:
         return f"{wl}/{self.method.label.replace(':', '-')}-seed{self.seed}"
 
     def config(self, data_dir: str | None, out: str, threads: int | str = "auto") -> TrainConfig:
-        extra = {"sdfa_variant": self.method.variant} if self.method.method == "sdfa" else {}
+        extra = {"sdfa_variant": self.method.variant} if takes_option(self.method.method, "variant") else {}
         return config_from_workload(self.workload, epochs=self.epochs, batch=self.batch, lr=self.lr,
                                     init_gain=self.init_gain, method=self.method.method, seed=self.seed,
                                     data_dir=data_dir, out=out, threads=threads, **extra)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import statistics
 from collections import OrderedDict
 from typing import Any, Sequence
+from pipesdfa.learning import is_baseline, takes_option
 
 from pipesdfa.studies.accuracy.stats import bootstrap_ci, bootstrap_diff_ci, mcnemar_pooled
 
@@ -140,7 +141,7 @@ def validated_markdown(doc: dict[str, Any]) -> str:
     epoch with 95 % bootstrap intervals (over seeds and test samples), and the paired comparison
     with BPTT (difference with its interval; McNemar's exact p with the discordant counts)."""
     rows = tuned(summarise(doc["rows"]))
-    base = {(g["workload"], g["init_gain"], g["batch"], g["epochs"]): g for g in rows if g["method"] == "bptt"}
+    base = {(g["workload"], g["init_gain"], g["batch"], g["epochs"]): g for g in rows if is_baseline(g["method"])}
     lines = ["| workload | rule | lr grid | lr chosen | seeds | val. % | test % at chosen epoch [95 % CI] | "
              "test % at last epoch [95 % CI] | - BPTT, chosen epoch [95 % CI] | McNemar p (only rule / only BPTT) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -155,9 +156,10 @@ def validated_markdown(doc: dict[str, Any]) -> str:
 
 
 def rule_label(method: str, variant: str | None) -> str:
-    if method == "sdfa":
-        return "SDFA (authors)" if variant in (None, "authors") else f"SDFA `{variant}`"
-    return {"bptt": "BPTT", "output": "output only"}.get(method, method)
+    name = {"bptt": "BPTT", "output": "output only", "sdfa": "SDFA"}.get(method, method)
+    if takes_option(method, "variant"):
+        return f"{name} (authors)" if variant in (None, "authors") else f"{name} `{variant}`"
+    return name
 
 
 def _pm(s: dict[str, Any]) -> str:
@@ -166,16 +168,19 @@ def _pm(s: dict[str, Any]) -> str:
     return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}" if s["n"] > 1 else f"{100 * s['mean']:.2f}"
 
 
+#: rule -> the workload field with the paper's accuracy of that rule (the authors' variant only)
+PAPER_KEYS = {"bptt": "paper_bp_acc", "sdfa": "paper_sdfa_acc"}
+
+
 def _paper(meta: dict[str, Any], method: str, variant: str | None) -> str:
-    if method == "bptt" and meta.get("paper_bp_acc") is not None:
-        return f"{meta['paper_bp_acc']:.2f}"
-    if method == "sdfa" and variant in (None, "authors") and meta.get("paper_sdfa_acc") is not None:
-        return f"{meta['paper_sdfa_acc']:.2f}"
-    return "-"
+    value = meta.get(PAPER_KEYS.get(method, ""))
+    if value is None or variant not in (None, "authors"):
+        return "-"
+    return f"{value:.2f}"
 
 
 def _gap(g: dict[str, Any], base: dict[str, Any] | None) -> str:
-    if base is None or g["method"] == "bptt" or not g["final"]["n"] or not base["final"]["n"]:
+    if base is None or is_baseline(g["method"]) or not g["final"]["n"] or not base["final"]["n"]:
         return "-"
     f = 100 * (g["final"]["mean"] - base["final"]["mean"])
     b = 100 * (g["best"]["mean"] - base["best"]["mean"])
@@ -262,7 +267,7 @@ def markdown(doc: dict[str, Any], with_notes: bool = True) -> str:
              "best-epoch acc. % | best epoch | paper % (best epoch) | - BPTT, final / best (points) | plateau (epoch) |",
              "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
 
-    bptt = {_setting(g): g for g in summary if g["method"] == "bptt"}
+    bptt = {_setting(g): g for g in summary if is_baseline(g["method"])}
     for g in summary:
         meta = meta_all.get(g["workload"], {})
         n = g["final"]["n"]

@@ -30,11 +30,13 @@ from pipesdfa.studies.accuracy.plan import RunSpec
 from pipesdfa.studies.accuracy.plots import plot_curves
 from pipesdfa.studies.accuracy.report import document
 from pipesdfa.util.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
+from pipesdfa.training.config import flat_view
 from pipesdfa.training.configfile import resolved_config
 from pipesdfa.data.registry import load_dataset
 from pipesdfa.util.errors import UserError
 from pipesdfa.training.loop import CHECKPOINT, METRICS, TrainConfig, load_checkpoint, train
 from pipesdfa.zoo.workloads import get_workload
+from pipesdfa.learning import takes_option
 
 __all__ = ["run_table", "row_from_metrics", "workload_meta", "code_commit"]
 
@@ -46,11 +48,11 @@ _IGNORED = ("out", "data_dir", "threads", "backend", "device", "max_train", "max
 def _same_config(stored: dict[str, Any], planned: TrainConfig) -> bool:
     """Whether a stored run (its resolved ``config``) is the planned one: both resolved
     (:func:`pipesdfa.training.configfile.resolved_config`), every planned key equal but the ignored ones."""
-    want = resolved_config(planned)
-    if "val_fraction" not in stored:  # a run from before the validation split
-        return False
+    want = flat_view(resolved_config(planned))
+    if not isinstance(stored.get("data"), dict) or "val_fraction" not in stored["data"]:
+        return False  # a run from before the validation split
     try:
-        have = resolved_config(TrainConfig.from_dict(stored))
+        have = flat_view(resolved_config(TrainConfig.from_dict(stored)))
     except (UserError, TypeError):
         return False
     return all(have.get(k) == v for k, v in want.items() if k not in _IGNORED)
@@ -63,7 +65,7 @@ def row_from_metrics(spec: RunSpec, m: dict[str, Any], folder: str, reused: bool
     """One ``accuracy.json`` row (accuracies as fractions) from a run's ``metrics.json``."""
     fin = m["final"]
     return {"workload": spec.workload, "method": spec.method.method,
-            "variant": spec.method.variant if spec.method.method == "sdfa" else None,
+            "variant": spec.method.variant if takes_option(spec.method.method, "variant") else None,
             "seed": spec.seed, "final_acc": fin["test_acc"], "best_acc": fin["best_test_acc"],
             "best_epoch": fin["best_epoch"], "epochs": spec.epochs, "batch": spec.batch, "lr": spec.lr,
             "init_gain": spec.init_gain, "seconds": fin["seconds"], "train_acc": fin["train_acc"],
@@ -77,7 +79,7 @@ def row_from_metrics(spec: RunSpec, m: dict[str, Any], folder: str, reused: bool
 
 def _failed_row(spec: RunSpec, folder: str, error: str) -> dict[str, Any]:
     return {"workload": spec.workload, "method": spec.method.method,
-            "variant": spec.method.variant if spec.method.method == "sdfa" else None,
+            "variant": spec.method.variant if takes_option(spec.method.method, "variant") else None,
             "seed": spec.seed, "final_acc": None, "best_acc": None, "best_epoch": None, "epochs": spec.epochs,
             "batch": spec.batch, "lr": spec.lr, "init_gain": spec.init_gain, "seconds": None, "train_acc": None,
             "curve": [], "selected_acc": None, "selected_epoch": None, "run": folder,
@@ -112,8 +114,8 @@ def _check_data(spec: RunSpec, data_dir: str | None) -> str | None:
     """``None`` when the workload's data loads (two samples), else the loader's message."""
     cfg = spec.config(data_dir, "unused")
     try:
-        load_dataset(cfg.dataset, T=cfg.T, data_dir=cfg.data_dir, seed=0, max_train=1, max_test=1,
-                     **cfg.data_options)
+        load_dataset(cfg.data.dataset, T=cfg.data.T, data_dir=cfg.data.dir, seed=0, max_train=1, max_test=1,
+                     **cfg.data.options)
     except UserError as exc:
         return str(exc)
     return None

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipesdfa.learning import takes_option, trains_output_only
+
 __all__ = ["Arm", "Study", "Budget", "ARMS", "BUDGETS", "EPOCHS"]
 
 
@@ -55,14 +57,14 @@ class Arm:
     @property
     def feedback(self) -> str | None:
         """The feedback kind a table shows: random (gaussian, or sampled from RRAM) or aligned."""
-        if self.method != "sdfa":
+        if not takes_option(self.method, "distribution"):
             return None
         return "aligned" if self.distribution == "aligned" else "random"
 
     def changes(self) -> dict[str, Any]:
         """The :func:`~pipesdfa.training.finetune.finetune_config` changes of this arm."""
         out: dict[str, Any] = {"method": self.method, "hardware": self.hardware,
-                               "adapt": "last" if self.method == "output" else "all"}
+                               "adapt": "last" if trains_output_only(self.method) else "all"}
         if self.distribution is not None:
             out["distribution"] = self.distribution
             if self.distribution == "aligned":

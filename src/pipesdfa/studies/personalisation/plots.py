@@ -29,7 +29,9 @@ def _save(fig: Any, path: Path) -> None:
 
 def native_arch(method: str) -> str:
     """The accelerator whose dataflow runs ``method``: BPTT on PipeLayer, the others on PipeSDFA."""
-    return "pipelayer" if method == "bptt" else "pipesdfa"
+    from pipesdfa.learning import is_baseline
+
+    return "pipelayer" if is_baseline(method) else "pipesdfa"
 
 
 def _arms(summary: list[dict]) -> list[str]:

@@ -13,6 +13,8 @@ import statistics
 from collections import defaultdict
 from typing import Any, Iterable
 
+from pipesdfa.learning import is_baseline, takes_option
+
 __all__ = ["summarise", "acceptance", "markdown", "DROP_POINTS", "SHARE_TARGET"]
 
 #: A shift counts for the acceptance when it costs the pre-trained network this much.
@@ -41,7 +43,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key, rs in groups.items():
         if rs[0]["hardware"] == "ideal":
             ideal_before.setdefault(key[:3], _mean(r["acc_before"] for r in rs))
-    bptt = {key[:3]: _mean(r["acc_after"] for r in rs) for key, rs in groups.items() if rs[0]["method"] == "bptt"
+    bptt = {key[:3]: _mean(r["acc_after"] for r in rs) for key, rs in groups.items() if is_baseline(rs[0]["method"])
             and rs[0]["hardware"] == "ideal"}
     out = []
     for key, rs in groups.items():
@@ -80,7 +82,8 @@ def acceptance(summary: list[dict[str, Any]]) -> dict[str, Any]:
         for shift in dict.fromkeys(s["shift"] for s in ss):
             at = [s for s in ss if s["shift"] == shift and s["k"] == k_max]
             drop = (at[0]["base_acc"] or 0) - (at[0]["acc_before"] or 0)
-            shares = {s["arm"]: s["share_of_bptt"] for s in at if s["method"] == "sdfa" and s["hardware"] == "ideal"}
+            shares = {s["arm"]: s["share_of_bptt"] for s in at
+                      if takes_option(s["method"], "distribution") and s["hardware"] == "ideal"}
             shifts.append({"shift": shift, "k": k_max, "drop": drop, "counts": drop >= DROP_POINTS,
                            "sdfa_share_of_bptt": shares,
                            "met": drop >= DROP_POINTS and any(v is not None and v >= SHARE_TARGET

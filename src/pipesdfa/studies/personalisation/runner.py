@@ -34,6 +34,7 @@ _RUNTIME = ("threads", "num_workers", "tensorboard", "out", "device", "backend",
 def _finished(folder: Path, cfg) -> dict[str, Any] | None:
     """The metrics of a finished run in ``folder`` with ``cfg``'s configuration, ``None`` when
     there is none; a finished run of another configuration is an error (nothing is overwritten)."""
+    from pipesdfa.training.config import flat_view
     from pipesdfa.training.configfile import resolved_config
 
     path = folder / "metrics.json"
@@ -45,8 +46,8 @@ def _finished(folder: Path, cfg) -> dict[str, Any] | None:
         return None
     if m.get("status") != "finished":
         return None
-    want = {k: v for k, v in resolved_config(cfg).items() if k not in _RUNTIME}
-    have = m.get("config", {})
+    want = {k: v for k, v in flat_view(resolved_config(cfg)).items() if k not in _RUNTIME}
+    have = flat_view(m.get("config", {}))
     diff = sorted(k for k, v in want.items() if k not in ("max_train", "max_test", "feedback", "temporal",
                                                             "feedback_seed", "alpha") and have.get(k) != v)
     if diff:
@@ -62,8 +63,8 @@ def _train(cfg, folder: Path) -> dict[str, Any]:
     if done is not None:
         return done
     if (folder / "checkpoint.pt").is_file():
-        return train(replace(cfg, out=str(folder)), resume=folder, log=None, progress=False)
-    return train(replace(cfg, out=str(folder)), log=None, progress=False)
+        return train(cfg.updated(out=str(folder)), resume=folder, log=None, progress=False)
+    return train(cfg.updated(out=str(folder)), log=None, progress=False)
 
 
 def pretrain(study: Study, root: Path, data_dir: str | None, threads: int | str) -> Path:
@@ -74,7 +75,7 @@ def pretrain(study: Study, root: Path, data_dir: str | None, threads: int | str)
     folder = root / study.workload / "base"
     cfg = config_from_workload(study.workload, method="bptt", data_dir=data_dir if study.needs_data else None,
                                threads=threads, out=str(folder))
-    cfg = replace(cfg, **{k: tuple(v) if k == "hidden" else v for k, v in study.pretrain.items()}).validate()
+    cfg = cfg.updated(**{k: tuple(v) if k == "hidden" else v for k, v in study.pretrain.items()}).validate()
     _train(cfg, folder)
     return folder
 
@@ -95,9 +96,9 @@ def adapt(base: Path, study: Study, shift: str, k: int, arm: Arm, seed: int, bud
     state = load_checkpoint(base)
     bcfg = TrainConfig.from_values(state["config"], f"checkpoint {state['path']}: field 'config'")
     folder = root / study.workload / run_key(shift, k, arm, seed)
-    n = k * CATALOG[bcfg.dataset].num_classes
+    n = k * CATALOG[bcfg.data.dataset].num_classes
     cfg = finetune_config(bcfg, state["path"], shift=shift, samples_per_class=k, seed=seed, epochs=budget.epochs[k],
-                          batch=min(bcfg.batch, n), threads=threads, out=str(folder),
+                          batch=min(bcfg.optim.batch, n), threads=threads, out=str(folder),
                           **{**arm.changes(), **inherited_feedback(bcfg, arm), **budget.adapt})
     return _train(cfg, folder), folder
 
@@ -106,10 +107,14 @@ def inherited_feedback(base, arm: Arm) -> dict[str, Any]:
     """The feedback an SDFA-pre-trained ``base`` learnt with, for an ideal random-B SDFA arm:
     its ``feedback``, ``distribution``, ``temporal`` and ``feedback_seed`` (the seed regenerates
     the very matrices the base's forward weights aligned with). Empty for any other base or arm."""
-    if base.method != "sdfa" or arm.method != "sdfa" or arm.distribution == "aligned" or arm.hardware != "ideal":
+    from pipesdfa.learning import takes_option
+
+    if not (takes_option(base.rule.method, "distribution") and takes_option(arm.method, "distribution")) \
+            or arm.distribution == "aligned" or arm.hardware != "ideal":
         return {}
-    return {"feedback": base.feedback, "distribution": base.distribution, "temporal": base.temporal,
-            "feedback_seed": base.seed if base.feedback_seed is None else base.feedback_seed}
+    opts = base.rule.options()
+    return {"feedback": opts.feedback, "distribution": opts.distribution, "temporal": opts.temporal,
+            "feedback_seed": base.seed if opts.feedback_seed is None else opts.feedback_seed}
 
 
 def price(folder: Path, hw_config: Callable[[dict], Any]) -> dict[str, dict[str, float]]:

@@ -1,4 +1,5 @@
-"""Writers of tiny files in each official format (for tests and the speed benchmark).
+"""Writers of tiny files in each official format: test fixtures (and the data-speed benchmark's
+synthetic files), not part of the package.
 
 Each writer produces bytes a reader of the official format accepts unchanged; together with
 :mod:`pipesdfa.data.formats` they give round trips. Every file goes through
@@ -19,6 +20,7 @@ import numpy as np
 from pipesdfa.util.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from pipesdfa.data.events import EVENT_DTYPE
 from pipesdfa.data.formats.aedat31 import HEADER_END, HEADER_MAGIC, LABEL_HEADER, PACKET_HEADER
+from pipesdfa.data.datasets import GESTURE_NAMES
 from pipesdfa.data.formats.atis_bin import encode_atis_bytes
 
 __all__ = ["write_atis_bin", "write_nmnist_tree", "write_ncaltech_tree", "write_shd_h5", "aedat31_bytes",
@@ -146,11 +148,6 @@ def write_gesture_labels(path: PathLike, rows: Iterable[tuple[int, int, int]]) -
     text = ",".join(LABEL_HEADER) + "\r\n" + "".join(f"{c},{s},{e}\r\n" for c, s, e in rows)
     atomic_write_text(path, text)
     return Path(path)
-
-
-GESTURE_NAMES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
-                 "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise",
-                 "arm_roll", "air_drums", "air_guitar", "other_gestures")
 
 
 def write_dvsgesture_tree(root: PathLike, trials: dict[str, tuple[np.ndarray, Sequence[tuple[int, int, int]]]],
