@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out, run the rest")
     ap.add_argument("--plot", action="store_true", help="write OUT with .png beside the JSON")
     ap.add_argument("--render", action="store_true", help="only print OUT's table (and --doc it); run nothing")
-    ap.add_argument("--doc", default=None, help="write the table into this doc's composed-defaults block")
+    ap.add_argument("--doc", default=None, help="write the table into this doc's --block block")
+    ap.add_argument("--block", default="composed-defaults", help="the doc's block (<!-- NAME:start -->)")
     ap.add_argument("--out", default="benchmarks/results/composed_defaults.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from _report import publish
 
-        publish(markdown(json.loads(out.read_text())), args.doc, "composed-defaults")
+        publish(markdown(json.loads(out.read_text())), args.doc, args.block)
         return 0
     runs: list[dict[str, Any]] = []
     if args.resume and out.exists():
