@@ -4,7 +4,7 @@
 
 Writes ``{"machine", "workload", "config", "rows": [{"method", "temporal", "seeds", "test_acc":
 [...], "mean", "std", "seconds_mean"}]}``; ``benchmarks/render_readme.py`` turns it into the
-README table.
+digits table of docs/accuracy.md.
 """
 
 from __future__ import annotations

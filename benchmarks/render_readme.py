@@ -1,10 +1,13 @@
-"""Render README.md's results tables from the committed result files.
+"""Render the results tables of README.md and the docs pages from the committed result files.
 
-    python benchmarks/render_readme.py            # rewrite README.md and docs/hardware.md in place
-    python benchmarks/render_readme.py --check    # exit 1 if either is out of date
+    python benchmarks/render_readme.py            # rewrite README.md and the PAGES in place
+    python benchmarks/render_readme.py --check    # exit 1 if any is out of date
 
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
-markers ``benchmarks/_report.py`` fills in the docs). Sources:
+markers ``benchmarks/_report.py`` fills in the docs). The full tables live in the docs pages
+(docs/accuracy.md, hardware.md, performance.md, personalisation.md); README.md holds one
+``NAME-summary`` table per claim, a selection of the full table's columns or rows (numbers
+as the full table renders them). Sources:
 
 * ``digits``: ``benchmarks/results/digits_accuracy.json`` (default paths), ``..._float.json``
   and ``..._reference.json`` (``benchmarks/digits_accuracy.py [--sdfa-store S] [--reference]``);
@@ -12,7 +15,8 @@ markers ``benchmarks/_report.py`` fills in the docs). Sources:
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
-* ``device``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``);
+* ``device-summary``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``,
+  whose full table it writes into docs/device.md itself);
 * ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
   personalisation``), the rows of the largest K; ``personalisation-sdfa``: the same from
   ``docs/results/personalisation/sdfa-pretrained/`` (``--pretrain sdfa``).
@@ -327,6 +331,108 @@ def personalisation_table(folder: str = "") -> str | None:
             f"Produced by `{doc['command']}`.")
 
 
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _columns(table: str, keep: Callable[[str], bool]) -> str:
+    """The Markdown table at the start of ``table`` with only the columns whose header ``keep``
+    accepts (their cells as they are); the text after the table is dropped."""
+    rows = []
+    for line in table.splitlines():
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        rows.append(_cells(line))
+    idx = [i for i, h in enumerate(rows[0]) if keep(h)]
+    return "\n".join("| " + " | ".join(r[i] for i in idx) + " |" for r in rows)
+
+
+def accuracy_summary() -> str | None:
+    doc = _load(ROOT / "docs" / "results" / "accuracy" / "accuracy.json")
+    if doc is None:
+        return None
+    from pipesdfa.studies.accuracy.report import compact_markdown
+
+    seeds = sorted({r["seed"] for r in doc["rows"]})
+    return (_columns(compact_markdown(doc, with_notes=False),
+                     lambda h: h not in ("data", "epochs (paper)", "batch") and not h.startswith("plateau"))
+            + f"\n\nTest accuracy %, mean ± std over seeds {seeds} at the last epoch / mean at the best epoch "
+              "(the paper reports the best). Produced by `pipesdfa reproduce accuracy` (command, data and "
+              "the table with every column: [docs/accuracy.md](docs/accuracy.md)).")
+
+
+def hardware_summary() -> str | None:
+    full = hardware_table()
+    if full is None:
+        return None
+    keep = ("workload", "time ratio (range)", "energy ratio (range)", "time ratio, iso-area")
+    notes = [p for p in full.split("\n\n")[1:]]
+    return (_columns(full, lambda h: h in keep) + "\n\n" + "\n\n".join(notes)
+            + " Every column: [docs/hardware.md](docs/hardware.md#results).")
+
+
+def train_step_summary() -> str | None:
+    full = train_step_table()
+    if full is None:
+        return None
+    keep = ("device", "workload", "T", "B", "BPTT ms", "SDFA inst. ms (x BPTT)", "BPTT MiB", "SDFA inst. MiB (x BPTT)")
+    return (_columns(full, lambda h: h in keep)
+            + "\n\nOne training step (forward, gradients, optimiser step), medians; SDFA `instantaneous` on its "
+              "fast path. Produced by `benchmarks/train_step.py` (the commands, every column and the "
+              "conditions: [docs/performance.md](docs/performance.md#benchmark-ms-per-training-step-and-peak-memory)).")
+
+
+#: device_accuracy configurations shown in README (the sweep is in docs/device.md)
+DEVICE_SUMMARY_ROWS = ("BPTT ideal", "SDFA ideal", "SDFA RRAM 64 levels")
+
+
+def device_summary() -> str | None:
+    full = device_table()
+    if full is None:
+        return None
+    lines = full.splitlines()
+    rows = [ln for ln in lines[2:] if ln.startswith("|") and _cells(ln)[1] in DEVICE_SUMMARY_ROWS]
+    return "\n".join(lines[:2] + rows + [""] + [ln for ln in lines if ln.startswith("Target")]
+                     + ["Produced by `benchmarks/device_accuracy.py` (the command, every configuration and the "
+                        "device model: [docs/device.md](docs/device.md))."])
+
+
+def personalisation_summary() -> str | None:
+    """Per pre-training rule, workload and SDFA arm: share of BPTT's recovery per shift, and the verdict."""
+    lines = ["| pre-trained with | workload | adaptation (K = 20) | share of BPTT's recovery, per shift | "
+             "shifts that meet the target |", "|---|---|---|---|---|"]
+    cmds, target = [], ""
+    for folder in ("", "sdfa-pretrained"):
+        doc = _load(ROOT / "docs" / "results" / "personalisation" / folder / "personalisation.json")
+        if doc is None or not doc.get("summary"):
+            continue
+        cmds.append(doc["command"])
+        pre = {s["workload"]: s["pretrain"].get("method", "bptt").upper() for s in doc["budget"]["studies"]}
+        acc = doc["acceptance"]
+        k = max(doc["budget"]["ks"])
+        lines[0] = lines[0].replace("K = 20", f"K = {k}")
+        target = (f"a shift that costs the pre-trained network >= {100 * acc['drop_points']:.0f} points, on which SDFA "
+                  f"recovers >= {100 * acc['share_target']:.0f} % of what BPTT recovers (seeds {doc['budget']['seeds']})")
+        for w, v in acc["workloads"].items():
+            counted = [x for x in v["shifts"] if x["counts"]]
+            for arm, a in v["by_arm"].items():
+                shares = ", ".join(f"{x['shift'].split(':')[0]} {100 * x['sdfa_share_of_bptt'][arm]:.0f} %"
+                                   for x in counted if x["sdfa_share_of_bptt"].get(arm) is not None)
+                lines.append(f"| {pre.get(w, 'BPTT')} | {w} | {arm} | {shares or '-'} | "
+                             f"{a['shifts_met']} of {a['shifts_counted']} |")
+    if not cmds:
+        return None
+    return ("\n".join(lines) + f"\n\nTarget: {target}. Produced by "
+            + " and ".join(f"`{c}`" for c in cmds)
+            + " (every arm, accuracy and simulated energy: [docs/personalisation.md](docs/personalisation.md)).")
+
+
+#: The files render() keeps up to date: README.md's summaries and the docs pages' full tables.
+PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
+
+
 TABLES: dict[str, Callable[[], str | None]] = {
     "hw-results": hw_results_table,
     "hw-sweep": hw_sweep_table,
@@ -337,7 +443,11 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "accuracy": accuracy_table,
     "hardware": hardware_table,
     "train-step": train_step_table,
-    "device": device_table,
+    "accuracy-summary": accuracy_summary,
+    "hardware-summary": hardware_summary,
+    "train-step-summary": train_step_summary,
+    "device-summary": device_summary,
+    "personalisation-summary": personalisation_summary,
     "personalisation": personalisation_table,
     "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),
 }
@@ -360,7 +470,7 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
     stale = []
-    for doc in (ROOT / "README.md", ROOT / "docs" / "hardware.md"):
+    for doc in (ROOT / p for p in PAGES):
         old = doc.read_text()
         new = render(old)
         if new != old:

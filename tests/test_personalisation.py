@@ -139,5 +139,6 @@ def test_committed_results_carry_the_issue_fields_and_the_readme_is_rendered_fro
     spec = importlib.util.spec_from_file_location("render_readme", root / "benchmarks" / "render_readme.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    readme = (root / "README.md").read_text()
-    assert "<!-- personalisation:start -->" in readme and mod.render(readme) == readme
+    for page, marker in (("docs/personalisation.md", "personalisation"), ("README.md", "personalisation-summary")):
+        text = (root / page).read_text()
+        assert f"<!-- {marker}:start -->" in text and mod.render(text) == text, page
