@@ -76,7 +76,7 @@ def main() -> int:
            "rerun_command": new.get("command"), "rerun_machine": new.get("machine"),
            "command": "python benchmarks/accuracy_spot_check.py RERUN/accuracy.json", "pairs": pairs}
     atomic_write_json(args.out, doc)
-    from _report import publish
+    from bench.report import publish
 
     publish(markdown(doc), args.update_doc, "accuracy-spot-check")
     return 0

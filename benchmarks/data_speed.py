@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pipesdfa.data.formats.braille_pkl import read_braille_events, read_braille_
 from pipesdfa.data.formats.shd_h5 import ShdFile  # noqa: E402
 from _writers import (random_events, write_aedat31, write_atis_bin, write_braille_events,  # noqa: E402
                                    write_nmnist_tree, write_shd_h5)
+from bench.machine import machine_info  # noqa: E402
 
 
 def best(fn, repeat: int) -> tuple[float, object]:
@@ -150,7 +150,7 @@ def main() -> int:
     out = {
         "benchmark": "data_speed",
         "command": "python benchmarks/data_speed.py",
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "machine": machine_info(),
         "real_data": bool(real),
         "rows": rows,
         "ratios": {"cache_vs_events": by["frames from the disk cache, N-MNIST T=10"]["samples_per_s"] / ev_rate,
@@ -159,7 +159,7 @@ def main() -> int:
     atomic_write_json(args.out, out)
     print(f"wrote {args.out}")
     if args.update_doc:
-        from _report import replace_block
+        from bench.report import replace_block
 
         replace_block(args.update_doc, "data-speed", markdown(out))
         print(f"updated {args.update_doc}")

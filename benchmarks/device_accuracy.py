@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+from bench.machine import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LEVELS = (16, 32, 64, 128)
@@ -252,7 +252,7 @@ def write_doc(doc: Path, result: dict[str, Any]) -> None:
     settings = ", ".join(f"{k} {cfg[k]}" for k in ("hidden", "neuron", "T", "batch", "epochs", "lr", "loss",
                                                    "optimizer", "init_gain") if k in cfg)
     commands = f"`{result['command']}`" + (f", then `{result['braille_command']}`" if "braille_command" in result else "")
-    body = [f"Command: {commands} ({m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+    body = [f"Command: {commands} ({m['platform']}, {m.get('cpu_count', m.get('cpus'))} CPUs, torch {m['torch']}, "
             f"{result['wall_seconds']:.0f} s wall). Workload {result['workload']}: {settings}.",
             "", table(result["rows"]), ""]
     if "target_met" in s:
@@ -305,8 +305,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import json
 
-    import torch
-
     from pipesdfa.util.atomic import atomic_write_json
 
     out = Path(args.out)
@@ -326,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped["braille-mlp"] = reason
     result: dict[str, Any] = {
         "command": command,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-                    "cpus": os.cpu_count(), "jobs": args.jobs, "threads_per_run": 1},
+        "machine": machine_info(jobs=args.jobs, threads_per_run=1),
         "workload": args.workload, "config": workload_config(args.workload), "rows": [], "skipped": skipped,
         "feedback": feedback_stats(10, 256),
     }

@@ -10,18 +10,16 @@ digits table of docs/accuracy.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from pipesdfa.util.atomic import atomic_write_json
 from pipesdfa.training.config import flat_view
 from pipesdfa.training.loop import config_from_workload, train
+from bench.machine import machine_info
 
 VARIANTS = [("bptt", None), ("sdfa", "local"), ("sdfa", "instantaneous"), ("output", None)]
 
@@ -60,8 +58,7 @@ def main(argv=None) -> int:
     cfg = config_from_workload(args.workload, **impl)
     result = {
         "command": "python benchmarks/digits_accuracy.py " + " ".join(sys.argv[1:]),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": machine_info(),
         "workload": args.workload,
         "config": {k: v for k, v in flat_view(cfg.to_dict()).items() if k not in ("out", "data_dir")},
         "rows": rows,

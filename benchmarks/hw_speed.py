@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import time
 from pipesdfa.util.atomic import atomic_write_json
 from pipesdfa.hw.engine import simulate_detailed
 from pipesdfa.hw.presets import PRESETS
+from bench.machine import machine_info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"benchmark": "hw_speed", "workload": args.workload, "target_s": 2.0,
            "max_wall_s": max(r["wall_s_median"] for r in results),
            "all_under_target": all(r["wall_s_median"] < 2.0 for r in results),
-           "python": platform.python_version(), "machine": platform.machine(), "results": results}
+           "machine": machine_info(), "results": results}
     text = json.dumps(doc, indent=2)
     if args.out:
         atomic_write_json(args.out, doc)

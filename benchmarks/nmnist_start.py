@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from _report import machine, publish  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
+from bench.report import publish  # noqa: E402
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.training.evaluation import batches, evaluate, to_time_first  # noqa: E402
 from pipesdfa.training.loop import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
@@ -112,7 +113,7 @@ def main() -> int:
         doc = {"benchmark": "nmnist_start", "workload": args.workload, "batch": w.batch,
                "steps_per_epoch": len(runs[0]["steps"]) // args.epochs,
                "command": f"python benchmarks/nmnist_start.py --workload {args.workload} --epochs {args.epochs}",
-               "machine": machine(),
+               "machine": machine_info(),
                "runs": runs}
         atomic_write_json(out, doc)
     publish(markdown(doc), args.update_doc, "nmnist-start")

@@ -4,7 +4,7 @@
     python benchmarks/render_readme.py --check    # exit 1 if any is out of date
 
 Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` (the same
-markers ``benchmarks/_report.py`` fills in the docs). The full tables live in the docs pages
+markers ``benchmarks/bench/report.py`` fills in the docs). The full tables live in the docs pages
 (docs/accuracy.md, hardware.md, performance.md, personalisation.md); README.md holds one
 ``NAME-summary`` table per claim, a selection of the full table's columns or rows (numbers
 as the full table renders them). Sources:
@@ -15,6 +15,8 @@ as the full table renders them). Sources:
 * ``hardware``: ``docs/results/hardware/hardware.json`` and ``docs/results/validation/validation.json``
   (``pipesdfa reproduce hardware`` / ``validation``);
 * ``train-step``: ``benchmarks/results/train_step_*.json`` (``benchmarks/train_step.py``);
+* ``peers``: ``benchmarks/results/peers_t10_1thread.json`` and ``peers_t100_1thread.json``
+  (``benchmarks/peers.py``);
 * ``device-summary``: ``benchmarks/results/device_accuracy.json`` (``benchmarks/device_accuracy.py``,
   whose full table it writes into docs/device.md itself);
 * ``personalisation``: ``docs/results/personalisation/personalisation.json`` (``pipesdfa reproduce
@@ -429,6 +431,48 @@ def personalisation_summary() -> str | None:
             + " (every arm, accuracy and simulated energy: [docs/personalisation.md](docs/personalisation.md)).")
 
 
+#: Peer-benchmark result files shown (``benchmarks/peers.py``), in this order (the 2-thread run,
+#: measured on an overloaded machine, is described in docs/performance.md's prose only).
+PEER_FILES = ("peers_t10_1thread.json", "peers_t100_1thread.json")
+
+
+def peers_table() -> str | None:
+    from bench.tables import peers_table as table
+
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    peers = ", ".join(f"{k} {v}" for k, v in docs[0]["peers"].items() if v) or "no peer library importable"
+    return (table(docs) + "\n\nOne training step (forward + loss + backward or SDFA rule + the same fused Adam) of "
+            f"nmnist-mlp5 (2312-1000x4-10, LIF tau 2, B={docs[0]['batch']}) on real N-MNIST frames, the same "
+            f"weights for every implementation ({peers}), {docs[0]['machine']['processor']}; medians of "
+            "alternating rounds in one process; x = median per-round ratio of CPU times. Commands: "
+            + "; ".join(f"`{d['command']}`" for d in docs) + " (docs/performance.md).")
+
+
+#: Rows of the README's peer summary (every row: docs/performance.md).
+PEER_SUMMARY_ROWS = ("pipesdfa/bptt/bf16", "pipesdfa/sdfa-instantaneous/bf16", "snntorch/bptt/fp32", "norse/bptt/fp32")
+
+
+def peers_summary() -> str | None:
+    docs = [d for d in (_load(RESULTS / f) for f in PEER_FILES) if d is not None]
+    if not docs:
+        return None
+    head = " | ".join(f"T={d['T']}: CPU ms (x snnTorch, x Norse)" for d in docs)
+    lines = [f"| nmnist-mlp5 step, 1 thread | {head} |", "|---" * (len(docs) + 1) + "|"]
+    for impl in PEER_SUMMARY_ROWS:
+        cells = []
+        for d in docs:
+            r = next((r for r in d["rows"] if r["impl"] == impl), None)
+            cells.append("-" if r is None else f"{r['cpu_ms_per_step']:.0f} ({r.get('x_snntorch', 0):.2f}, "
+                                                 f"{r.get('x_norse', 0):.2f})")
+        lines.append(f"| {impl} | " + " | ".join(cells) + " |")
+    return ("\n".join(lines) + "\n\nSame network, weights, real N-MNIST batch and step (with the same Adam) on "
+            "each library, alternating rounds on a shared 2-core CPU (AVX512-BF16, no AMX); ratios of CPU times in "
+            "the same rounds. Produced by `benchmarks/peers.py` (every implementation, the products floor and "
+            "the conditions: [docs/performance.md](docs/performance.md#against-snntorch-and-norse-benchmarkspeerspy)).")
+
+
 #: The files render() keeps up to date: README.md's summaries and the docs pages' full tables.
 PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
 
@@ -443,6 +487,8 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "accuracy": accuracy_table,
     "hardware": hardware_table,
     "train-step": train_step_table,
+    "peers": peers_table,
+    "peers-summary": peers_summary,
     "accuracy-summary": accuracy_summary,
     "hardware-summary": hardware_summary,
     "train-step-summary": train_step_summary,

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from _report import machine, publish  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
+from bench.report import publish  # noqa: E402
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.training.evaluation import batches, evaluate, to_time_first  # noqa: E402
 from pipesdfa.training.loop import build_run, config_from_workload, epoch_generator, make_loss  # noqa: E402
@@ -239,7 +240,7 @@ def main() -> int:
                    "seeds": args.seeds, "attempts": {}}
         doc["command"] = f"python benchmarks/sdfa_variant_search.py --workload {args.workload} --epochs {args.epochs} " \
                          f"--seeds {' '.join(map(str, args.seeds))}"
-        doc["machine"] = machine()
+        doc["machine"] = machine_info()
         for name in args.attempts:
             runs = []
             for s in args.seeds:

@@ -9,7 +9,13 @@ side by side (one round = every product and density once, ``--repeats`` rounds, 
 * ``forward``: ``F.linear(X, W)`` (float32) against ``to_csr(X) @ W^T``;
 * ``dw_float``: ``G^T X`` (float32) against ``(to_csr(X)^T G)^T``;
 * ``dw_bf16``: ``G^T X`` with bfloat16 operands (SDFA's ``store="half"``; the operands
-  converted beforehand) against the same float32 sparse product.
+  converted beforehand) against the same float32 sparse product;
+* ``forward_bf16``: the forward of ``precision="bf16"``
+  (:func:`pipesdfa.snn.kernels.precision.bf16_linear`: ``X`` and ``W`` converted to bfloat16 on
+  every call, as in training) against the same float32 sparse product as ``forward``.
+
+Only the index-gathered (CSR) form is measured: a bit-packed product (popcount-style, spikes 8 to
+a byte) has no PyTorch kernel, and this project ships no compiled code.
 
 The sparse side includes the conversion of ``X`` to CSR (it is paid on every call). The
 crossover of a product and shape is the density at which ``sparse / dense`` crosses 1,
@@ -23,8 +29,6 @@ machine); CUDA: wall time between synchronisations.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +42,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.snn.kernels import sparse  # noqa: E402
+from pipesdfa.snn.kernels.precision import bf16_linear  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
 
 DENSITIES = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5)
 SHAPES = ((1280, 2312, 1000), (1280, 1000, 1000))  # rows, n_in, n_out
@@ -56,11 +62,11 @@ def crossover(points: list[dict]) -> float | None:
     return 1.0
 
 
-def measure(device: torch.device, repeats: int, seed: int) -> dict:
+def measure(device: torch.device, repeats: int, seed: int, products: tuple[str, ...] = PRODUCTS) -> dict:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     clock = time.perf_counter if device.type == "cuda" else time.process_time
     gen = torch.Generator().manual_seed(seed)
-    curves: dict[str, dict[str, list[dict]]] = {p: {} for p in PRODUCTS}
+    curves: dict[str, dict[str, list[dict]]] = {p: {} for p in products}
     for rows, n_in, n_out in SHAPES:
         name = f"{rows}x{n_in}->{n_out}"
         w = torch.randn(n_out, n_in, generator=gen).to(device) / n_in ** 0.5
@@ -74,7 +80,9 @@ def measure(device: torch.device, repeats: int, seed: int) -> dict:
                 "forward": (lambda x=x: F.linear(x, w), lambda x=x: torch.mm(sparse.to_csr(x), w.t())),
                 "dw_float": (lambda x=x: g.t() @ x, lambda x=x: sparse.csr_weight_grad(sparse.to_csr(x), g)),
                 "dw_bf16": (lambda x16=x16: gt16 @ x16, lambda x=x: sparse.csr_weight_grad(sparse.to_csr(x), g)),
+                "forward_bf16": (lambda x=x: bf16_linear(x, w), lambda x=x: torch.mm(sparse.to_csr(x), w.t())),
             }))
+            cases[-1] = (d, {k: v for k, v in cases[-1][1].items() if k in products})
         times: dict[tuple[str, float, str], list[float]] = {}
         for r in range(repeats + 1):  # round 0 warms up
             for d, fns in cases:
@@ -86,14 +94,14 @@ def measure(device: torch.device, repeats: int, seed: int) -> dict:
                         sync()
                         if r:
                             times.setdefault((prod, d, side), []).append(1e3 * (clock() - t0))
-        for prod in PRODUCTS:
+        for prod in products:
             curves[prod][name] = [{"density": d,
                                    "dense_ms": round(statistics.median(times[(prod, d, "dense")]), 3),
                                    "sparse_ms": round(statistics.median(times[(prod, d, "sparse")]), 3)}
                                   for d, _ in cases]
             print(f"{name:18s} {prod:9s} crossover {crossover(curves[prod][name])}", flush=True)
     result: dict = {"curves": curves, "crossover": {}}
-    for prod in PRODUCTS:
+    for prod in products:
         per = {name: crossover(pts) for name, pts in curves[prod].items()}
         vals = [v for v in per.values()]
         measured = None if any(v is None for v in vals) else min(vals)  # type: ignore[type-var]
@@ -108,20 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--products", nargs="+", choices=PRODUCTS, default=list(PRODUCTS),
+                    help="measure only these products (default all)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t0 = time.time()
-    res = measure(device, args.repeats, args.seed)
-    machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "processor": platform.processor(), "cpu_count": os.cpu_count(),
-               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
-    try:
-        with open("/proc/cpuinfo") as f:
-            machine["processor"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    res = measure(device, args.repeats, args.seed, tuple(args.products))
+    machine = machine_info(device)
     out = {"command": "python benchmarks/sparse_crossover.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "device": device.type, "machine": machine, "densities": list(DENSITIES),
            "shapes": [list(s) for s in SHAPES], "repeats": args.repeats,

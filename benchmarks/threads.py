@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import torch  # noqa: E402
-
 from pipesdfa.util.atomic import atomic_write_json  # noqa: E402
 from pipesdfa.util.threads import busy_cores, cpu_budget  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
 
 CASES = {
     "digits-mlp bptt": ["--workload", "digits-mlp", "--method", "bptt", "--max-train", "512", "--max-test", "128"],
@@ -98,12 +96,11 @@ def main(argv=None) -> int:
         (f" --doc {args.doc}" if args.doc else "")
     doc = {"benchmark": "threads", "command": cmd, "limit": LIMIT,
            "met": all(r["auto_over_best"] <= LIMIT for r in rows),
-           "machine": {"cpu": platform.processor() or platform.machine(), "cores": cores, "torch": torch.__version__,
-                       "python": platform.python_version()},
+           "machine": machine_info(cores=cores),
            "wall_seconds": time.time() - t_start, "rows": rows}
     atomic_write_json(args.out, doc)
     if args.doc:
-        from _report import replace_block
+        from bench.report import replace_block
 
         replace_block(args.doc, "threads", markdown(doc))
     print(f"auto within {LIMIT}x of the best fixed count in every row: {doc['met']}; wrote {args.out}")

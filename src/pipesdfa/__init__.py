@@ -6,7 +6,7 @@ light). See ``docs/api.md``.
 * rules: :class:`SDFA`, :class:`BPTT`, :class:`OutputOnly` (bound to blocks and a readout),
   :func:`alignment`, :class:`FeedbackMatrices`, :func:`register_sampler`; :func:`tap` and
   :class:`TappedSDFA` (SDFA through markers in a network's own forward);
-* building blocks: :class:`SpikingBlock`, :class:`LIF`, :class:`IF`, :class:`SpikingNeuron`,
+* building blocks: :class:`SpikingBlock` (:func:`set_precision`: fp32 or bf16 products), :class:`LIF`, :class:`IF`, :class:`SpikingNeuron`,
   :class:`NeuronParams`, :func:`spike_fn`, :data:`SURROGATES`, :class:`MeanRate`,
   :class:`VoteReadout`;
 * data: :func:`load_dataset`, :func:`from_tonic`;
@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     "Rule": "pipesdfa.learning", "alignment": "pipesdfa.learning", "make_rule": "pipesdfa.learning",
     "FeedbackMatrices": "pipesdfa.learning", "register_sampler": "pipesdfa.learning",
     "TappedSDFA": "pipesdfa.learning", "tap": "pipesdfa.learning",
-    "SpikingBlock": "pipesdfa.snn.blocks",
+    "SpikingBlock": "pipesdfa.snn.blocks", "set_precision": "pipesdfa.snn.blocks",
     "LIF": "pipesdfa.snn.neurons", "IF": "pipesdfa.snn.neurons", "SpikingNeuron": "pipesdfa.snn.neurons",
     "NeuronParams": "pipesdfa.snn.dynamics",
     "spike_fn": "pipesdfa.snn.surrogates", "SURROGATES": "pipesdfa.snn.surrogates", "surrogate_grad": "pipesdfa.snn.surrogates",

@@ -24,6 +24,7 @@ from pipesdfa.learning import RULES, TEMPORAL_MODES, VARIANTS
 from pipesdfa.learning.feedback import ALIGNED, FEEDBACK_MODES, SAMPLERS
 from pipesdfa.util.names import choice
 from pipesdfa.training.config import INITS, MODELS
+from pipesdfa.snn.kernels.precision import PRECISIONS
 from pipesdfa.snn.surrogates import SURROGATES
 from pipesdfa.util.threads import add_threads_arg
 from pipesdfa.zoo.workloads import WORKLOADS
@@ -59,7 +60,7 @@ FLAG_FIELDS = {
     "--feedback-seed": "feedback_seed", "--sdfa-impl": "sdfa_impl", "--sdfa-store": "sdfa_store",
     "--sdfa-variant": "sdfa_variant", "--drop-last": "drop_last", "--seed": "seed",
     "--data-dir": "data_dir", "--max-train": "max_train", "--max-test": "max_test", "--device": "device",
-    "--backend": "backend", "--num-workers": "num_workers", "--threads": "threads", "--out": "out",
+    "--backend": "backend", "--precision": "precision", "--num-workers": "num_workers", "--threads": "threads", "--out": "out",
     "--hardware": "hardware", "--device-preset": "device_preset", "--set": "device_set",
     "--shift": "shift", "--shift-seed": "shift_seed", "--samples-per-class": "samples_per_class",
 }
@@ -135,6 +136,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--device", help="cpu, cuda or auto (default cpu)")
     h.add_argument("--backend", help="neuron kernel backend: torch (the reference), fused, triton, "
                    "auto (default: triton on CUDA, else fused)")
+    h.add_argument("--precision", choices=PRECISIONS, help="dense layers' matrix products: fp32 (default) or bf16 "
+                   "(bfloat16 operands on the CPU's/GPU's bf16 units, float32 master weights and membrane; "
+                   "docs/performance.md)")
     h.add_argument("--num-workers", type=int, help="DataLoader workers for on-disk datasets (default 0)")
     add_threads_arg(h)
     add_hardware_args(p)

@@ -22,17 +22,34 @@ import torch
 from torch import nn
 
 from pipesdfa.snn.kernels import sparse
+from pipesdfa.snn.kernels.precision import DEFAULT_PRECISION, check_precision
 
-__all__ = ["SpikingBlock", "dense_synaptic_input"]
+__all__ = ["SpikingBlock", "dense_synaptic_input", "set_precision"]
 
 
-def dense_synaptic_input(op: nn.Module, x: torch.Tensor, density: float | None = None) -> torch.Tensor:
+def set_precision(model: nn.Module, precision: str) -> int:
+    """Run the matrix products of every dense :class:`SpikingBlock` of ``model`` in ``precision``
+    (``"fp32"`` or ``"bf16"``, :mod:`pipesdfa.snn.kernels.precision`), for its forward, BPTT's
+    backward and SDFA's fast path alike; conv blocks stay float32. Returns how many blocks
+    were set."""
+    check_precision(precision)
+    n = 0
+    for m in model.modules():
+        if isinstance(m, SpikingBlock):
+            m.precision = precision if m.kind == "dense" else DEFAULT_PRECISION
+            n += m.kind == "dense"
+    return n
+
+
+def dense_synaptic_input(op: nn.Module, x: torch.Tensor, density: float | None = None,
+                         precision: str = "fp32") -> torch.Tensor:
     """``op(x)`` for a dense block's op on ``x [..., n_in]``; a plain ``nn.Linear`` runs through
     :func:`pipesdfa.snn.kernels.sparse.linear` (over the active inputs only when they are sparse
-    enough; the same numbers up to float rounding). Other ops (analog layers, subclasses) are
-    called as they are. ``density``: the input's nonzero fraction when the caller knows it."""
+    enough; the same numbers up to float rounding), its products in ``precision``
+    (:mod:`pipesdfa.snn.kernels.precision`). Other ops (analog layers, subclasses) are called as
+    they are. ``density``: the input's nonzero fraction when the caller knows it."""
     if type(op) is nn.Linear:
-        return sparse.linear(x, op.weight, op.bias, density)
+        return sparse.linear(x, op.weight, op.bias, density, precision)
     return op(x)
 
 
@@ -56,6 +73,8 @@ class SpikingBlock(nn.Module):
             pool = nn.MaxPool2d(pool) if pool > 1 else None
         self.pool = pool
         self.neuron = neuron
+        #: products of a dense op: "fp32" or "bf16" (:func:`set_precision`; conv ops stay float32)
+        self.precision = DEFAULT_PRECISION
 
     @property
     def weight(self) -> torch.Tensor:
@@ -65,7 +84,7 @@ class SpikingBlock(nn.Module):
         """``X[t] = (bn o op)(S_in[t])`` for all ``t`` at once: ``[T, B, ...]``."""
         T, B = x.shape[:2]
         if self.kind == "dense":
-            return dense_synaptic_input(self.weight_op, x.reshape(T, B, -1))
+            return dense_synaptic_input(self.weight_op, x.reshape(T, B, -1), precision=self.precision)
         y = self.weight_op(x.reshape(T * B, *x.shape[2:]))
         if self.bn is not None:
             y = self.bn(y)

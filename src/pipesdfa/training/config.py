@@ -48,6 +48,7 @@ from pipesdfa.learning.options import RULE_OPTIONS
 from pipesdfa.training.sections import (FLAT_KEYS, SECTIONS, DataSection, FinetuneSection, HardwareSection,
                                         ModelSection, OptimSection, RuleSection, RuntimeSection, build_sections,
                                         check_fields, check_section, flag_name, flat_view, plain_data)
+from pipesdfa.snn.kernels.precision import check_precision
 from pipesdfa.util.errors import UserError
 from pipesdfa.util.names import did_you_mean
 from pipesdfa.zoo.workloads import WORKLOADS, get_workload
@@ -112,6 +113,7 @@ class TrainConfig:
         check_name("dataset", d.dataset, CATALOG)
         check_name("model", m.name, MODELS)
         check_name("method", self.rule.method, RULES)
+        check_precision(m.precision, "model.precision")
         if self.workload is not None:
             check_name("workload", self.workload, WORKLOADS)
         for name, v in (("data.T", d.T), ("optim.batch", o.batch), ("optim.epochs", o.epochs)):

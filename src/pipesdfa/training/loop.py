@@ -51,6 +51,7 @@ from pipesdfa.data.registry import DatasetBundle, load_dataset
 from pipesdfa.data.splits import with_validation
 from pipesdfa.training.selection import best_epoch, final_fields
 from pipesdfa.learning import Rule, make_rule
+from pipesdfa.snn.blocks import set_precision
 from pipesdfa.snn.neurons import NeuronParams
 from pipesdfa.training import schedules as schedule
 from pipesdfa.training.checkpoint import CHECKPOINT, CHECKPOINT_VERSION, load_checkpoint, restore, save_checkpoint
@@ -122,6 +123,7 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     torch.manual_seed(cfg.seed)
     model = zoo_network(m.name, data.input_shape, data.num_classes, m.hidden, cfg.workload or m.name,
                         NeuronParams(kind=m.neuron, tau=m.tau, surrogate=m.surrogate, alpha=m.alpha), m.backend)
+    set_precision(model, m.precision)
     model.to(device)
     init_report = next((r for h in hooks if (r := h.initialise(model, cfg, fresh)) is not None), None)
     if init_report is None:

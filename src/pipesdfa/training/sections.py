@@ -42,6 +42,7 @@ class ModelSection:
     surrogate: str = "atan"
     alpha: float | None = None
     backend: str = "auto"
+    precision: str = "fp32"  # dense layers' matrix products: fp32 or bf16 (pipesdfa.snn.kernels.precision)
     init: str = "data"
     init_gain: float = 1.0
     init_rate: float = 0.1
@@ -122,7 +123,7 @@ FLAT_KEYS: dict[str, str] = {
     "max_train": "data.max_train", "max_test": "data.max_test", "drop_last": "data.drop_last",
     "val_fraction": "data.val_fraction",
     "model": "model.name", **{k: f"model.{k}" for k in ("hidden", "neuron", "tau", "surrogate", "alpha", "backend",
-                                                     "init", "init_gain", "init_rate")},
+                                                     "precision", "init", "init_gain", "init_rate")},
     "method": "rule.method", **{k: f"rule.sdfa.{k}" for k in ("feedback", "distribution", "temporal", "feedback_seed")},
     "sdfa_impl": "rule.sdfa.impl", "sdfa_store": "rule.sdfa.store", "sdfa_variant": "rule.sdfa.variant",
     **{k: f"optim.{k}" for k in ("optimizer", "lr", "weight_decay", "loss", "epochs", "batch", "lr_restarts")},

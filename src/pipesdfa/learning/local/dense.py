@@ -22,6 +22,10 @@ unpacked bfloat16 input fits :data:`COLUMN_BYTES` (one block per layer at ``T=10
 ``dw_bf16`` / ``dw_float`` crossover, ``dW`` is formed over the active inputs only (float32
 ``G``, :func:`pipesdfa.snn.kernels.sparse.csr_weight_grad`). On CUDA a chunk holds all ``T*B``
 rows of a usual batch: one product per layer.
+
+A block set to ``precision="bf16"`` (:func:`pipesdfa.snn.blocks.set_precision`) runs its forward
+product on bfloat16 operands and its ``dW`` as with ``store="half"`` (bfloat16 operands, float32
+accumulation) whatever the store; ``g'``'s storage follows ``store``.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def forward_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, co
             s_in=torch.empty((T, B, packed_width(n_in)), dtype=torch.uint8, device=dev) if comp else x,
             sg=torch.empty((T, B, n_out), dtype=sd, device=dev),
             ka=torch.empty((T - 1, B, n_out), dtype=sd, device=dev) if temporal == "local" and T > 1 else None,
-            xhat=None, invstd=None, out_shape=(T, B, n_out), half=store == "half",
+            xhat=None, invstd=None, out_shape=(T, B, n_out), half=store == "half" or blk.precision == "bf16",
             in_shape=(T, B, n_in), packed=comp))
         n_in = n_out
     out = torch.empty((T, B, n_in), dtype=dtype, device=dev)
@@ -93,7 +97,7 @@ def forward_stream(blocks, x: torch.Tensor, temporals: list[str], store: str, co
             p = blk.neuron.params
             d = sparse.density(h.reshape(-1, h.shape[-1]), binary=st.packed)
             nnz[i] += d * (t1 - t0)
-            pre = dense_synaptic_input(blk.weight_op, h, d)  # fresh: reused as the H buffer
+            pre = dense_synaptic_input(blk.weight_op, h, d, blk.precision)  # fresh: reused as the H buffer
             if fused[i]:  # one kernel: neuron, g' into its store, k A, packing for the next block
                 nxt = states[i + 1] if i + 1 < len(states) else None
                 pack = nxt.s_in[t0:t1] if nxt is not None and nxt.packed and pre.shape[-1] % 8 == 0 else None

@@ -33,6 +33,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from pipesdfa.snn.kernels.precision import bf16_linear
 from pipesdfa.util.errors import UserError
 
 __all__ = ["CROSSOVER", "SAMPLE_ROWS", "density", "use_sparse", "linear", "to_csr", "csr_weight_grad",
@@ -40,21 +41,25 @@ __all__ = ["CROSSOVER", "SAMPLE_ROWS", "density", "use_sparse", "linear", "to_cs
 
 #: ``(device type, product) -> density`` below which the sparse product is used. Products:
 #: ``forward`` (float32 ``X W^T``), ``dw_float`` (float32 ``G^T X``), ``dw_bf16`` (``G^T X``
-#: against the dense product in bfloat16 operands, SDFA's ``store="half"``). CPU values: the
+#: against the dense product in bfloat16 operands, SDFA's ``store="half"``), ``forward_bf16``
+#: (the forward of ``precision="bf16"``, :mod:`pipesdfa.snn.kernels.precision`). CPU values: the
 #: crossovers measured on the 2-core AMD EPYC (AVX512-BF16) development machine, one thread,
 #: rounded down to 0.005 (``benchmarks/results/sparse_crossover_cpu.json``: 0.154, 0.130,
-#: 0.016); CUDA: not measured yet (always dense). :func:`linear`'s backward forms ``dW`` over the
+#: 0.016; ``sparse_crossover_forward_bf16_cpu.json``: 0.016, measured later while other jobs
+#: loaded the machine); CUDA: not measured yet (always dense). :func:`linear`'s backward forms ``dW`` over the
 #: nonzeros too whenever its forward did (between the ``dw_float`` and ``forward`` crossovers
 #: that costs a few per cent of that product).
 CROSSOVER: dict[tuple[str, str], float | None] = {
     ("cpu", "forward"): 0.15,
     ("cpu", "dw_float"): 0.13,
     ("cpu", "dw_bf16"): 0.015,
+    ("cpu", "forward_bf16"): 0.015,
     ("cuda", "forward"): None,
+    ("cuda", "forward_bf16"): None,
     ("cuda", "dw_float"): None,
     ("cuda", "dw_bf16"): None,
 }
-PRODUCTS = ("forward", "dw_float", "dw_bf16")
+PRODUCTS = ("forward", "dw_float", "dw_bf16", "forward_bf16")
 #: Rows of ``X`` the density is estimated from (evenly spaced).
 SAMPLE_ROWS = 128
 #: Smallest ``n_in`` and ``n_out`` for the sparse form: the crossovers were measured on layers of
@@ -164,16 +169,20 @@ class _EventLinear(torch.autograd.Function):
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-           d: float | None = None) -> torch.Tensor:
+           d: float | None = None, precision: str = "fp32") -> torch.Tensor:
     """``F.linear(x, weight, bias)`` for ``x [..., n_in]``, over the nonzeros of ``x`` when its
-    density (``d``, or :func:`density`) is below the ``forward`` crossover (differentiable
-    either way; float32 only)."""
+    density (``d``, or :func:`density`) is below the crossover against the dense product of
+    ``precision`` (``forward`` for ``fp32``, ``forward_bf16`` for ``bf16``: the dense product
+    on bfloat16 operands, :func:`pipesdfa.snn.kernels.precision.bf16_linear`); differentiable
+    either way; float32 tensors only (others: ``F.linear``)."""
     lead = x.shape[:-1]
     x2d = x.reshape(-1, x.shape[-1])
-    if not _ENABLED or x2d.dtype != torch.float32 or weight.dtype != torch.float32:
+    if x2d.dtype != torch.float32 or weight.dtype != torch.float32:
         return F.linear(x, weight, bias)
-    if min(x2d.shape[1], weight.shape[0]) < MIN_FEATURES:
-        return F.linear(x, weight, bias)
-    if not use_sparse("forward", density(x2d.detach()) if d is None else d, x.device):
-        return F.linear(x, weight, bias)
+    dense = bf16_linear if precision == "bf16" else F.linear
+    if not _ENABLED or min(x2d.shape[1], weight.shape[0]) < MIN_FEATURES:
+        return dense(x, weight, bias)
+    product = "forward_bf16" if precision == "bf16" else "forward"
+    if not use_sparse(product, density(x2d.detach()) if d is None else d, x.device):
+        return dense(x, weight, bias)
     return _EventLinear.apply(x2d, weight, bias).reshape(*lead, weight.shape[0])

@@ -23,12 +23,3 @@ def publish(text: str, doc: str | Path | None, name: str) -> None:
     if doc:
         replace_block(doc, name, text)
 
-
-def machine() -> dict[str, str]:
-    """Python, torch and processor of this machine (for a benchmark's JSON)."""
-    import platform
-
-    import torch
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "processor": platform.processor() or platform.machine()}
