@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,17 +35,9 @@ import torch
 from pipesdfa.util.atomic import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine  # noqa: E402
+from bench.machine import git_commit, machine_info  # noqa: E402
 
 CONV = "conv"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: int, epochs: int, tmp: str,
@@ -217,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         import json
 
-        from _report import publish
+        from bench.report import publish
 
         publish(markdown(json.loads(out.read_text())), args.doc, args.block)
         return 0
@@ -231,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             for i in args.inits for s in args.seeds for rule in args.rules]
     if args.conv:
         plan += [("digits", CONV, 3, 0, i, rule, s) for i in args.inits for s in args.seeds for rule in args.rules]
-    result: dict[str, Any] = {"commit": commit(), "command": "python benchmarks/composed_defaults.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "machine": machine(), "epochs": args.epochs, "loss": args.loss, "lr": args.lr,
+    result: dict[str, Any] = {"commit": git_commit() or "unknown", "command": "python benchmarks/composed_defaults.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), "machine": machine_info(), "epochs": args.epochs, "loss": args.loss, "lr": args.lr,
         "val_fraction": args.val_fraction, "runs": runs}
     from tqdm import tqdm
 
