@@ -12,19 +12,16 @@ from hypothesis import strategies as st
 from pipesdfa.analog.config import AnalogConfig, parse_set_options, split_device_and_analog
 from pipesdfa.analog.crossbar import Crossbar
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.device import (
-    DEVICE_PRESETS,
-    DeviceParams,
+from pipesdfa.analog.physics import (
     apply_pulses,
-    get_device_preset,
     ltd_curve,
     ltd_position,
     ltp_curve,
     ltp_position,
-    neurosim_nu,
     quantise_to_levels,
     saturating_curve,
 )
+from pipesdfa.hw.device import DEVICE_PRESETS, DeviceParams, get_device_preset, neurosim_nu
 
 # ----------------------------------------------------------------------------- curves
 

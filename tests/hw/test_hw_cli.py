@@ -162,3 +162,16 @@ def test_simulate_checkpoint_prices_per_layer_feedback_of_an_independent_run(cap
         assert main(["simulate", "--checkpoint", str(folder), "--arch", "pipesdfa", "--json"]) == 0
         energy[layout] = json.loads(capsys.readouterr().out)["runs"][0]["energy_j"]
     assert energy["independent"] > energy["shared"]
+
+
+def test_explore_checkpoint_searches_the_run_it_is_given(digits_runs, tmp_path):
+    from pipesdfa.hw.config import load_config
+
+    chip = load_config("pipelayer-2017").params.chip_area_mm2
+    out = tmp_path / "ex"
+    assert main(["explore", "--checkpoint", str(digits_runs / "rram"), "--budget-mm2", str(chip), "--points", "3",
+                 "--no-progress", "--out", str(out)]) == 0
+    doc = json.loads((out / "explore.json").read_text())
+    assert doc["source"]["checkpoint"] == str(digits_runs / "rram") and doc["workload"] == "digits-mlp"
+    assert doc["T"] == 2 and doc["batch"] == 32 and doc["epoch_samples"] == 64
+    assert set(doc["archs"]) == {"pipelayer", "pipesdfa"} and doc["ratios"]["time_best_vs_best"] > 0

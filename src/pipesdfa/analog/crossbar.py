@@ -16,7 +16,7 @@ Reads (:meth:`Crossbar.mvm`): input ``x`` drives the rows as voltages ``V = x V_
 
 Writes (:meth:`Crossbar.update`): a desired update ``dW`` becomes a signed pulse count per
 weight, ``n = Q(dW / dw)`` with the nominal weight step per pulse ``dw``; the pulses go
-through the device model (:func:`~pipesdfa.hw.device.apply_pulses`), never as float adds, and
+through the device model (:func:`~pipesdfa.analog.physics.apply_pulses`), never as float adds, and
 the crossbar counts them.
 """
 
@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 import torch
 
 from pipesdfa.analog.config import AnalogConfig
-from pipesdfa.hw.device import DeviceParams, apply_pulses, ltp_curve, quantise_to_levels
+from pipesdfa.analog.physics import apply_pulses, ltp_curve, quantise_to_levels
+from pipesdfa.hw.device import DeviceParams
 
 __all__ = ["Crossbar", "PulseStats", "adc_quantise", "round_pulses", "tiled_read"]
 
@@ -205,7 +206,7 @@ class Crossbar:
 
         ``u+ = 1/2 + w / (2 w_max)``, ``u- = 1/2 - w / (2 w_max)`` for ``"dual"``;
         ``u+ = 1/2 + w / w_max``, ``u- = 1/2`` for ``"single"``; each target is quantised to
-        the device's levels (:func:`~pipesdfa.hw.device.quantise_to_levels`), with write noise
+        the device's levels (:func:`~pipesdfa.analog.physics.quantise_to_levels`), with write noise
         when ``config.program_noise``.
         """
         w = torch.clamp(w_target.detach().float().reshape(self.n_out, self.n_in) / self.w_max, -1.0, 1.0)

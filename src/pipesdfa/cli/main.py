@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipesdfa.cli.eval",
     "pipesdfa.cli.export",
     "pipesdfa.cli.simulate",
+    "pipesdfa.cli.explore",
     "pipesdfa.cli.reproduce",
     "pipesdfa.cli.data",
 )

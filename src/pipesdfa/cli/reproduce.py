@@ -59,6 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-sweeps", action="store_true",
                    help="hardware: skip the sweep of uncertain constants (ranges collapse to the point value)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--explore", type=int, default=0, metavar="N",
+                   help="hardware: also search N designs per machine for every --explore-workloads workload at HBM2 "
+                        "and LPDDR5 under equal area (pipesdfa explore) and report best vs best: "
+                        "DIR/explore-<workload>-<dram>.json, DIR/explore.md (default 0: off)")
+    p.add_argument("--explore-workloads", nargs="+", default=None, metavar="NAME",
+                   help="hardware --explore: workloads to search (default every registered workload)")
+    p.add_argument("--explore-search", default="nsga2", choices=["random", "nsga2", "grid"],
+                   help="hardware --explore: search (default nsga2)")
+    p.add_argument("--explore-polish", type=int, default=3, metavar="R",
+                   help="hardware --explore: coordinate-descent rounds from each machine's best designs (default 3)")
+    p.add_argument("--jobs", default="1", metavar="J", help="hardware --explore: processes, or 'ray' (default 1)")
     add_personalisation_args(p)
     reproduce_accuracy.add_args(p)  # after personalisation's: its --data-dir/--seeds/--lr replace those
     p.set_defaults(func=run)
@@ -137,6 +148,8 @@ def run_hardware(args: argparse.Namespace) -> int:
     if not args.no_sweeps and args.sweep_workload in by:
         plots.plot_sensitivity(by[args.sweep_workload], out / "sensitivity.png",
                                f"{args.sweep_workload}, preset {cfg.preset}: one uncertain constant at a time")
+    if args.explore:
+        _explore(args, cfg, out)
     print(report.markdown_table(rows, cfg.preset), end="")
     c = doc["checks"]
     print(f"time ratio {c['time_ratio_range'][0]:.2f}x..{c['time_ratio_range'][1]:.2f}x, "
@@ -144,6 +157,25 @@ def run_hardware(args: argparse.Namespace) -> int:
           f"(paper {report.PAPER_TIME_RANGE[0]}-{report.PAPER_TIME_RANGE[1]}x, "
           f"{report.PAPER_ENERGY_RANGE[0]}-{report.PAPER_ENERGY_RANGE[1]}x); wrote {out}")
     return 0
+
+
+def _explore(args: argparse.Namespace, cfg, out: Path) -> None:
+    """Best vs best at equal area for every workload at both DRAM presets (studies.exploration.headline)."""
+    import shlex
+
+    from pipesdfa.studies.exploration.headline import explore_workloads, headline_markdown
+
+    names = args.explore_workloads or list(WORKLOADS)
+    for name in names:
+        if name not in WORKLOADS:
+            raise UserError(f"unknown workload {name!r}; expected one of: {', '.join(WORKLOADS)}")
+    command = "pipesdfa " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else ""
+    show = not args.no_progress and sys.stderr.isatty()
+    docs = explore_workloads(names, cfg, out, points=args.explore, search=args.explore_search, jobs=args.jobs,
+                             polish=args.explore_polish, command=command, progress=(lambda s: print(f"explore {s}", file=sys.stderr)) if show else None)
+    table = headline_markdown(docs)
+    atomic_write_text(out / "explore.md", table)
+    print(table, end="")
 
 
 @subject("validation")

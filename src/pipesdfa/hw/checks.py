@@ -40,7 +40,7 @@ _POSITIVE = {
     "interconnect.flit_bits", "precision.weight_bits", "precision.error_bits", "precision.membrane_bits",
     "mapping.max_replication", "dram.bandwidth_bits_per_s", "update.serial_latency_s", "update.outer_latency_s",
     "chip.crossbars_per_group", "chip.adcs_per_group", "chip.groups_per_tile", "chip.tiles_per_chip",
-    "chip.power_budget_w", "gradient.arrays_per_weight_array",
+    "chip.power_budget_w", "gradient.arrays_per_weight_array", "mapping.feedback_copies",
 }
 _SENTINEL = {"adc.energy_j", "adc.area_um2"}
 _RATES = {"activity.input_rate", "activity.layer_rate", "precision.error_bit_density"}

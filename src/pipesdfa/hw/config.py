@@ -18,9 +18,9 @@ from pipesdfa.util.errors import UserError
 from pipesdfa.hw.checks import validate
 from pipesdfa.hw.keys import apply_changes, flatten, flatten_nested
 from pipesdfa.hw.params import HwParams
-from pipesdfa.hw.presets import DEFAULT_PRESET, DEFAULT_SOURCES, PRESETS
+from pipesdfa.hw.presets import DEFAULT_PRESET, DEFAULT_SOURCES, DRAM_PRESETS, PRESETS
 
-__all__ = ["HwConfig", "load_config", "extend_config", "DEFAULT_PRESET"]
+__all__ = ["HwConfig", "load_config", "extend_config", "with_dram", "DEFAULT_PRESET"]
 
 
 def _resolve_preset(name: str) -> tuple[HwParams, dict[str, str]]:
@@ -138,3 +138,12 @@ def _read_override_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise UserError(f"{path}: expected a mapping of section -> key -> value at the top level")
     return flatten_nested(data, str(path))
+
+
+def with_dram(cfg: HwConfig, name: str) -> HwConfig:
+    """``cfg`` with the off-chip memory of :data:`~pipesdfa.hw.presets.DRAM_PRESETS` ``name`` (cited)."""
+    if name not in DRAM_PRESETS:
+        raise UserError(f"unknown DRAM preset {name!r}; expected one of: {', '.join(DRAM_PRESETS)}")
+    changes = DRAM_PRESETS[name]
+    out = cfg.with_overrides({k: v for k, (v, _) in changes.items()}, f"dram preset {name!r}")
+    return HwConfig(out.params, {**out.sources, **{k: why for k, (_, why) in changes.items()}}, out.preset)

@@ -75,7 +75,7 @@ def stage_times(m: ModelMap, p: HwParams, T: int, grads: list[GradientCost], chi
     waves = -(-total // p.parallel_writes(chips))
     u = tuple(to_ticks(waves * p.write_latency_s) for _ in m.layers)
     e = to_ticks(-(-m.layers[-1].n_out // p.digital.lanes) / p.digital.clock_hz)
-    fb = to_ticks(E * tc) if m.feedback is not None else 0
+    fb = to_ticks(-(-E // m.feedback.copies) * tc) if m.feedback is not None else 0
     if plan is None:
         return StageTimes(f, b, g, u, e, fb, T)
     bw = p.dram.bandwidth_bits_per_s

@@ -113,7 +113,10 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
                       overrides: Mapping[str, Any] | None = None, config: HwConfig | None = None,
                       T: int | None = None, batch: int | None = None, samples: int | None = None,
                       activity: str | Path | Mapping[str, Any] | Activity | None = None,
-                      fast: bool = True, epoch_samples: int | None = None) -> Detailed:
+                      fast: bool = True, epoch_samples: int | None = None, replication: list[int] | None = None,
+                      t_replication: list[int] | None = None) -> Detailed:
+    """:func:`simulate` with every intermediate result; ``replication``/``t_replication`` fix the
+    copies per layer (a design point, :mod:`pipesdfa.hw.design`) instead of balancing them."""
     a = get_arch(arch)
     spec, w = _as_spec(workload)
     cfg = config if config is not None else load_config(preset, overrides)
@@ -128,8 +131,12 @@ def simulate_detailed(workload: str | Workload | ModelSpec, arch: str, *, preset
         raise UserError(f"samples must be >= 1, got {samples}")
     layers = resolve(spec)
     rows_c = spec.num_classes * spec.vote
-    r_max = fit_replication(layers, p, arch, rows_c) if p.area.budget_mm2 > 0 else p.mapping.max_replication
-    m = map_layers(layers, p, arch, rows_c, max_replication=r_max)
+    if replication is not None:
+        r_max = max(replication)
+    else:
+        r_max = fit_replication(layers, p, arch, rows_c) if p.area.budget_mm2 > 0 else p.mapping.max_replication
+    m = map_layers(layers, p, arch, rows_c, max_replication=r_max, replication=replication,
+                   t_replication=t_replication)
     sil = silicon(m, p)
     act = _activity(activity, p, len(layers))
     grads = [layer_gradient(l, p, T, act.in_rate(l.index)) for l in m.layers]

@@ -98,8 +98,9 @@ class FeedbackMap:
 
     rows: int
     cols: int
-    crossbars: int
+    crossbars: int  # every copy
     conversions: int  # columns converted per read
+    copies: int = 1  # copies sharing the E bit-serial passes of one projection
 
 
 @dataclass(frozen=True)
@@ -178,4 +179,5 @@ def feedback_map(layers: list[ResolvedLayer], p: HwParams, rows_c: int) -> Feedb
     else:
         width = sum(hidden) * fcells
         xb = sum(_ceil(rows_c, rows) * _ceil(h * fcells, cols) for h in hidden)
-    return FeedbackMap(rows=rows_c, cols=width, crossbars=xb, conversions=_ceil(rows_c, rows) * width)
+    n = p.mapping.feedback_copies
+    return FeedbackMap(rows=rows_c, cols=width, crossbars=xb * n, conversions=_ceil(rows_c, rows) * width, copies=n)

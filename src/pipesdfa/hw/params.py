@@ -25,8 +25,14 @@ __all__ = [
     "CrossbarParams", "ADCParams", "PeripheryParams", "DigitalParams", "BufferParams", "DRAMParams",
     "InterconnectParams", "UpdateParams", "GradientParams", "PrecisionParams", "MappingParams",
     "PipelineParams", "ChipParams", "AreaParams", "ActivityParams", "DeviceSection", "HwParams",
-    "DEVICE_KEYS", "device_from_section",
+    "DEVICE_KEYS", "device_from_section", "design_choices",
 ]
+
+
+def design_choices(default: Any, *values: Any) -> Any:
+    """A leaf that is also a design variable of ``pipesdfa explore``: ``values`` are its legal
+    choices (the search's range, :mod:`pipesdfa.hw.design`); ``default`` is the hand-picked one."""
+    return field(default=default, metadata={"design": tuple(values)})
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class BufferParams:
 
     access_energy_j: float = 20e-12
     access_bits: int = 256
-    capacity_bytes_per_tile: int = 64 * 1024
+    capacity_bytes_per_tile: int = design_choices(64 * 1024, *(k * 1024 for k in (16, 32, 64, 128, 256)))
     area_um2_per_kb: float = 83000.0 / 64.0
     sizing: str = "per-tile"
 
@@ -144,9 +150,9 @@ class GradientParams:
     weight array of the layer."""
 
     operand: str = "auto"
-    technology: str = "rram"
+    technology: str = design_choices("rram", "rram", "sram")
     sram_write_energy_per_bit_j: float = 20e-12 / 256
-    arrays_per_weight_array: float = 1.0
+    arrays_per_weight_array: float = design_choices(1.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @dataclass(frozen=True)
@@ -165,12 +171,15 @@ class MappingParams:
     """Replication (at most ``max_replication`` copies per layer, balanced to the slowest
     layer), convolution mapping (``"im2col"``: one ``C_in k^2 x C_out`` matrix; ``"kernel-split"``:
     one crossbar per kernel offset whose column currents add before conversion, SpikeSim's
-    PEs) and the SDFA feedback matrix (``"shared"`` C x n_max, or ``"per-layer"``)."""
+    PEs) and the SDFA feedback matrix (``"shared"`` C x n_max, or ``"per-layer"``).
+    ``feedback_copies``: copies of the feedback arrays; the ``E`` bit-serial passes of the error
+    projection spread over them (``ceil(E / copies)`` read cycles)."""
 
     max_replication: int = 16
     conv_scheme: str = "im2col"
     feedback: str = "shared"
     feedback_cell_bits: int = 0  # 0 = analog RRAM-sampled value in one cell
+    feedback_copies: int = design_choices(1, 1, 2, 4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -185,9 +194,9 @@ class PipelineParams:
     samples in flight (0 = chosen by the engine)."""
 
     batch_dependency: str = "stale-1"
-    pipelayer_shared_transpose: bool = False
+    pipelayer_shared_transpose: bool = design_choices(False, False, True)
     timestep_pipeline: bool = True
-    pipelayer_timestep_pipeline: bool = False
+    pipelayer_timestep_pipeline: bool = design_choices(False, False, True)
     max_in_flight: int = 0
 
 
@@ -199,7 +208,7 @@ class ChipParams:
     ``power_gating``: tiles the mapping leaves unused draw no static power."""
 
     crossbars_per_group: int = 8
-    adcs_per_group: int = 8
+    adcs_per_group: int = design_choices(8, 1, 2, 4, 8, 16)
     group_periphery_area_um2: float = 3320.0
     groups_per_tile: int = 12
     tile_periphery_area_um2: float = 131850.0

@@ -16,13 +16,20 @@ __all__ = ["map_layers"]
 
 
 def map_layers(layers: list[ResolvedLayer], p: HwParams, arch: str, num_classes_x_vote: int | None = None,
-               max_replication: int | None = None, training: bool = True) -> ModelMap:
+               max_replication: int | None = None, training: bool = True, replication: list[int] | None = None,
+               t_replication: list[int] | None = None) -> ModelMap:
     """Map ``layers`` for ``arch`` (a name in :data:`pipesdfa.hw.archs.ARCHS`); ``training=False``
-    maps the inference arrays only (no gradient, feedback or transposed arrays)."""
+    maps the inference arrays only (no gradient, feedback or transposed arrays).
+
+    ``replication`` / ``t_replication`` (per layer) fix the copies of each layer and of its
+    transposed copy (a design point of :mod:`pipesdfa.hw.design`) instead of balancing them
+    under ``max_replication``; the architecture still decides whether a transposed copy exists."""
     a = get_arch(arch)
     r_max = max_replication or p.mapping.max_replication
-    reps = replication_plan(layers, r_max)
+    reps = list(replication) if replication is not None else replication_plan(layers, r_max)
     t_reps = a.transposed_copies(layers, p, r_max) if training else [0] * len(layers)
+    if t_replication is not None and training:
+        t_reps = [t and tr for t, tr in zip(t_reps, t_replication)]  # only where the machine has the copy
     maps = tuple(layer_map(l, p, r, t, training) for l, r, t in zip(layers, reps, t_reps))
     c = num_classes_x_vote if num_classes_x_vote is not None else layers[-1].out_channels
     fb = a.feedback_map(layers, p, c) if training else None

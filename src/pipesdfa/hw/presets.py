@@ -25,7 +25,7 @@ from typing import Any
 from pipesdfa.hw.params import DEVICE_KEYS
 
 __all__ = ["DEFAULT_SOURCES", "Preset", "PRESETS", "DEFAULT_PRESET", "ISAAC", "PIPELAYER", "PANTHER",
-           "NEUROSIM", "SPIKESIM", "PUMA"]
+           "NEUROSIM", "SPIKESIM", "PUMA", "DRAM_PRESETS"]
 
 ISAAC = "ISAAC (Shafiee et al., ISCA 2016), Table 6"
 PIPELAYER = "PipeLayer (Song et al., HPCA 2017)"
@@ -88,6 +88,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "mapping.conv_scheme": f"{ISAAC}, {PIPELAYER}: a convolution as one unrolled C_in k^2 x C_out matrix",
     "mapping.feedback": "the SDFA authors' code: one shared matrix sliced per layer",
     "mapping.feedback_cell_bits": "PipeSDFA: feedback values from RRAM stochasticity, one analog cell each",
+    "mapping.feedback_copies": "PipeSDFA: one feedback array set (a design variable of pipesdfa explore)",
     "pipeline.batch_dependency": "assumption (docs/hardware.md): stale by at most one batch",
     "pipeline.pipelayer_shared_transpose": (f"{PIPELAYER}: forward and backward of a layer run in the same cycle "
                                             "((N/B)(2L+B+1) cycles), i.e. on separate arrays"),
@@ -181,3 +182,19 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "chip.io_area_mm2": (0.0, f"{SPIKESIM}: no chip I/O in the example"),
     }),
 ]}
+
+
+#: Off-chip memories, applied over any preset (``pipesdfa explore --dram NAME``, ``reproduce
+#: hardware --explore``): ``{name: {key: (value, source)}}``.
+DRAM_PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
+    "hbm2": {
+        "dram.bandwidth_bits_per_s": (15.2e12, f"{NEUROSIM}, DRAM.cpp: HBM2 15.2e12 bits/s"),
+        "dram.energy_per_bit_j": (3.9e-12, f"{NEUROSIM}, DRAM.cpp: HBM2 3.9 pJ/bit"),
+    },
+    "lpddr5": {
+        "dram.bandwidth_bits_per_s": (25.6e9 * 8, "JEDEC JESD209-5 (LPDDR5): 6400 MT/s per pin on a 32-bit "
+                                                  "interface (two x16 channels) = 25.6 GB/s, an edge SoC's memory"),
+        "dram.energy_per_bit_j": (14e-12, f"{NEUROSIM}, DRAM.cpp: its only off-package DRAM, GDDR5, 14 pJ/bit "
+                                          "(an upper bound for LPDDR5, whose unterminated I/O costs less per bit)"),
+    },
+}

@@ -89,29 +89,38 @@ class Schedule:
 
 
 def run_des(tasks: Sequence[Task]) -> Schedule:
-    """Event-driven list scheduling of ``tasks`` (see module docstring). Raises on a cycle."""
+    """Event-driven list scheduling of ``tasks`` (see module docstring). Raises on a cycle.
+
+    Resources are numbered and the event loop binds its helpers locally: a design search runs
+    this thousands of times (the schedule is the same as a plain reading of the rules gives)."""
     n = len(tasks)
-    remaining = [len(t.deps) + (1 if t.up >= 0 else 0) for t in tasks]
+    res_id: dict[str, int] = {}
+    res_of = [res_id.setdefault(t.resource, len(res_id)) for t in tasks]
+    names = sorted(res_id, key=res_id.__getitem__)
+    order = sorted(range(len(names)), key=names.__getitem__)  # dispatch in resource-name order
+    rank = [0] * len(names)
+    for r, i in enumerate(order):
+        rank[i] = r
+    remaining = [0] * n
     dependents: list[list[int]] = [[] for _ in range(n)]
     up_dependents: list[list[int]] = [[] for _ in range(n)]
     for i, t in enumerate(tasks):
+        remaining[i] = len(t.deps) + (1 if t.up >= 0 else 0)
         for d in t.deps:
             dependents[d].append(i)
         if t.up >= 0:
             up_dependents[t.up].append(i)
-    start = np.full(n, -1, dtype=np.int64)
-    end = np.full(n, -1, dtype=np.int64)
+    start = [-1] * n
+    end = [-1] * n
     step_ends: dict[int, list[int]] = {}
-    ready: dict[str, list] = {}
+    nres = len(names)
+    ready: list[list] = [[] for _ in range(nres)]
     is_ready = [False] * n
     started = [False] * n
-    busy: dict[str, bool] = {}
-    reserved: dict[str, int] = {}
+    busy = [False] * nres
+    reserved = [-1] * nres
     events: list[tuple[int, int, int]] = []  # (time, kind 0 = completion / 1 = chain step 0 done, task)
-
-    def make_ready(i: int) -> None:
-        is_ready[i] = True
-        heapq.heappush(ready.setdefault(tasks[i].resource, []), (tasks[i].key, i))
+    push, pop = heapq.heappush, heapq.heappop
 
     def begin(i: int, now: int) -> None:
         t = tasks[i]
@@ -121,69 +130,77 @@ def run_des(tasks: Sequence[Task]) -> Schedule:
             up = step_ends[t.up] if t.up >= 0 else None
             e = now
             ends = []
-            for k in range(t.steps):
-                if up is not None and up[k] > e:
-                    e = up[k]
-                e += t.step
-                ends.append(e)
+            step = t.step
+            if up is None:
+                ends = [now + step * (k + 1) for k in range(t.steps)]
+                e = ends[-1]
+            else:
+                for k in range(t.steps):
+                    u = up[k]
+                    if u > e:
+                        e = u
+                    e += step
+                    ends.append(e)
             step_ends[i] = ends
             end[i] = e
             if up_dependents[i]:
-                heapq.heappush(events, (ends[0], 1, i))
+                push(events, (ends[0], 1, i))
         else:
-            end[i] = now + t.duration
-        busy[t.resource] = True
-        heapq.heappush(events, (int(end[i]), 0, i))
+            e = end[i] = now + t.duration
+        busy[res_of[i]] = True
+        push(events, (e, 0, i))
 
-    def dispatch(res: str, now: int) -> None:
-        if busy.get(res):
+    def dispatch(r: int, now: int) -> None:
+        if busy[r]:
             return
-        if res in reserved:
-            j = reserved[res]
+        j = reserved[r]
+        if j >= 0:
             if is_ready[j]:
-                del reserved[res]
+                reserved[r] = -1
                 begin(j, now)
             return
-        q = ready.get(res)
+        q = ready[r]
         while q and started[q[0][1]]:
-            heapq.heappop(q)  # started through a reservation
+            pop(q)  # started through a reservation
         if q:
-            begin(heapq.heappop(q)[1], now)
-
-    def satisfy(j: int, touched: set[str]) -> None:
-        remaining[j] -= 1
-        if remaining[j] == 0:
-            make_ready(j)
-            touched.add(tasks[j].resource)
+            begin(pop(q)[1], now)
 
     for i in range(n):
         if remaining[i] == 0:
-            make_ready(i)
-    for res in list(ready):
-        dispatch(res, 0)
+            is_ready[i] = True
+            push(ready[res_of[i]], (tasks[i].key, i))
+    for r in order:
+        if ready[r]:
+            dispatch(r, 0)
     done = 0
     while events:
         now = events[0][0]
-        touched: set[str] = set()
+        touched: set[int] = set()
         while events and events[0][0] == now:
-            _, kind, i = heapq.heappop(events)
+            _, kind, i = pop(events)
             if kind == 1:
-                for j in up_dependents[i]:
-                    satisfy(j, touched)
-                continue
-            done += 1
-            res = tasks[i].resource
-            busy[res] = False
-            if tasks[i].reserve_next >= 0:
-                reserved[res] = tasks[i].reserve_next
-            touched.add(res)
-            for j in dependents[i]:
-                satisfy(j, touched)
-        for res in sorted(touched):
-            dispatch(res, now)
+                deps = up_dependents[i]
+            else:
+                done += 1
+                r = res_of[i]
+                busy[r] = False
+                nxt = tasks[i].reserve_next
+                if nxt >= 0:
+                    reserved[r] = nxt
+                touched.add(rank[r])
+                deps = dependents[i]
+            for j in deps:
+                remaining[j] -= 1
+                if remaining[j] == 0:
+                    is_ready[j] = True
+                    rj = res_of[j]
+                    push(ready[rj], (tasks[j].key, j))
+                    touched.add(rank[rj])
+        for rk in sorted(touched):
+            dispatch(order[rk], now)
     if done != n:
         raise RuntimeError(f"schedule has a dependency cycle: {n - done} of {n} tasks never ran")
-    return Schedule(list(tasks), start, end, step_ends)
+    return Schedule(list(tasks), np.array(start, dtype=np.int64), np.array(end, dtype=np.int64), step_ends)
 
 
 # ------------------------------------------------------------------------- closed forms

@@ -21,11 +21,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipesdfa.hw.schedule import Task
     from pipesdfa.zoo.workloads import ResolvedLayer
 
-__all__ = ["Architecture"]
+__all__ = ["Architecture", "COMMON_DESIGN_KEYS"]
+
+
+#: Design variables (parameter-tree leaves) every machine has (:mod:`pipesdfa.hw.design`).
+COMMON_DESIGN_KEYS: tuple[str, ...] = ("buffer.capacity_bytes_per_tile", "chip.adcs_per_group",
+                                       "gradient.arrays_per_weight_array", "gradient.technology")
 
 
 class Architecture(ABC):
     name: str = ""
+    #: the parameter-tree leaves this machine's design search varies (each marked with its choices
+    #: in :mod:`pipesdfa.hw.params`); per-layer copies are added by :func:`pipesdfa.hw.design.design_space`
+    design_keys: tuple[str, ...] = COMMON_DESIGN_KEYS
 
     def feedback_map(self, layers: "list[ResolvedLayer]", p: "HwParams", rows_c: int) -> "FeedbackMap | None":
         """Extra arrays holding a feedback matrix (none by default)."""

@@ -23,7 +23,7 @@ gradient plus its ``T n_neurons E``-bit error history, freed when its last gradi
 
 from __future__ import annotations
 
-from pipesdfa.hw.archs.base import Architecture
+from pipesdfa.hw.archs.base import COMMON_DESIGN_KEYS, Architecture
 from pipesdfa.hw.dataflow import Graph, StageTimes
 from pipesdfa.hw.schedule import Task
 
@@ -32,6 +32,7 @@ __all__ = ["PipeLayer"]
 
 class PipeLayer(Architecture):
     name = "pipelayer"
+    design_keys = COMMON_DESIGN_KEYS + ("pipeline.pipelayer_shared_transpose", "pipeline.pipelayer_timestep_pipeline")
 
     def transposed_copies(self, layers, p, r_max: int) -> list[int]:
         """A separate transposed copy (unless shared), replicated for its ``E`` read passes."""

@@ -21,7 +21,7 @@ as that layer's gradient is done.
 
 from __future__ import annotations
 
-from pipesdfa.hw.archs.base import Architecture
+from pipesdfa.hw.archs.base import COMMON_DESIGN_KEYS, Architecture
 from pipesdfa.hw.dataflow import Graph, StageTimes
 from pipesdfa.hw.mapping import feedback_map
 from pipesdfa.hw.schedule import Task
@@ -31,6 +31,7 @@ __all__ = ["PipeSDFA"]
 
 class PipeSDFA(Architecture):
     name = "pipesdfa"
+    design_keys = COMMON_DESIGN_KEYS + ("mapping.feedback_copies",)
 
     def feedback_map(self, layers, p, rows_c: int):
         return feedback_map(layers, p, rows_c)
@@ -135,7 +136,7 @@ class PipeSDFA(Architecture):
         adc_j = p.adc.conversion_energy_j()
         E, d = p.precision.error_bits, p.precision.error_bit_density
         col_tiles = -(-fbm.cols // xb.cols)
-        led.add("feedback", "crossbar", -1, E * (fbm.crossbars * xb.read_energy_cycle_j
+        led.add("feedback", "crossbar", -1, E * (fbm.crossbars // fbm.copies * xb.read_energy_cycle_j
                                                   + d * fbm.rows * xb.read_energy_row_j * col_tiles))
         led.add("feedback", "dac", -1, E * d * fbm.rows * col_tiles * per.dac_energy_j)
         led.add("feedback", "adc", -1, E * fbm.conversions * adc_j)
