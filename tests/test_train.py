@@ -54,7 +54,7 @@ def test_drop_last_trains_whole_batches_only(tmp_path):
     assert flat_view(full["config"])["drop_last"] is False and flat_view(cut["config"])["drop_last"] is True
     steps = [float(load_checkpoint(tmp_path / n)["optimizer"]["state"][0]["step"]) for n in ("full", "cut")]
     assert steps == [2.0, 1.0]  # Adam's step count: ceil(100 / 64) batches, then floor
-    assert cut["dataset"]["train"] == full["dataset"]["train"] == 100
+    assert cut["dataset"]["train"] == full["dataset"]["train"] == 90  # 10 of the 100 held out for validation
 
 
 def test_same_seed_repeats_exactly(tmp_path):

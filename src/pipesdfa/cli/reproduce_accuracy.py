@@ -3,8 +3,11 @@
 Hooked into ``pipesdfa reproduce`` (:mod:`pipesdfa.cli.reproduce`), which adds
 :func:`add_args` to its parser and calls :func:`run` for the subject ``accuracy``. Writes
 ``DIR/accuracy.json`` (``{"rows": [{"workload", "method", "variant", "seed", "final_acc",
-"best_acc", "best_epoch", "epochs", "batch", "seconds", ...}]}``, accuracies as fractions),
-``DIR/accuracy.md`` and ``DIR/curves-<workload>.png``; the runs themselves live in
+"selected_acc", "selected_epoch", "selected_val_acc", "test_correct", "best_acc", "best_epoch",
+"epochs", "batch", "seconds", ...}]}``, accuracies as fractions; ``selected_*``: at the epoch
+chosen on the run's validation split), ``DIR/accuracy.md`` (first the table chosen on
+validation: per workload and rule the ``--lr`` value with the best validation accuracy, test at
+the chosen and at the last epoch with 95 % bootstrap intervals, McNemar against BPTT) and ``DIR/curves-<workload>.png``; the runs themselves live in
 ``DIR/runs/`` (see :mod:`pipesdfa.studies.accuracy.runner`).
 """
 

@@ -53,6 +53,7 @@ def positive_float(text: str) -> float:
 #: flag -> TrainConfig field, for the flags that map one to one (None = not given).
 FLAG_FIELDS = {
     "--neuron": "neuron", "--tau": "tau", "--init": "init", "--init-gain": "init_gain", "--init-rate": "init_rate",
+    "--val-fraction": "val_fraction",
     "--surrogate": "surrogate", "--alpha": "alpha", "--T": "T", "--batch": "batch", "--epochs": "epochs",
     "--lr": "lr", "--weight-decay": "weight_decay", "--loss": "loss", "--optimizer": "optimizer",
     "--method": "method", "--feedback": "feedback", "--distribution": "distribution", "--temporal": "temporal",
@@ -102,6 +103,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-gain", type=positive_float, help="with --init default: multiply PyTorch's init by this")
     g.add_argument("--init-rate", type=positive_float, help="with --init data: target spikes per neuron per step "
                    "(default 0.1)")
+    g.add_argument("--val-fraction", type=float, help="share of each class's training samples held out for "
+                   "validation (stratified, seeded by --seed); the epoch is chosen on it (default 0.1; 0: none)")
     g.add_argument("--surrogate", choices=sorted(SURROGATES), help="surrogate gradient (default atan)")
     g.add_argument("--alpha", type=positive_float, help="surrogate width parameter")
     g.add_argument("--data-dir", help="root folder of the dataset's official files")

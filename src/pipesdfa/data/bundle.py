@@ -30,7 +30,8 @@ class FrameTensorDataset(Dataset):
 
 @dataclass
 class DatasetBundle:
-    """A dataset ready for training: splits, per-time-step input shape, classes."""
+    """A dataset ready for training: splits, per-time-step input shape, classes (``val``: the
+    validation split cut from the training one, :func:`pipesdfa.data.splits.with_validation`)."""
 
     name: str
     train: Dataset
@@ -39,3 +40,4 @@ class DatasetBundle:
     num_classes: int
     class_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    val: Dataset | None = None

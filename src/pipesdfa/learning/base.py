@@ -22,7 +22,7 @@ from torch import nn
 from pipesdfa.util.errors import UserError
 from pipesdfa.snn.readout import MeanRate
 
-__all__ = ["LossFn", "Rule", "Readout"]
+__all__ = ["LossFn", "Rule", "Readout", "STEP_SCALE", "step_scale"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Readout = Callable[[torch.Tensor], torch.Tensor]
@@ -113,6 +113,47 @@ class Rule(nn.Module):
         return 0.0
 
     def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
-        """The optimiser's parameter groups for the network's ``params``: all at ``lr`` (a rule
-        may give some blocks a rate of their own, :meth:`pipesdfa.learning.SDFA.param_groups`)."""
-        return [{"params": list(params), "lr": lr, "lr_scale": 1.0}]
+        """The optimiser's parameter groups for the network's ``params``: each block's at
+        ``lr * step_scale(block)`` (:func:`step_scale`; 1 unless an init scaled the block), the
+        rest at ``lr``; one group per distinct rate, ``"lr_scale"`` recording the factor (a rule
+        may scale some blocks further, :meth:`pipesdfa.learning.SDFA.param_groups`)."""
+        return self._groups(params, lr, {})
+
+    def _groups(self, params: Iterable[nn.Parameter], lr: float, extra: dict[int, float]) -> list[dict]:
+        """Groups of ``params`` by the factor ``step_scale(block) * extra.get(block index, 1)``
+        (1 for a parameter of no block, e.g. a readout's): the output block's group first, the
+        others in order of first appearance."""
+        scale: dict[int, float] = {}
+        for i, b in enumerate(self.blocks):
+            s = step_scale(b) * extra.get(i, 1.0)
+            for p in b.parameters():
+                scale[id(p)] = s
+        params = list(params)
+        out = [p for p in self.blocks[-1].parameters()]
+        first = scale.get(id(out[0]), 1.0) if out else 1.0
+        groups: dict[float, list[nn.Parameter]] = {first: []}
+        for p in params:
+            groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+        return [{"params": ps, "lr": lr * s, "lr_scale": s} for s, ps in groups.items() if ps or len(groups) == 1]
+
+
+#: The attribute of a block that scales its optimiser step (set by an init that scales its weight).
+STEP_SCALE = "step_scale"
+
+
+def step_scale(block: nn.Module) -> float:
+    """The factor ``s`` by which ``block``'s learning rate is multiplied: ``block.step_scale``
+    when present (a float > 0), else 1.
+
+    Why: an init that multiplies a block's weight by a gain ``g`` (the data-driven init,
+    :mod:`pipesdfa.training.init`) changes how far a step moves the block *relative to its
+    weights*. Adam's step is about ``lr`` per weight whatever the gradient's scale, so at
+    ``g = 8`` a block needs ``8x`` the steps to move its weights by the same fraction. Scaling
+    its rate by ``s = g`` keeps the training dynamics those of the unscaled weights
+    (``W = g U``, ``dW = g dU``). Feedback alignment is what this matters for most: the
+    layers above a hidden layer must turn their weights towards the fixed feedback matrices,
+    which takes a learned part comparable to the initial random weights (docs/accuracy.md)."""
+    s = getattr(block, STEP_SCALE, 1.0)
+    if not isinstance(s, (int, float)) or not s > 0 or s != s:
+        raise UserError(f"block {type(block).__name__}: step_scale must be a number > 0, got {s!r}")
+    return float(s)

@@ -130,17 +130,12 @@ class SDFA(Rule):
         return sum(TB * (l.n_in / 8 + d * l.n_neurons) for l in layers) + graph
 
     def param_groups(self, params: Iterable[nn.Parameter], lr: float) -> list[dict]:
-        """The optimiser's groups: ``params`` at ``lr``, except those of the hidden blocks, which
-        run at ``lr * variant.hidden_lr`` when the variant sets one (``"lr_scale"`` in the group
+        """The optimiser's groups: :meth:`Rule.param_groups`'s (every block at ``lr`` times its
+        :func:`~pipesdfa.learning.base.step_scale`), the hidden blocks' further multiplied by
+        ``variant.hidden_lr`` when the variant sets one (``"lr_scale"`` in the group
         keeps the ratio through the schedule's warm restarts)."""
         scale = self.variant.hidden_lr
-        if scale == 1.0:
-            return super().param_groups(params, lr)
-        hidden = {id(p) for b in self.hidden_blocks for p in b.parameters()}
-        params = list(params)
-        groups = [{"params": [p for p in params if id(p) not in hidden], "lr": lr, "lr_scale": 1.0},
-                  {"params": [p for p in params if id(p) in hidden], "lr": lr * scale, "lr_scale": scale}]
-        return [g for g in groups if g["params"]]
+        return self._groups(params, lr, {i: scale for i in range(len(self.blocks) - 1)} if scale != 1.0 else {})
 
     def hidden_signal(self, e: torch.Tensor) -> torch.Tensor:
         """What the hidden blocks' projections receive: ``e [B, C]`` itself (the authors' rule)

@@ -16,6 +16,12 @@ a model composed with ``--dataset X --model M``) scales every block so that it f
 ``init_rate`` spikes per neuron per step on the first training samples
 (:mod:`pipesdfa.training.init`), so that no layer starts silent on any dataset.
 
+Validation (``data.val_fraction``, ``--val-fraction``, default 0.1): that share of every
+class's training samples is held out, stratified and seeded by ``seed``
+(:mod:`pipesdfa.data.splits`); the run reports the test accuracy at the epoch of the best
+validation accuracy (``final.selected_*``) and at the last epoch. ``0`` trains on the whole
+training split and selects nothing.
+
 Batches: the training split in a fresh seeded order every epoch, ``batch`` samples at a time;
 ``drop_last`` leaves out the epoch's last batch when it has fewer than ``batch`` samples (the
 SDFA authors' loaders do; the workloads say which of them does). ``data_options`` are passed to
@@ -131,6 +137,9 @@ class TrainConfig:
             raise UserError(f"model.init {m.init!r} unknown; expected one of: {', '.join(INITS)}")
         if not 0 < m.init_rate < 1:
             raise UserError(f"model.init_rate must be between 0 and 1 (spikes per neuron per step), got {m.init_rate}")
+        if not 0 <= d.val_fraction < 1:
+            raise UserError(f"data.val_fraction must be in [0, 1) (the share of each class's training samples held "
+                            f"out for validation), got {d.val_fraction}")
         r = list(o.lr_restarts)
         if r != sorted(set(r)) or any(not 0 < e < o.epochs for e in r):
             raise UserError(f"optim.lr_restarts must be increasing epochs between 1 and epochs - 1 = {o.epochs - 1}, "

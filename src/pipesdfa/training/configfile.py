@@ -73,7 +73,7 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
     if run is not None:
         d["runtime"]["device"] = str(run.device)
         model["backend"] = resolve_backend(cfg.model.backend, run.device)
-        data["max_train"] = len(run.data.train)
+        data["max_train"] = len(run.data.train) + (len(run.data.val) if run.data.val is not None else 0)  # before the split
         data["max_test"] = len(run.data.test)
     opts = cfg.rule.options()
     for name in RULE_OPTIONS:  # only the run's rule's options, each as the bound rule uses it

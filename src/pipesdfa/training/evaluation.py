@@ -42,6 +42,7 @@ def evaluate(model: nn.Module, ds: Dataset, loss_fn, batch: int, device: torch.d
     """Loss, accuracy, spike activity and operation counts of ``model`` (``blocks`` and
     ``readout``) on ``ds``.
 
+    ``correct``: one character per sample of ``ds`` in order, ``1`` where the prediction is right.
     Activity: ``input_rate`` is the fraction of non-zero input entries per time step;
     ``layers[l].rate`` the mean spikes per neuron per time step of block ``l``'s output.
     ``ops``: :class:`pipesdfa.training.ops.OpsCounter` (``rule``: whose state counts in the training
@@ -53,6 +54,7 @@ def evaluate(model: nn.Module, ds: Dataset, loss_fn, batch: int, device: torch.d
     loss_sum = correct = 0.0
     in_sum = 0.0
     layer_sums = [0.0] * len(model.blocks)
+    hits: list[str] = []
     ops = OpsCounter(model, rule)
     try:
         for xb, yb in batches(ds, torch.arange(len(ds)), batch, num_workers):  # type: ignore[arg-type]
@@ -62,7 +64,9 @@ def evaluate(model: nn.Module, ds: Dataset, loss_fn, batch: int, device: torch.d
             rates = model.readout(outs[-1])
             b = y.shape[0]
             loss_sum += float(loss_fn(rates, y)) * b
-            correct += float((rates.argmax(1) == y).sum())
+            ok = rates.argmax(1) == y
+            correct += float(ok.sum())
+            hits.append("".join("1" if v else "0" for v in ok.tolist()))
             in_sum += float((x > 0).float().mean()) * b
             for l, s in enumerate(outs):
                 layer_sums[l] += float(s.mean()) * b
@@ -73,6 +77,7 @@ def evaluate(model: nn.Module, ds: Dataset, loss_fn, batch: int, device: torch.d
     return {
         "loss": loss_sum / n,
         "acc": correct / n,
+        "correct": "".join(hits),
         "activity": {"input_rate": in_sum / n,
                      "layers": [{"layer": l, "rate": s / n} for l, s in enumerate(layer_sums)]},
         "ops": ops.result(),

@@ -23,6 +23,19 @@ subset and Braille an output at PyTorch's scale stays silent and the loss stays 
 The default ``r* = 0.1`` spikes per neuron per step is the firing rate of a 10-class readout
 whose rates match one-hot targets on average, and the order of the rates SNNs trained on
 event data settle at; ``tests/test_init.py`` checks that composed models learn in epoch 1.
+**The step follows the weight.** Scaling ``W_l`` by ``g_l`` (2 to 10 on the composed MLPs)
+without scaling its optimiser step makes block ``l`` learn ``g_l`` times slower relative to its
+weights (Adam's step is about ``lr`` per weight, whatever the gradient's scale). BPTT, which
+follows the true gradient, merely learns slower; feedback alignment stalls, because the layers
+above a hidden layer never move far enough from their random start to align with the fixed
+feedback (digits MLP 3 x 64, 15 epochs, seed 0: alignment cosines -0.01 / 0.05 / 0.13, SDFA 61.9 %,
+BPTT 87.8 %, output-only 14.7 %; with the step scaled 0.34 / 0.45 / 0.48, SDFA 80.0 %, BPTT
+94.7 %, output-only 29.4 %; scaling the feedback ``B`` by 10 instead changes nothing, 63.1 %).
+So every block gets ``step_scale = g_l`` (:func:`pipesdfa.learning.base.step_scale`), which every
+rule's :meth:`~pipesdfa.learning.base.Rule.param_groups` multiplies into the block's learning
+rate: ``W = g U`` then trains as ``U`` would (``dW = g dU``). The factor is the right one for
+Adam (the default optimiser); plain SGD's steps scale with the gradient, so its equivalent
+factor would be ``g^2``.
 Deterministic: it reads the first samples of the training split in index order and uses no
 random numbers.
 """
@@ -34,6 +47,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from pipesdfa.learning.base import STEP_SCALE
 
 __all__ = ["rate_init", "init_samples", "initialise", "scale_init"]
 
@@ -54,6 +69,8 @@ def rate_init(blocks: nn.ModuleList, x: torch.Tensor, target: float = 0.1, steps
               output_target: float | None = None) -> list[dict[str, Any]]:
     """Scale every block's weight in place to fire at ``target`` (the output block at
     ``output_target``, default ``target / 5``; see the module docstring); ``x``: ``[T, B, ...]``.
+    Sets each block's ``step_scale`` to its gain, so that a rule's
+    :meth:`~pipesdfa.learning.base.Rule.param_groups` steps it in proportion to its weights.
     Returns ``[{"layer", "gain", "rate"}]`` for every block (rate after scaling)."""
     report = []
     h = x
@@ -84,6 +101,7 @@ def rate_init(blocks: nn.ModuleList, x: torch.Tensor, target: float = 0.1, steps
             gain = 2.0 ** e
             blk.weight.mul_(gain)
             xin = xin * gain
+        setattr(blk, STEP_SCALE, gain)  # its optimiser step scales with its weight (step_scale)
         s = blk.neuron(xin)
         for b, saved in zip(blk.buffers(), buffers):
             b.copy_(saved)

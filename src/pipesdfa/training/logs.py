@@ -29,9 +29,12 @@ METRICS_CSV = "metrics.csv"
 
 
 def flatten(rec: dict[str, Any]) -> dict[str, Any]:
-    """One epoch entry as flat columns: ``{"spike_rates": [a, b]}`` -> ``spike_rate_0, spike_rate_1``."""
+    """One epoch entry as flat columns: ``{"spike_rates": [a, b]}`` -> ``spike_rate_0, spike_rate_1``
+    (the per-sample ``test_correct`` record stays out: it is ``metrics.json``'s ``final``)."""
     out: dict[str, Any] = {}
     for k, v in rec.items():
+        if k == "test_correct":
+            continue
         if isinstance(v, list):
             stem = k[:-1] if k.endswith("s") else k
             for i, x in enumerate(v):

@@ -12,7 +12,8 @@ the batch against the training split), and only then creates ``cfg.runtime.out``
   ``metrics.csv`` (one row per epoch), optionally TensorBoard scalars (:mod:`pipesdfa.training.logs`);
 * ``learning_curve.png`` at the end.
 
-Epoch entries: ``epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_s, lr,
+Epoch entries (the validation split and the epoch chosen on it: :mod:`pipesdfa.training.selection`):
+``epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, seconds, samples_per_s, lr,
 input_rate, spike_rates`` (per block, on the test split) and, for SDFA, ``alignment`` (per
 hidden block, the cosine to BPTT's gradient on the first test batch, :mod:`pipesdfa.learning.alignment`).
 
@@ -47,6 +48,8 @@ import pipesdfa.training.finetune  # noqa: F401  (registers its loop hook)
 import pipesdfa.training.hardware  # noqa: F401  (registers its loop hook)
 from pipesdfa.data.catalog import CATALOG
 from pipesdfa.data.registry import DatasetBundle, load_dataset
+from pipesdfa.data.splits import with_validation
+from pipesdfa.training.selection import best_epoch, final_fields
 from pipesdfa.learning import Rule, make_rule
 from pipesdfa.snn.blocks import set_precision
 from pipesdfa.snn.neurons import NeuronParams
@@ -115,8 +118,8 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     device = _device(cfg.runtime.device)
     loader = {k: v for h in hooks for k, v in h.loader_options(cfg).items()}
     # max_train/max_test go to the loader, which trims the split before framing it.
-    data = load_dataset(d.dataset, T=d.T, data_dir=d.dir, seed=cfg.seed, max_train=d.max_train, max_test=d.max_test,
-                        **d.options, **loader)
+    data = with_validation(load_dataset(d.dataset, T=d.T, data_dir=d.dir, seed=cfg.seed, max_train=d.max_train,
+                                        max_test=d.max_test, **d.options, **loader), d.val_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
     model = zoo_network(m.name, data.input_shape, data.num_classes, m.hidden, cfg.workload or m.name,
                         NeuronParams(kind=m.neuron, tau=m.tau, surrogate=m.surrogate, alpha=m.alpha), m.backend)
@@ -306,10 +309,12 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool, hooks: list[Lo
     for h in hooks:
         h.end_epoch(run)
     train_seconds = time.perf_counter() - t0
-    ev = evaluate(run.model, run.data.test, loss_fn, max(cfg.optim.batch, 64), run.device, cfg.runtime.num_workers, run.rule)
-    rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-           "test_loss": ev["loss"], "test_acc": ev["acc"], "seconds": time.perf_counter() - t0,
-           "samples_per_s": seen / train_seconds, "lr": run.optimizer.param_groups[0]["lr"],
+    every = (max(cfg.optim.batch, 64), run.device, cfg.runtime.num_workers)
+    ev = evaluate(run.model, run.data.test, loss_fn, *every, run.rule)
+    val = evaluate(run.model, run.data.val, loss_fn, *every) if run.data.val is not None else {"loss": None, "acc": None}
+    rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "val_loss": val["loss"],
+           "val_acc": val["acc"], "test_loss": ev["loss"], "test_acc": ev["acc"], "test_correct": ev["correct"],
+           "seconds": time.perf_counter() - t0, "samples_per_s": seen / train_seconds, "lr": _base_lr(run.optimizer),
            "input_rate": ev["activity"]["input_rate"], "spike_rates": [l["rate"] for l in ev["activity"]["layers"]]}
     for h in hooks:
         rec.update(h.epoch_metrics(run, loss_fn))
@@ -317,6 +322,12 @@ def _train_epoch(run: Run, epoch: int, loss_fn, dctx, show: bool, hooks: list[Lo
     rec["seconds"] = time.perf_counter() - t0
     rec["activity"], rec["ops"] = ev["activity"], ev["ops"]
     return rec
+
+
+def _base_lr(opt: torch.optim.Optimizer) -> float:
+    """The schedule's rate (a group's ``lr`` divided by its ``lr_scale``)."""
+    g = opt.param_groups[0]
+    return g["lr"] / g.get("lr_scale", 1.0)
 
 
 def _kept(cfg: TrainConfig, epoch: int) -> str:
@@ -332,16 +343,6 @@ def _probe_batch(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
     return to_time_first(xb, run.device), yb.to(run.device)
 
 
-def best_epoch(history: list[dict]) -> dict[str, Any]:
-    """``{"best_test_acc", "best_epoch"}``: the highest test accuracy of any epoch and the
-    (1-based) epoch that first reached it (what the paper reports, the SDFA authors'
-    ``max_test_acc``); ``None`` for both without epochs."""
-    if not history:
-        return {"best_test_acc": None, "best_epoch": None}
-    best = max(history, key=lambda h: h["test_acc"])  # max() keeps the first of equals
-    return {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"]}
-
-
 def _metrics(run: Run, history: list[dict], runtime: dict, status: str, hooks: list[LoopHook]) -> dict[str, Any]:
     cfg = run.cfg
     last = history[-1] if history else {}
@@ -349,7 +350,7 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str, hooks: l
         "test_acc": last.get("test_acc"),
         "test_loss": last.get("test_loss"),
         "train_acc": last.get("train_acc"),
-        **best_epoch(history),
+        **final_fields(history),
         "epochs": len(history),
         "seconds": sum(h["seconds"] for h in history),
         "activity": last.get("activity"),
@@ -367,11 +368,13 @@ def _metrics(run: Run, history: list[dict], runtime: dict, status: str, hooks: l
         "model": run.model.spec.to_dict(),
         "dataset": {"name": run.data.name, "train": len(run.data.train), "test": len(run.data.test),  # type: ignore[arg-type]
                     "input_shape": list(run.data.input_shape), "num_classes": run.data.num_classes,
+                    "val": len(run.data.val) if run.data.val is not None else 0,  # type: ignore[arg-type]
+                    "validation": run.data.meta.get("validation"),
                     **{k: v for k, v in run.data.meta.items() if isinstance(v, (str, int, float, list))}},
         "init": {"kind": "base", "base": cfg.finetune.base} if cfg.finetune.base else
                 {"kind": cfg.model.init, **({"target_rate": cfg.model.init_rate, "layers": run.init} if cfg.model.init == "data"
                                       else {"gain": cfg.model.init_gain})},
-        "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops")} for h in history],
+        "epochs": [{k: v for k, v in h.items() if k not in ("activity", "ops", "test_correct")} for h in history],
         "final": final,
         "activity": last.get("activity"),
         "runtime": runtime,

@@ -28,6 +28,7 @@ class DataSection:
     max_train: int | None = None
     max_test: int | None = None
     drop_last: bool = False
+    val_fraction: float = 0.1
 
 
 @dataclass
@@ -120,6 +121,7 @@ SECTIONS: dict[str, type] = {"data": DataSection, "model": ModelSection, "rule":
 FLAT_KEYS: dict[str, str] = {
     "dataset": "data.dataset", "data_dir": "data.dir", "data_options": "data.options", "T": "data.T",
     "max_train": "data.max_train", "max_test": "data.max_test", "drop_last": "data.drop_last",
+    "val_fraction": "data.val_fraction",
     "model": "model.name", **{k: f"model.{k}" for k in ("hidden", "neuron", "tau", "surrogate", "alpha", "backend",
                                                      "precision", "init", "init_gain", "init_rate")},
     "method": "rule.method", **{k: f"rule.sdfa.{k}" for k in ("feedback", "distribution", "temporal", "feedback_seed")},

@@ -20,7 +20,9 @@ from collections import OrderedDict
 from typing import Any, Sequence
 from pipesdfa.learning import is_baseline, takes_option
 
-__all__ = ["PLATEAU_WINDOW", "PLATEAU_TOL", "RISING_FRACTION", "plateau_epoch", "group_key", "summarise",
+from pipesdfa.studies.accuracy.stats import bootstrap_ci, bootstrap_diff_ci, mcnemar_pooled
+
+__all__ = ["tuned", "validated_markdown", "PLATEAU_WINDOW", "PLATEAU_TOL", "RISING_FRACTION", "plateau_epoch", "group_key", "summarise",
            "markdown", "compact_markdown", "document", "notes"]
 
 PLATEAU_WINDOW = 5
@@ -75,6 +77,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "variant": variant,
             "seeds": [r["seed"] for r in ok], "failed": [r["seed"] for r in rs if r.get("final_acc") is None],
             "final": _stats([r["final_acc"] for r in ok]), "best": _stats([r["best_acc"] for r in ok]),
+            "selected": _stats([r["selected_acc"] for r in ok if r.get("selected_acc") is not None]),
+            "val": _stats([r["selected_val_acc"] for r in ok if r.get("selected_val_acc") is not None]),
+            "ci_final": _ci([r.get("test_correct") for r in ok]),
+            "ci_selected": _ci([r.get("selected_test_correct") for r in ok]),
+            "runs": ok,
             "best_epoch": statistics.fmean(r["best_epoch"] for r in ok) if ok else None,
             "seconds": statistics.fmean(r["seconds"] for r in ok) if ok else None,
             "plateau_epoch": plateau,
@@ -82,6 +89,70 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "mean_curve": mean_curve,
         })
     return out
+
+
+def _ci(correct: list[str | None]) -> dict[str, float] | None:
+    """The bootstrap interval over seeds and test samples (:func:`bootstrap_ci`), ``None``
+    when a run lacks its per-sample record."""
+    if not correct or any(c is None for c in correct):
+        return None
+    return bootstrap_ci(correct)  # type: ignore[arg-type]
+
+
+def tuned(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (workload, init gain, batch, epochs, rule): the group of the learning rate with the
+    highest mean validation accuracy (at each run's validation-chosen epoch), with
+    ``"lr_grid"``: every rate tried. Every rule of a workload gets the same grid when the
+    table was planned with one ``--lr`` list (equal tuning)."""
+    best: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+    grids: dict[tuple, list[float]] = {}
+    for g in summary:
+        k = (g["workload"], g["init_gain"], g["batch"], g["epochs"], g["method"], g["variant"])
+        grids.setdefault(k, []).append(g["lr"])
+        v = g["val"]["mean"] if g["val"]["n"] else None
+        cur = best.get(k)
+        if cur is None or (v is not None and (cur["val"]["mean"] is None or v > cur["val"]["mean"])):
+            best[k] = g
+    return [dict(g, lr_grid=sorted(grids[k])) for k, g in best.items()]
+
+
+def _pct_ci(ci: dict[str, float] | None) -> str:
+    return "-" if ci is None else f"{100 * ci['mean']:.2f} [{100 * ci['lo']:.2f}, {100 * ci['hi']:.2f}]"
+
+
+def _paired(g: dict[str, Any], base: dict[str, Any] | None, key: str) -> tuple[str, str]:
+    """``(difference with its interval, McNemar p)`` of ``g`` against ``base`` over the seeds both ran."""
+    if base is None or g is base:
+        return "-", "-"
+    a = {r["seed"]: r.get(key) for r in g["runs"]}
+    b = {r["seed"]: r.get(key) for r in base["runs"]}
+    seeds = [s for s in a if s in b and a[s] is not None and b[s] is not None]
+    if not seeds:
+        return "-", "-"
+    d = bootstrap_diff_ci([a[s] for s in seeds], [b[s] for s in seeds])
+    p = mcnemar_pooled([a[s] for s in seeds], [b[s] for s in seeds])
+    return (f"{100 * d['mean']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}]",
+            f"{p['p_value']:.3g} ({p['n10']} / {p['n01']})")
+
+
+def validated_markdown(doc: dict[str, Any]) -> str:
+    """The table a referee reads: per workload and rule the learning rate chosen on validation
+    (of the grid every rule got), test accuracy at the validation-chosen epoch and at the last
+    epoch with 95 % bootstrap intervals (over seeds and test samples), and the paired comparison
+    with BPTT (difference with its interval; McNemar's exact p with the discordant counts)."""
+    rows = tuned(summarise(doc["rows"]))
+    base = {(g["workload"], g["init_gain"], g["batch"], g["epochs"]): g for g in rows if is_baseline(g["method"])}
+    lines = ["| workload | rule | lr grid | lr chosen | seeds | val. % | test % at chosen epoch [95 % CI] | "
+             "test % at last epoch [95 % CI] | - BPTT, chosen epoch [95 % CI] | McNemar p (only rule / only BPTT) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for g in rows:
+        b = base.get((g["workload"], g["init_gain"], g["batch"], g["epochs"]))
+        diff, p = _paired(g, b, "selected_test_correct")
+        val = f"{100 * g['val']['mean']:.2f}" if g["val"]["n"] else "-"
+        lines.append(f"| {g['workload']} | {rule_label(g['method'], g['variant'])} | "
+                     f"{', '.join(_fmt_lr(x) for x in g['lr_grid'])} | {_fmt_lr(g['lr'])} | {g['final']['n']} | {val} | "
+                     f"{_pct_ci(g['ci_selected'])} | {_pct_ci(g['ci_final'])} | {diff} | {p} |")
+    return "\n".join(lines) + "\n"
 
 
 def rule_label(method: str, variant: str | None) -> str:
@@ -219,5 +290,8 @@ def markdown(doc: dict[str, Any], with_notes: bool = True) -> str:
 
 def document(doc: dict[str, Any]) -> str:
     """``accuracy.md``: the compact table, then one line per rule with its gap to BPTT."""
-    return ("# Accuracy: BPTT vs SDFA\n\n" + compact_markdown(doc, with_notes=False)
-            + "\n## Per rule\n\n" + markdown(doc))
+    return ("# Accuracy: BPTT vs SDFA\n\n## Chosen on validation, reported on test\n\n" + validated_markdown(doc)
+            + "\nEach run holds out a stratified, seeded validation split of its training data; the epoch and the "
+            "learning rate are chosen on it, test is reported once. Intervals: 95 % percentile bootstrap over seeds "
+            "and test samples (`studies/accuracy/stats.py`).\n\n## All runs\n\n"
+            + compact_markdown(doc, with_notes=False) + "\n## Per rule\n\n" + markdown(doc))

@@ -49,6 +49,8 @@ def _same_config(stored: dict[str, Any], planned: TrainConfig) -> bool:
     """Whether a stored run (its resolved ``config``) is the planned one: both resolved
     (:func:`pipesdfa.training.configfile.resolved_config`), every planned key equal but the ignored ones."""
     want = flat_view(resolved_config(planned))
+    if not isinstance(stored.get("data"), dict) or "val_fraction" not in stored["data"]:
+        return False  # a run from before the validation split
     try:
         have = flat_view(resolved_config(TrainConfig.from_dict(stored)))
     except (UserError, TypeError):
@@ -67,14 +69,20 @@ def row_from_metrics(spec: RunSpec, m: dict[str, Any], folder: str, reused: bool
             "seed": spec.seed, "final_acc": fin["test_acc"], "best_acc": fin["best_test_acc"],
             "best_epoch": fin["best_epoch"], "epochs": spec.epochs, "batch": spec.batch, "lr": spec.lr,
             "init_gain": spec.init_gain, "seconds": fin["seconds"], "train_acc": fin["train_acc"],
-            "curve": [h["test_acc"] for h in m["epochs"]], "run": folder, "reused": reused, "error": None}
+            "curve": [h["test_acc"] for h in m["epochs"]], "val_curve": [h.get("val_acc") for h in m["epochs"]],
+            "selected_acc": fin.get("selected_test_acc"), "selected_epoch": fin.get("selected_epoch"),
+            "selected_val_acc": fin.get("selected_val_acc"), "test_correct": fin.get("test_correct"),
+            "selected_test_correct": fin.get("selected_test_correct"),
+            "split": {"train": m["dataset"]["train"], "val": m["dataset"].get("val", 0), "test": m["dataset"]["test"]},
+            "run": folder, "reused": reused, "error": None}
 
 
 def _failed_row(spec: RunSpec, folder: str, error: str) -> dict[str, Any]:
     return {"workload": spec.workload, "method": spec.method.method,
             "variant": spec.method.variant if takes_option(spec.method.method, "variant") else None,
             "seed": spec.seed, "final_acc": None, "best_acc": None, "best_epoch": None, "epochs": spec.epochs,
-            "batch": spec.batch, "lr": spec.lr, "init_gain": spec.init_gain, "seconds": None, "train_acc": None, "curve": [], "run": folder,
+            "batch": spec.batch, "lr": spec.lr, "init_gain": spec.init_gain, "seconds": None, "train_acc": None,
+            "curve": [], "selected_acc": None, "selected_epoch": None, "run": folder,
             "reused": False, "error": error}
 
 
@@ -186,8 +194,9 @@ def run_table(specs: Sequence[RunSpec], out: str | Path, *, data_dir: str | None
                     if doc["workloads"][spec.workload]["data"] == "-":
                         doc["workloads"][spec.workload] = workload_meta(spec.workload, m.get("dataset"))
                     bar.update(spec.epochs - done[0])  # reused or resumed epochs
-                    say(f"{where}: final {100 * row['final_acc']:.2f} %, best {100 * row['best_acc']:.2f} % "
-                        f"(epoch {row['best_epoch']}), {row['seconds']:.0f} s{' (reused)' if reused else ''}")
+                    sel = "-" if row["selected_acc"] is None else f"{100 * row['selected_acc']:.2f} %"
+                    say(f"{where}: final {100 * row['final_acc']:.2f} %, at the validation-chosen epoch "
+                        f"{row['selected_epoch']} {sel}, {row['seconds']:.0f} s{' (reused)' if reused else ''}")
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # noqa: BLE001 -- one failing run must not stop the table

@@ -1,0 +1,81 @@
+"""The validation split: a stratified, seeded part of the training split held out for choices.
+
+Every choice a run or a study makes (the epoch to report, a variant, a learning rate) is made
+on the validation split; the test split is only reported. Class ``c`` with ``n_c`` training
+samples gives ``round(fraction * n_c)`` of them to validation (Python's round; a class of one
+sample keeps it for training), chosen by a permutation seeded with ``seed`` per class:
+
+    perm_c = randperm(n_c, generator = seed * 1_000_003 + c)
+    val    = sorted(union_c idx_c[perm_c[:round(fraction * n_c)]])
+    train  = the other indices, in their original order
+
+so the split depends only on the labels, the fraction and the seed, and two rules trained with
+the same seed see the same split (paired comparisons). ``fraction = 0`` keeps every sample for
+training and gives no validation split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
+from pipesdfa.util.errors import UserError
+
+__all__ = ["stratified_split", "split_dataset", "with_validation"]
+
+
+def stratified_split(labels: Sequence[int] | torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """``(train_indices, val_indices)`` of a sample list with ``labels`` (module docstring)."""
+    if not 0 <= fraction < 1:
+        raise UserError(f"validation fraction must be in [0, 1), got {fraction}")
+    y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    val: list[int] = []
+    if fraction > 0:
+        for c in sorted(set(y.tolist())):
+            idx = torch.nonzero(y == c).reshape(-1)
+            k = round(fraction * idx.numel()) if idx.numel() > 1 else 0
+            perm = torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(seed * 1_000_003 + c))
+            val += idx[perm[:k]].tolist()
+    val.sort()
+    held = set(val)
+    return [i for i in range(y.numel()) if i not in held], val
+
+
+def _labels(ds: Dataset) -> torch.Tensor:
+    labels = getattr(ds, "labels", None)
+    if labels is None:  # a dataset without a label list: read every sample once
+        labels = [int(ds[i][1]) for i in range(len(ds))]  # type: ignore[arg-type]
+    return torch.as_tensor(labels, dtype=torch.long)
+
+
+def split_dataset(ds: Dataset, indices: list[int]) -> Dataset:
+    """The samples ``indices`` of ``ds`` (in memory when ``ds`` is, so batches stay index-fast)."""
+    if isinstance(ds, FrameTensorDataset):
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return FrameTensorDataset(ds.frames[idx], ds.labels[idx])
+    sub = Subset(ds, indices)
+    sub.labels = _labels(ds)[torch.as_tensor(indices, dtype=torch.long)]  # type: ignore[attr-defined]
+    return sub
+
+
+def with_validation(data: DatasetBundle, fraction: float, seed: int) -> DatasetBundle:
+    """``data`` with its training split cut into ``train`` and ``val`` (``fraction = 0``:
+    unchanged, ``val = None``); ``meta["validation"]`` records the split (fraction, seed, sizes,
+    per-class validation counts and a SHA-1 of the validation indices)."""
+    labels = _labels(data.train)
+    train_idx, val_idx = stratified_split(labels, fraction, seed)
+    counts = torch.bincount(labels[torch.as_tensor(val_idx, dtype=torch.long)], minlength=data.num_classes) \
+        if val_idx else torch.zeros(data.num_classes, dtype=torch.long)
+    info: dict[str, Any] = {"fraction": fraction, "seed": seed, "stratified": True, "train": len(train_idx),
+                            "val": len(val_idx), "val_per_class": counts.tolist(),
+                            "val_indices_sha1": hashlib.sha1(",".join(map(str, val_idx)).encode()).hexdigest()}
+    meta = dict(data.meta, validation=info)
+    if not val_idx:
+        return replace(data, val=None, meta=meta)
+    return replace(data, train=split_dataset(data.train, train_idx), val=split_dataset(data.train, val_idx),
+                   meta=meta)

@@ -1,0 +1,92 @@
+"""Every result under docs/results is declared in docs/results/provenance.json and is current:
+it records the commit and the exact command that made it, and no dependency changed after that
+commit. Skips cleanly outside a git checkout; a result the manifest marks stale is an expected
+failure that names the reason (so it cannot pass silently)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+MANIFEST = RESULTS / "provenance.json"
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+
+
+def in_git_checkout(repo: Path) -> bool:
+    return shutil.which("git") is not None and git(repo, "rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
+
+
+def freshness(repo: Path, commit: str, depends: list[str]) -> str | None:
+    """``None`` when ``commit`` is in ``repo`` and contains the last change to every path of
+    ``depends``; else why not."""
+    if not commit or commit.endswith("-dirty"):
+        return f"recorded commit {commit!r} is not a clean commit"
+    full = git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if full.returncode != 0:
+        return f"recorded commit {commit} is not in this repository"
+    last = git(repo, "log", "-1", "--format=%H", "--", *depends).stdout.strip()
+    if last and git(repo, "merge-base", "--is-ancestor", last, full.stdout.strip()).returncode != 0:
+        return f"recorded commit {commit} is older than {last[:10]}, the last change to {', '.join(depends)}"
+    return None
+
+
+def _manifest() -> dict:
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))["results"]
+
+
+def test_every_result_is_declared():
+    declared = set(_manifest())
+    found = {p.relative_to(RESULTS).as_posix() for p in RESULTS.rglob("*.json") if p != MANIFEST}
+    assert not found - declared, f"results missing from {MANIFEST.name}: {sorted(found - declared)}"
+    assert not declared - found, f"{MANIFEST.name} declares results that do not exist: {sorted(declared - found)}"
+    for name, entry in _manifest().items():
+        assert entry["depends"] and all((ROOT / d).exists() for d in entry["depends"]), name
+
+
+@pytest.mark.parametrize("name", sorted(_manifest()))
+def test_result_is_current(name):
+    entry = _manifest()[name]
+    if "stale" in entry:
+        pytest.xfail(f"STALE {name}: {entry['stale']}")
+    doc = json.loads((RESULTS / name).read_text(encoding="utf-8"))
+    assert doc.get("command"), f"{name} records no command"
+    assert doc.get("commit"), f"{name} records no commit"
+    if not in_git_checkout(ROOT):
+        pytest.skip("not in a git checkout")
+    if git(ROOT, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.skip("shallow clone: history too short to compare commits")
+    why = freshness(ROOT, doc["commit"], entry["depends"])
+    assert why is None, f"{name}: {why}"
+
+
+def test_freshness_check_on_a_scratch_repository(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    repo = tmp_path / "r"
+    repo.mkdir()
+    env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    git(repo, "init", "-q")
+    (repo / "code").mkdir()
+    (repo / "code" / "a.py").write_text("1\n")
+    (repo / "other.txt").write_text("x\n")
+    git(repo, "add", ".")
+    git(repo, *env, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD").stdout.strip()
+    assert freshness(repo, first, ["code"]) is None
+    (repo / "other.txt").write_text("y\n")
+    git(repo, *env, "commit", "-qam", "two")
+    assert freshness(repo, first, ["code"]) is None  # an unrelated change keeps it current
+    (repo / "code" / "a.py").write_text("2\n")
+    git(repo, *env, "commit", "-qam", "three")
+    assert "is older than" in freshness(repo, first, ["code"])
+    assert "not in this repository" in freshness(repo, "0" * 40, ["code"])
+    assert "not a clean commit" in freshness(repo, first[:7] + "-dirty", ["code"])
