@@ -58,6 +58,7 @@ def test_result_is_current(name):
     if "stale" in entry:
         pytest.xfail(f"STALE {name}: {entry['stale']}")
     doc = json.loads((RESULTS / name).read_text(encoding="utf-8"))
+    doc = {**doc.get("provenance", {}), **doc}  # the explore files keep theirs in a block of their own
     assert doc.get("command"), f"{name} records no command"
     assert doc.get("commit"), f"{name} records no commit"
     if not in_git_checkout(ROOT):
