@@ -35,12 +35,15 @@ def _slim(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """``HEAD`` of the checkout this code runs from, ``+dirty`` with uncommitted changes (None outside git)."""
+    """``HEAD`` of the checkout this code runs from, ``+dirty`` with uncommitted changes to anything but
+    the result folders (None outside git)."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=here, capture_output=True, text=True,
                               timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        # results the command itself writes are not code: they do not make the commit dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(top,exclude)docs/results", ":(top,exclude)benchmarks/results"], cwd=here,
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
