@@ -103,6 +103,15 @@ def _gantt(workload: str, cfg, path: Path) -> None:
     plots.plot_gantt(scheds, path, f"{workload}: two batches of {w.batch}, T={w.T}, preset {cfg.preset}")
 
 
+def _provenance() -> dict[str, str | None]:
+    """The commit of the code and the command that made a result file (docs/results/provenance.json)."""
+    import shlex
+
+    from pipesdfa.studies.exploration.report import git_commit
+
+    return {"commit": git_commit(), "command": "pipesdfa " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+
+
 @subject("hardware")
 def run_hardware(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -136,6 +145,7 @@ def run_hardware(args: argparse.Namespace) -> int:
                           for f in uncertainty.factors(cfg)] if not args.no_sweeps else [],
         "config": cfg.to_dict(),
         "sources": cfg.sources,
+        **_provenance(),
     }
     atomic_write_json(out / "hardware.json", doc)
     atomic_write_text(out / "hardware.md", report.markdown_table(rows, cfg.preset))
@@ -185,7 +195,8 @@ def run_validation(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(args.out)
     rows = validation_rows()
     ok = [r for r in rows if r["within_tolerance"]]
-    doc = {"tolerance": TOLERANCE, "rows": rows, "matched": len(ok), "sources_matched": sorted({r["source"] for r in ok})}
+    doc = {"tolerance": TOLERANCE, "rows": rows, "matched": len(ok), "sources_matched": sorted({r["source"] for r in ok}),
+           **_provenance()}
     atomic_write_json(out / "validation.json", doc)
     atomic_write_text(out / "validation.md", markdown(rows))
     print(markdown(rows), end="")
