@@ -132,7 +132,7 @@ def feedback_stats(rows: int, cols: int, seed: int = 0) -> dict[str, Any]:
     import torch
 
     from pipesdfa.analog.feedback import gaussianity, normal_cdf, rram_feedback
-    from pipesdfa.hw.device import get_device_preset
+    from pipesdfa.hw.config.device import get_device_preset
 
     device = get_device_preset("neurosim-default")
     b = rram_feedback(rows, cols, device, seed=seed).double().flatten()

@@ -19,7 +19,7 @@ import time
 
 from pipesdfa.util.atomic import atomic_write_json
 from pipesdfa.hw.engine import simulate_detailed
-from pipesdfa.hw.presets import PRESETS
+from pipesdfa.hw.config.presets import PRESETS
 from bench.machine import machine_info
 
 

@@ -19,7 +19,7 @@ from pipesdfa.analog import (
 )
 from pipesdfa.analog.crossbar import round_pulses
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.device import DeviceParams, get_device_preset
+from pipesdfa.hw.config.device import DeviceParams, get_device_preset
 from pipesdfa.training.config import flat_view
 
 LINEAR = DeviceParams(levels=11, nu_ltp=0.0, nu_ltd=0.0, c2c_sigma=0.0)

@@ -21,7 +21,7 @@ from pipesdfa.analog.physics import (
     quantise_to_levels,
     saturating_curve,
 )
-from pipesdfa.hw.device import DEVICE_PRESETS, DeviceParams, get_device_preset, neurosim_nu
+from pipesdfa.hw.config.device import DEVICE_PRESETS, DeviceParams, get_device_preset, neurosim_nu
 
 # ----------------------------------------------------------------------------- curves
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pipesdfa.util.errors import UserError
 from pipesdfa.hw.adc import ADC_TABLE, adc_energy_j, required_bits
 from pipesdfa.hw.config import HwConfig, load_config
-from pipesdfa.hw.keys import flatten, parse_set
-from pipesdfa.hw.presets import DEFAULT_SOURCES, PRESETS
+from pipesdfa.hw.config.keys import flatten, parse_set
+from pipesdfa.hw.config.presets import DEFAULT_SOURCES, PRESETS
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -130,7 +130,7 @@ def test_bad_files_and_set_syntax(tmp_path):
 
 
 def test_device_keys_start_from_the_preset_and_are_recorded():
-    from pipesdfa.hw.device import get_device_preset
+    from pipesdfa.hw.config.device import get_device_preset
 
     cfg = load_config("isaac-32nm", {"device.preset": "taox-hfox"})
     assert cfg.params.device_params == get_device_preset("taox-hfox") and cfg.device_preset == "taox-hfox"

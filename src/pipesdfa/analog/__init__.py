@@ -1,4 +1,4 @@
-"""Device-aware training on simulated RRAM crossbars (device facts in :mod:`pipesdfa.hw.device`,
+"""Device-aware training on simulated RRAM crossbars (device facts in :mod:`pipesdfa.hw.config.device`,
 device physics on tensors in :mod:`pipesdfa.analog.physics`).
 
 * :mod:`.config`: :class:`AnalogConfig` (ADC, tiles, weight range, update scheme) and the

@@ -1,6 +1,6 @@
 """Configuration of the analog (RRAM crossbar) layers and the ``--set key=value`` parser.
 
-Device facts live in :class:`pipesdfa.hw.device.DeviceParams`; this module holds what is a
+Device facts live in :class:`pipesdfa.hw.config.device.DeviceParams`; this module holds what is a
 choice of the circuit and the update scheme around the devices, not a device fact:
 
 * ``adc_bits`` (0 = no ADC quantisation) and ``adc_range``: each crossbar tile's column output
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.device import DeviceParams
+from pipesdfa.hw.config.device import DeviceParams
 
 __all__ = ["AnalogConfig", "UPDATE_SCHEMES", "ROUNDINGS", "parse_set_options", "split_device_and_analog"]
 
@@ -81,10 +81,10 @@ def parse_set_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, A
     same keys, parsed by the same code, as ``pipesdfa simulate --set device.KEY=V``) and
     ``analog.KEY`` for the analog options (``analog.adc_bits``, ``analog.rounding``, ...); a bare
     ``KEY`` is accepted for either. Values are converted to the field's type by
-    :func:`pipesdfa.hw.params.coerce`; a later item overrides an earlier one with the same key.
+    :func:`pipesdfa.hw.config.tree.coerce`; a later item overrides an earlier one with the same key.
     """
-    from pipesdfa.hw.keys import coerce, parse_set
-    from pipesdfa.hw.params import DEVICE_KEYS
+    from pipesdfa.hw.config.keys import coerce, parse_set
+    from pipesdfa.hw.config.tree import DEVICE_KEYS
 
     dev0, ana0 = DeviceParams(), AnalogConfig()
     analog_keys = {f.name for f in fields(AnalogConfig)}

@@ -6,7 +6,7 @@ kept as normalised conductances ``u = (G - G_min_d) / (G_max_d - G_min_d)`` of e
 
     ``W = w_max (G+ - G-) / (G_max - G_min)``
 
-with the nominal range ``G_max - G_min`` of :class:`~pipesdfa.hw.device.DeviceParams` (the
+with the nominal range ``G_max - G_min`` of :class:`~pipesdfa.hw.config.device.DeviceParams` (the
 periphery does not know each device's own range).
 
 Reads (:meth:`Crossbar.mvm`): input ``x`` drives the rows as voltages ``V = x V_read``; column
@@ -29,7 +29,7 @@ import torch
 
 from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.physics import apply_pulses, ltp_curve, quantise_to_levels
-from pipesdfa.hw.device import DeviceParams
+from pipesdfa.hw.config.device import DeviceParams
 
 __all__ = ["Crossbar", "PulseStats", "adc_quantise", "round_pulses", "tiled_read"]
 

@@ -21,7 +21,7 @@ import torch
 from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.crossbar import Crossbar
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.device import DeviceParams, get_device_preset
+from pipesdfa.hw.config.device import DeviceParams, get_device_preset
 from pipesdfa.learning.feedback import register_sampler
 
 __all__ = ["rram_feedback", "rram_sampler", "refill_with_rram", "program_matrices", "gaussianity", "normal_cdf"]

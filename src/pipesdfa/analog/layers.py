@@ -20,7 +20,7 @@ from torch import nn
 
 from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.crossbar import Crossbar, tiled_read
-from pipesdfa.hw.device import DeviceParams
+from pipesdfa.hw.config.device import DeviceParams
 
 __all__ = ["AnalogMixin", "AnalogLinear", "AnalogConv2d", "w_max_for"]
 

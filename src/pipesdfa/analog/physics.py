@@ -1,6 +1,6 @@
 """RRAM device physics on torch tensors: update curves, pulse writes, write-verify, noise.
 
-The device's facts (:class:`pipesdfa.hw.device.DeviceParams` and its presets) stay in the
+The device's facts (:class:`pipesdfa.hw.config.device.DeviceParams` and its presets) stay in the
 torch-free hardware package; the equations that act on tensors live here.
 
 Device model (the NeuroSim exponential model; P.-Y. Chen, X. Peng, S. Yu, "NeuroSim: A

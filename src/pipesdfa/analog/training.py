@@ -22,7 +22,7 @@ from torch import nn
 from pipesdfa.analog.config import AnalogConfig
 from pipesdfa.analog.layers import AnalogConv2d, AnalogLinear, AnalogMixin
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.device import DeviceParams
+from pipesdfa.hw.config.device import DeviceParams
 
 __all__ = ["analogize", "AnalogTraining", "analog_layers"]
 

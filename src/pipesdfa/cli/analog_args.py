@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipesdfa.hw.device import DEVICE_PRESETS
+from pipesdfa.hw.config.device import DEVICE_PRESETS
 from pipesdfa.util.names import choice
 
 __all__ = ["add_hardware_args", "hardware_overrides"]

@@ -14,8 +14,8 @@ import sys
 from pipesdfa.cli.hwargs import add_config_args, config_from_args
 from pipesdfa.hw.archs import ARCH_NAMES
 from pipesdfa.hw.endurance import ENDURANCE_LEVELS
-from pipesdfa.hw.keys import parse_set
-from pipesdfa.hw.presets import DRAM_PRESETS
+from pipesdfa.hw.config.keys import parse_set
+from pipesdfa.hw.config.presets import DRAM_PRESETS
 from pipesdfa.util.atomic import check_writable_dir
 from pipesdfa.zoo.workloads import WORKLOADS
 

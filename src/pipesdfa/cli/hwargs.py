@@ -6,8 +6,8 @@ import argparse
 from typing import Any, Mapping
 
 from pipesdfa.hw.config import DEFAULT_PRESET, HwConfig, extend_config, load_config
-from pipesdfa.hw.keys import parse_set
-from pipesdfa.hw.presets import PRESETS
+from pipesdfa.hw.config.keys import parse_set
+from pipesdfa.hw.config.presets import PRESETS
 
 
 def add_config_args(p: argparse.ArgumentParser, default_preset: str = DEFAULT_PRESET) -> None:

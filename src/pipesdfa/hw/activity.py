@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 
 __all__ = ["Activity", "default_activity", "load_activity", "activity_from_dict", "read_metrics"]
 

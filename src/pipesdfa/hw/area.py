@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.hw.mapping import ModelMap
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.hw.placement import map_layers
 from pipesdfa.zoo.workloads import ResolvedLayer
 

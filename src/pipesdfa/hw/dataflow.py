@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pipesdfa.hw.gradient import GradientCost
 from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.memory import MemoryPlan
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.hw.schedule import Task, to_ticks
 
 __all__ = ["StageTimes", "stage_times", "Graph", "update_crossbars", "DRAM"]

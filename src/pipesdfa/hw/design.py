@@ -2,8 +2,8 @@
 
 A *design point* is a dict ``{variable: value}``. Two kinds of variables:
 
-* **parameter-tree leaves** marked with legal choices in :mod:`pipesdfa.hw.params`
-  (:func:`~pipesdfa.hw.params.design_choices`): buffer per tile, ADCs per group, gradient
+* **parameter-tree leaves** marked with legal choices in :mod:`pipesdfa.hw.config.tree`
+  (:func:`~pipesdfa.hw.config.tree.design_choices`): buffer per tile, ADCs per group, gradient
   arrays per weight array, gradient technology, and what an architecture adds
   (:attr:`pipesdfa.hw.archs.base.Architecture.design_keys`: PipeSDFA's feedback copies,
   PipeLayer's shared transpose and time-step pipeline). The key is the dotted leaf name.
@@ -31,8 +31,8 @@ from typing import Any, Mapping
 from pipesdfa.util.errors import UserError
 from pipesdfa.hw.archs import get_arch
 from pipesdfa.hw.config import HwConfig
-from pipesdfa.hw.keys import flatten
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.keys import flatten
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.zoo.workloads import ModelSpec, ResolvedLayer, resolve
 
 __all__ = ["Variable", "DesignSpace", "design_space", "leaf_choices", "REPLICATION", "TRANSPOSED"]

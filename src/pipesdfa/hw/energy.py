@@ -33,7 +33,7 @@ from pipesdfa.hw.dataflow import update_crossbars
 from pipesdfa.hw.gradient import GradientCost
 from pipesdfa.hw.mapping import ModelMap
 from pipesdfa.hw.memory import MemoryPlan
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 
 __all__ = ["Ledger", "per_sample_ledger", "update_ledger", "energy_ledger", "add_buffer", "add_noc", "PHASES"]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pipesdfa.hw.mapping import LayerMap
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 
 __all__ = ["GradientCost", "gradient_cost", "layer_gradient"]
 

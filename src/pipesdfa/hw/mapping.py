@@ -31,7 +31,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.zoo.workloads import ResolvedLayer
 
 __all__ = ["LayerMap", "FeedbackMap", "ModelMap", "layer_map", "replication_plan", "feedback_map"]

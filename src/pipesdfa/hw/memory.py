@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from pipesdfa.hw.mapping import ModelMap
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 
 __all__ = ["MemoryPlan", "plan_memory", "dw_bits"]
 

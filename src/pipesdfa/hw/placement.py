@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pipesdfa.hw.archs import get_arch
 from pipesdfa.hw.mapping import ModelMap, layer_map, replication_plan
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.zoo.workloads import ResolvedLayer
 
 __all__ = ["map_layers"]

@@ -157,7 +157,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], preset: str) -> str:
 
 def constants_markdown(cfg: HwConfig) -> str:
     """Every parameter of ``cfg`` with its value and its source, as a Markdown table."""
-    from pipesdfa.hw.keys import flatten
+    from pipesdfa.hw.config.keys import flatten
 
     lines = [f"Preset `{cfg.preset}`.\n", "| key | value | source |", "|---|---|---|"]
     for key, v in flatten(cfg.params).items():

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.hw.activity import read_metrics
-from pipesdfa.hw.params import DEVICE_KEYS
+from pipesdfa.hw.config.tree import DEVICE_KEYS
 from pipesdfa.zoo.workloads import ModelSpec, get_workload
 
 __all__ = ["RunSpec", "read_run", "run_overrides", "device_overrides", "check_same_model"]
@@ -62,7 +62,7 @@ def device_overrides(d: dict[str, Any], where: str) -> dict[str, Any]:
     dev = d.get("device")
     if not isinstance(dev, dict):
         raise UserError(f"{where}: a --hardware rram run must record its 'device' (an object)")
-    from pipesdfa.hw.device import DEVICE_PRESETS
+    from pipesdfa.hw.config.device import DEVICE_PRESETS
 
     preset = _config_value(d.get("config") or {}, "hardware", "device_preset") or dev.get("name")
     out: dict[str, Any] = {}

@@ -2,7 +2,7 @@
 
 A 4-bit VGG9 SNN on CIFAR-10 (T = 5) on 64x64 RRAM crossbars, 8 PEs per tile, 65 nm: SpikeSim
 prints 48 PEs, 6 tiles, area 8,425,528.76 um^2, energy 15,906,934.03 pJ, latency 62,832,640 ns.
-The machine is the ``spikesim-vgg9`` preset (:mod:`pipesdfa.hw.presets`); the network is
+The machine is the ``spikesim-vgg9`` preset (:mod:`pipesdfa.hw.config.presets`); the network is
 :func:`vgg9_cifar_spec`. :mod:`pipesdfa.hw.validation` runs both through the engine.
 
 SpikeSim costs only the convolution layers, and counts PE cycles at the *pooled* output

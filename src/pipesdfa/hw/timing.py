@@ -25,7 +25,7 @@ import numpy as np
 from pipesdfa.hw.archs import get_arch
 from pipesdfa.hw.dataflow import StageTimes
 from pipesdfa.hw.mapping import ModelMap
-from pipesdfa.hw.params import HwParams
+from pipesdfa.hw.config.tree import HwParams
 from pipesdfa.hw.schedule import TICK_S, Schedule, Task, run_des
 
 __all__ = ["TimingResult", "simulate_time", "batch_sizes", "buffer_profile", "build_batches"]

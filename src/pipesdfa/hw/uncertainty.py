@@ -70,7 +70,7 @@ def factors(cfg: HwConfig) -> list[Factor]:
     if p.adc.bits - 2 >= 4:
         out.append(Factor("ADC resolution", "two bits fewer, partial sums truncated (NeuroSim's sense amplifiers)", [
             (f"{p.adc.bits - 2} bits", {"adc.bits": p.adc.bits - 2, "adc.allow_truncation": True})]))
-    from pipesdfa.hw.keys import flatten
+    from pipesdfa.hw.config.keys import flatten
 
     current = flatten(p)
     kept = []

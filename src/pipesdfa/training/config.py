@@ -195,7 +195,7 @@ class TrainConfig:
             raise UserError(f"--hardware rram simulates the crossbars on the CPU; use --device cpu, "
                             f"not {self.runtime.device!r}")
         from pipesdfa.analog.config import split_device_and_analog
-        from pipesdfa.hw.device import DEVICE_PRESETS, get_device_preset
+        from pipesdfa.hw.config.device import DEVICE_PRESETS, get_device_preset
         from pipesdfa.util.names import check_name
 
         check_name("device preset", h.device_preset, DEVICE_PRESETS)

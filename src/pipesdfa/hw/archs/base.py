@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipesdfa.hw.dataflow import StageTimes
     from pipesdfa.hw.energy import Ledger
     from pipesdfa.hw.mapping import FeedbackMap, ModelMap
-    from pipesdfa.hw.params import HwParams
+    from pipesdfa.hw.config.tree import HwParams
     from pipesdfa.hw.schedule import Task
     from pipesdfa.zoo.workloads import ResolvedLayer
 
@@ -32,7 +32,7 @@ COMMON_DESIGN_KEYS: tuple[str, ...] = ("buffer.capacity_bytes_per_tile", "chip.a
 class Architecture(ABC):
     name: str = ""
     #: the parameter-tree leaves this machine's design search varies (each marked with its choices
-    #: in :mod:`pipesdfa.hw.params`); per-layer copies are added by :func:`pipesdfa.hw.design.design_space`
+    #: in :mod:`pipesdfa.hw.config.tree`); per-layer copies are added by :func:`pipesdfa.hw.design.design_space`
     design_keys: tuple[str, ...] = COMMON_DESIGN_KEYS
 
     def feedback_map(self, layers: "list[ResolvedLayer]", p: "HwParams", rows_c: int) -> "FeedbackMap | None":

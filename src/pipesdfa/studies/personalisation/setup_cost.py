@@ -12,9 +12,9 @@ value, per hidden layer (``mapping.feedback = per-layer``):
 
 * cells: ``C * sum_l n_l``;
 * energy: ``cells * E_cell`` with ``E_cell`` the serial write of one cell
-  (:attr:`pipesdfa.hw.params.HwParams.cell_write_energy_j`, J);
+  (:attr:`pipesdfa.hw.config.tree.HwParams.cell_write_energy_j`, J);
 * time: ``crossbars * C * t_row`` with ``t_row`` the serial write of one row
-  (:attr:`~pipesdfa.hw.params.HwParams.row_write_latency_s`, s): the feedback crossbars
+  (:attr:`~pipesdfa.hw.config.tree.HwParams.row_write_latency_s`, s): the feedback crossbars
   written one after another, ``C`` rows each (an upper bound; PipeSDFA can write several
   at once within its power budget).
 
@@ -37,7 +37,7 @@ def _ceil(a: int, b: int) -> int:
 def aligned_feedback_setup(hidden: list[int], num_classes: int, params: Any) -> dict[str, float | int]:
     """``{"entries", "cells", "crossbars", "forward_reads", "energy_j", "time_s"}`` of setting
     the aligned feedback of a network whose hidden layers have ``hidden`` neurons, with
-    ``num_classes`` outputs, on the chip of ``params`` (a :class:`pipesdfa.hw.params.HwParams`)."""
+    ``num_classes`` outputs, on the chip of ``params`` (a :class:`pipesdfa.hw.config.tree.HwParams`)."""
     L = len(hidden) + 1
     entries = num_classes * sum(hidden)
     rows, cols = params.crossbar.rows, params.crossbar.cols

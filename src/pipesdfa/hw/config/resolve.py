@@ -1,8 +1,8 @@
 """A resolved hardware configuration: preset -> files -> ``--set``, with a source per value.
 
 ``load_config("pipelayer-2017", {"crossbar.rows": 64}, ["my.yaml"])`` resolves the preset
-(:mod:`pipesdfa.hw.presets`), applies each YAML/JSON file (``{section: {key: value}}`` or
-dotted keys) and then the overrides, validates (:mod:`pipesdfa.hw.checks`) and records where
+(:mod:`pipesdfa.hw.config.presets`), applies each YAML/JSON file (``{section: {key: value}}`` or
+dotted keys) and then the overrides, validates (:mod:`pipesdfa.hw.config.checks`) and records where
 every value came from. ``device.derive`` presets take the crossbar read energy from the device:
 ``cols x V_read^2 x mean(1/R_on, 1/R_off) x t_read`` per active row.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipesdfa.util.errors import UserError
-from pipesdfa.hw.checks import validate
-from pipesdfa.hw.keys import apply_changes, flatten, flatten_nested
-from pipesdfa.hw.params import HwParams
-from pipesdfa.hw.presets import DEFAULT_PRESET, DEFAULT_SOURCES, DRAM_PRESETS, PRESETS
+from pipesdfa.hw.config.checks import validate
+from pipesdfa.hw.config.keys import apply_changes, flatten, flatten_nested
+from pipesdfa.hw.config.tree import HwParams
+from pipesdfa.hw.config.presets import DEFAULT_PRESET, DEFAULT_SOURCES, DRAM_PRESETS, PRESETS
 
 __all__ = ["HwConfig", "load_config", "extend_config", "with_dram", "DEFAULT_PRESET"]
 
@@ -79,8 +79,8 @@ class HwConfig:
     @property
     def device_preset(self) -> str:
         """The device this configuration prices (``*`` when its facts were overridden)."""
-        from pipesdfa.hw.device import get_device_preset
-        from pipesdfa.hw.params import DEVICE_KEYS
+        from pipesdfa.hw.config.device import get_device_preset
+        from pipesdfa.hw.config.tree import DEVICE_KEYS
 
         sec = self.params.device
         base = get_device_preset(sec.preset)
@@ -141,7 +141,7 @@ def _read_override_file(path: Path) -> dict[str, Any]:
 
 
 def with_dram(cfg: HwConfig, name: str) -> HwConfig:
-    """``cfg`` with the off-chip memory of :data:`~pipesdfa.hw.presets.DRAM_PRESETS` ``name`` (cited)."""
+    """``cfg`` with the off-chip memory of :data:`~pipesdfa.hw.config.presets.DRAM_PRESETS` ``name`` (cited)."""
     if name not in DRAM_PRESETS:
         raise UserError(f"unknown DRAM preset {name!r}; expected one of: {', '.join(DRAM_PRESETS)}")
     changes = DRAM_PRESETS[name]

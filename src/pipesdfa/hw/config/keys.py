@@ -70,8 +70,8 @@ def apply_changes(p: Any, changes: Mapping[str, Any], where: str) -> Any:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserError(f"{where}: unknown key {key!r}{hint}; expected one of: {', '.join(sorted(known))}")
     if "device.preset" in changes:
-        from pipesdfa.hw.device import get_device_preset
-        from pipesdfa.hw.params import DEVICE_KEYS
+        from pipesdfa.hw.config.device import get_device_preset
+        from pipesdfa.hw.config.tree import DEVICE_KEYS
 
         name = coerce("device.preset", "", changes["device.preset"], where)
         try:

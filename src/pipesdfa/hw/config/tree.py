@@ -1,16 +1,16 @@
 """The hardware parameter tree: typed sections, dotted keys, coercion of overrides.
 
 Every leaf has its unit in its name (``_s`` seconds, ``_j`` joules, ``_w`` watts, ``_hz``,
-``_um2``, ``_mm2``, ``_bits``, ``_bytes``) and a citation in :mod:`pipesdfa.hw.presets`. A
+``_um2``, ``_mm2``, ``_bits``, ``_bytes``) and a citation in :mod:`pipesdfa.hw.config.presets`. A
 leaf is addressed by a dotted key, ``"crossbar.rows"``; the same keys work in ``--set
 key=value``, in YAML/JSON files and in :meth:`pipesdfa.hw.config.HwConfig.with_overrides`.
 Device facts are a section too (``device.levels``, ``device.r_on_ohm``, ...): they start from
-the device preset named by ``device.preset`` (:mod:`pipesdfa.hw.device`) and the trainer's
+the device preset named by ``device.preset`` (:mod:`pipesdfa.hw.config.device`) and the trainer's
 ``--hardware rram --set device.KEY=V`` reads the same keys through :func:`coerce`.
 
 This module holds the tree and its pure derived quantities only; dotted keys and coercion live
-in :mod:`pipesdfa.hw.keys`, presets, validation and loading in :mod:`pipesdfa.hw.presets`,
-:mod:`pipesdfa.hw.checks` and :mod:`pipesdfa.hw.config`.
+in :mod:`pipesdfa.hw.config.keys`, presets, validation and loading in :mod:`pipesdfa.hw.config.presets`,
+:mod:`pipesdfa.hw.config.checks` and :mod:`pipesdfa.hw.config`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any
 
 from pipesdfa.hw import adc as adc_table
-from pipesdfa.hw.device import DeviceParams
+from pipesdfa.hw.config.device import DeviceParams
 
 __all__ = [
     "CrossbarParams", "ADCParams", "PeripheryParams", "DigitalParams", "BufferParams", "DRAMParams",
@@ -237,7 +237,7 @@ def _device_section() -> type:
     d = DeviceParams()
     extra = [(f.name, type(getattr(d, f.name)), getattr(d, f.name)) for f in fields(DeviceParams)
              if f.name not in ("name", "source")]
-    doc = ("The RRAM device: ``preset`` names the base device (:data:`pipesdfa.hw.device.DEVICE_PRESETS`), "
+    doc = ("The RRAM device: ``preset`` names the base device (:data:`pipesdfa.hw.config.device.DEVICE_PRESETS`), "
            "the other keys are its facts (reset to the preset's when ``preset`` changes); ``derive``: take the "
            "crossbar read energy and cell bits from the device.")
     cls = make_dataclass("DeviceSection", [("preset", str, "neurosim-default"), ("derive", bool, False)] + extra,
@@ -254,7 +254,7 @@ DEVICE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(DeviceSection) if f.
 
 def device_from_section(sec: Any) -> DeviceParams:
     """The :class:`DeviceParams` a device section describes (validated by DeviceParams)."""
-    from pipesdfa.hw.device import get_device_preset
+    from pipesdfa.hw.config.device import get_device_preset
 
     base = get_device_preset(sec.preset)
     changes = {k: getattr(sec, k) for k in DEVICE_KEYS if getattr(sec, k) != getattr(base, k)}

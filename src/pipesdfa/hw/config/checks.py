@@ -19,8 +19,8 @@ import math
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.hw import adc as adc_table
-from pipesdfa.hw.keys import flatten
-from pipesdfa.hw.params import HwParams, device_from_section
+from pipesdfa.hw.config.keys import flatten
+from pipesdfa.hw.config.tree import HwParams, device_from_section
 
 __all__ = ["validate", "CHOICES", "XBAR_RANGE"]
 
@@ -90,7 +90,7 @@ def _check_device(p: HwParams, where: str) -> None:
 
 
 def _device_key(message: str) -> str:
-    from pipesdfa.hw.params import DEVICE_KEYS
+    from pipesdfa.hw.config.tree import DEVICE_KEYS
 
     for k in sorted(DEVICE_KEYS, key=len, reverse=True):
         if k in message:

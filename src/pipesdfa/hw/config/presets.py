@@ -1,6 +1,6 @@
 """Where every hardware constant comes from, and the named presets (swappable constant sets).
 
-:data:`DEFAULT_SOURCES` cites every leaf of the tree's defaults (:class:`~pipesdfa.hw.params.HwParams`);
+:data:`DEFAULT_SOURCES` cites every leaf of the tree's defaults (:class:`~pipesdfa.hw.config.tree.HwParams`);
 a :class:`Preset` is a named set of changes over a base, each change with its reason. Presets
 are data, not code branches (the PUMA simulator's lesson). None of them is fitted to the
 PipeSDFA paper's ratios:
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipesdfa.hw.params import DEVICE_KEYS
+from pipesdfa.hw.config.tree import DEVICE_KEYS
 
 __all__ = ["DEFAULT_SOURCES", "Preset", "PRESETS", "DEFAULT_PRESET", "ISAAC", "PIPELAYER", "PANTHER",
            "NEUROSIM", "SPIKESIM", "PUMA", "DRAM_PRESETS"]
@@ -108,9 +108,9 @@ DEFAULT_SOURCES: dict[str, str] = {
     "area.budget_mm2": "no silicon budget (each machine takes the chips its mapping needs)",
     "activity.input_rate": "assumption: 10 % input spikes per time step when no metrics.json is given",
     "activity.layer_rate": "assumption: 10 % spikes per neuron per time step when no metrics.json is given",
-    "device.preset": "DNN+NeuroSim V2.1 default RRAM (pipesdfa.hw.device)",
+    "device.preset": "DNN+NeuroSim V2.1 default RRAM (pipesdfa.hw.config.device)",
     "device.derive": "cited per-operation read numbers are used (not derived from the device)",
-    **{f"device.{k}": "the device preset (pipesdfa.hw.device)" for k in DEVICE_KEYS},
+    **{f"device.{k}": "the device preset (pipesdfa.hw.config.device)" for k in DEVICE_KEYS},
 }
 
 
@@ -142,7 +142,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            }),
     Preset("neurosim-rram", "ISAAC's chip as a DNN+NeuroSim V2.1 training machine: device-derived reads, 6-bit "
            "sense amplifiers, SRAM weight-gradient unit", "isaac-32nm", {
-               "device.derive": (True, "read energy and cell precision derived from pipesdfa.hw.device"),
+               "device.derive": (True, "read energy and cell precision derived from pipesdfa.hw.config.device"),
                "crossbar.cell_bits": (5, f"{NEUROSIM}, Param.cpp: cellBit = 5 (floor(log2 60 levels))"),
                "crossbar.read_energy_cycle_j": (0.0, "derived per active row from the device instead"),
                "adc.bits": (6, f"{NEUROSIM}, Param.cpp: levelOutput = 64"),
