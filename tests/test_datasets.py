@@ -317,3 +317,23 @@ def test_info_every_format(tmp_path):
     info = dataset_info("ncaltech101", tmp_path / "c")
     assert info["splits"]["train"]["samples"] + info["splits"]["test"]["samples"] == 5
     assert info["splits"]["train"]["events"] + info["splits"]["test"]["events"] == 25
+
+
+def test_nmnist_folds_pool_train_and_test(tmp_path):
+    """--data-option folds=K,fold=k: the test split is one stratified fold of train+test pooled."""
+    d = tmp_path / "flat"
+    d.mkdir()
+    names = list(range(1, 9)) + [60001, 60002]
+    for j, i in enumerate(names):
+        write_atis_bin(d / f"{i}.bs2", random_events(5 + j, (34, 34, 2), 1000, j))
+    (d / "train1K.txt").write_text("#sample #class\n" + "".join(f"{i}\t{i % 2}\n" for i in names[:8]))
+    (d / "test100.txt").write_text("#sample #class\n60001\t1\n60002\t0\n")
+    seen = []
+    for fold in range(5):
+        b = load_nmnist(T=2, data_dir=d, cache_dir=False, folds=5, fold=fold)
+        assert len(b.train) == 8 and len(b.test) == 2
+        seen += [int(b.test[i][0].sum()) for i in range(2)]
+        assert sorted(int(b.test[i][1]) for i in range(2)) == [0, 1]  # stratified
+    assert sorted(seen) == sorted(5 + j for j in range(10))  # every sample tested once
+    with pytest.raises(UserError, match="nmnist's folds: fold must be"):
+        load_nmnist(T=2, data_dir=d, cache_dir=False, folds=5, fold=5)

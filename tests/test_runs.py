@@ -256,7 +256,10 @@ def test_memory_estimate_by_hand():
 
     cfg = config_from_workload("digits-mlp", T=10, batch=20, hidden=(100,), max_train=50, max_test=30)
     layers = resolve(build_spec("mlp", (2, 12, 12), 10, (100,)))
-    est = estimate_memory(cfg, layers, (2, 12, 12), 10)
+    from pipesdfa.learning import RULES
+
+    rule = RULES[cfg.rule.method]
+    est = estimate_memory(cfg, layers, (2, 12, 12), rule.state_bytes(10, layers), rule.step_bytes(layers, 10 * 20))
     assert est.data == 2 * 80 * 10 * 288 * 4
     assert est.model == 4 * (288 * 100 + 100 * 10) * 4
     TB = 10 * 20

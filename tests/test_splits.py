@@ -61,3 +61,44 @@ def test_a_run_records_its_split_and_selected_epoch(tmp_path):
     assert f["selected_epoch"] in (1, 2) and len(f["test_correct"]) == 50
     assert f["test_acc"] == pytest.approx(f["test_correct"].count("1") / 50)
     assert all("val_acc" in e and "test_correct" not in e for e in m["epochs"])
+
+
+# ------------------------------------------------------------------------------- k-fold
+
+def test_kfold_by_hand():
+    """Two classes of 3 and 2, 2 folds: class 0 deals its permutation to folds 0,1,0 and class 1
+    (starting where class 0 stopped) to folds 1,0."""
+    from pipesdfa.data.splits import kfold_split
+
+    labels = [0, 0, 0, 1, 1]
+    g = lambda c: torch.randperm(3 if c == 0 else 2, generator=torch.Generator().manual_seed(c)).tolist()  # noqa: E731
+    p0, p1 = g(0), [3 + i for i in g(1)]
+    want0 = sorted([p0[0], p0[2], p1[1]])
+    rest, held = kfold_split(labels, 2, 0)
+    assert held == want0 and rest == sorted(set(range(5)) - set(want0))
+
+
+@pytest.mark.parametrize("folds", [2, 3, 11])
+def test_kfold_partitions_and_balances(folds):
+    from pipesdfa.data.splits import kfold_split
+
+    g = torch.Generator().manual_seed(folds)
+    labels = torch.randint(0, 10, (1100,), generator=g).tolist()
+    parts = [kfold_split(labels, folds, f, seed=1) for f in range(folds)]
+    held = [set(h) for _, h in parts]
+    assert set().union(*held) == set(range(1100)) and sum(len(h) for h in held) == 1100
+    assert max(len(h) for h in held) - min(len(h) for h in held) <= 1
+    for rest, h in parts:
+        assert not set(rest) & set(h) and len(rest) + len(h) == 1100
+    for c in range(10):  # every class spread over the folds within one sample
+        per = [sum(1 for i in h if labels[i] == c) for h in held]
+        assert max(per) - min(per) <= 1
+
+
+def test_kfold_refuses_bad_folds():
+    from pipesdfa.data.splits import kfold_split
+
+    with pytest.raises(UserError, match="folds must be"):
+        kfold_split([0, 1], 1, 0)
+    with pytest.raises(UserError, match=r"fold must be an integer in \[0, 3\)"):
+        kfold_split([0, 1, 2], 3, 3)

@@ -98,14 +98,21 @@ def _head(src: ListSource, n: int | None) -> ListSource:
 def _make(name: str, T: int, sources: dict[str, ListSource], framer, class_names: list[str], cache_dir,
           in_memory, cache_params: dict, max_train=None, max_test=None, materialize_splits=None,
           warm: bool = False, shift: Shift | None = None, samples_per_class: int | None = None,
-          subset_seed: int = 0) -> DatasetBundle:
+          subset_seed: int = 0, folds: int | None = None, fold: int = 0) -> DatasetBundle:
     """Wrap the sources in cached :class:`FrameDataset` s. A split that fits in RAM
     (``in_memory``; by default when under 1 GiB as float32) is by default framed at once
     and handed over as one tensor (``materialize_splits``), the trainer's fast path. Other
     splits are framed lazily; with ``warm`` (DVS Gesture, whose samples are cut from long
-    recordings) the cache is first filled in file order so each recording is parsed once."""
+    recordings) the cache is first filled in file order so each recording is parsed once.
+    ``folds``: the splits pooled and cut into folds, ``fold`` the test split
+    (:func:`pipesdfa.data.splits.fold_sources`)."""
     if T <= 0:
         raise UserError(f"T must be positive, got {T}")
+    if folds is not None:
+        from pipesdfa.data.splits import fold_sources
+
+        sources = fold_sources(sources, folds, fold, f"{name}'s folds")
+        cache_params = {**cache_params, "folds": folds, "fold": fold}
     if shift is not None and shift.kind == "events":  # tactile shifts were applied before encoding
         sources = {s: shift_source(src, shift, CATALOG[name].sensor_size, s) for s, src in sources.items()}
     if shift is not None:
@@ -165,14 +172,16 @@ def load_nmnist(T: int, data_dir=None, seed: int = 0, *, layout: str = "auto", s
                 spatial_factor: int = 1, binary: bool = False, cache_dir=None, in_memory=None,
                 max_train: int | None = None, max_test: int | None = None, materialize: bool | None = None,
                 shift: str | None = None, shift_seed: int = 0, samples_per_class: int | None = None,
-                subset_seed: int = 0):
-    """N-MNIST as ``[T, 2, 34/f, 34/f]`` (``layout``: ``auto``, ``official`` or ``slayer``)."""
+                subset_seed: int = 0, folds: int | None = None, fold: int = 0):
+    """N-MNIST as ``[T, 2, 34/f, 34/f]`` (``layout``: ``auto``, ``official`` or ``slayer``;
+    ``folds``/``fold``: k-fold cross-validation over train and test pooled, e.g. over the 1,100
+    samples of a small subset, :func:`pipesdfa.data.splits.fold_sources`)."""
     sources, classes, meta = _nmnist_sources(data_dir, layout)
     side = -(-34 // spatial_factor) if spatial_factor >= 1 else 34
     framer = GridFramer(T, (34, 34), (side, side), spatial_factor, 2, split_by, binary=binary)
     return _make("nmnist", T, sources, framer, classes, cache_dir, in_memory, meta, max_train, max_test, materialize,
                  shift=resolve_shift("nmnist", shift, shift_seed), samples_per_class=samples_per_class,
-                 subset_seed=subset_seed)
+                 subset_seed=subset_seed, folds=folds, fold=fold)
 
 
 def _digits_sources(data_dir=None, data_seed: int = 0, **_):

@@ -20,13 +20,15 @@ import hashlib
 from dataclasses import replace
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
 from pipesdfa.data.bundle import DatasetBundle, FrameTensorDataset
+from pipesdfa.data.dataset import ListSource
 from pipesdfa.util.errors import UserError
 
-__all__ = ["stratified_split", "split_dataset", "with_validation"]
+__all__ = ["stratified_split", "kfold_split", "fold_sources", "split_dataset", "with_validation"]
 
 
 def stratified_split(labels: Sequence[int] | torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -44,6 +46,48 @@ def stratified_split(labels: Sequence[int] | torch.Tensor, fraction: float, seed
     val.sort()
     held = set(val)
     return [i for i in range(y.numel()) if i not in held], val
+
+
+def kfold_split(labels: Sequence[int] | torch.Tensor, folds: int, fold: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """``(rest, held_out)``: fold ``fold`` of a stratified ``folds``-fold partition of a sample
+    list with ``labels``. Class ``c``'s indices, permuted as the validation split permutes them
+    (``randperm(n_c, generator = seed * 1_000_003 + c)``), are dealt round-robin, continuing
+    where the previous class stopped,
+
+        fold(perm_c[j]) = (s_c + j) mod folds,   s_c = sum_{c' < c} n_c'
+
+    so every fold gets ``floor`` or ``ceil`` of ``n / folds`` samples and of ``n_c / folds`` per
+    class, and the ``folds`` held-out parts partition the list."""
+    if not isinstance(folds, int) or folds < 2:
+        raise UserError(f"folds must be an integer >= 2, got {folds!r}")
+    if not isinstance(fold, int) or not 0 <= fold < folds:
+        raise UserError(f"fold must be an integer in [0, {folds}), got {fold!r}")
+    y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    held: list[int] = []
+    start = 0
+    for c in sorted(set(y.tolist())):
+        idx = torch.nonzero(y == c).reshape(-1)
+        perm = torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(seed * 1_000_003 + c))
+        held += [int(idx[p]) for j, p in enumerate(perm.tolist()) if (start + j) % folds == fold]
+        start += idx.numel()
+    held.sort()
+    out = set(held)
+    return [i for i in range(y.numel()) if i not in out], held
+
+
+def fold_sources(sources: dict[str, Any], folds: int, fold: int, where: str) -> dict[str, Any]:
+    """Train and test pooled, then fold ``fold`` of a stratified ``folds``-fold partition
+    (:func:`kfold_split`, seed 0) is the test split and the rest the
+    training split: k-fold cross-validation over every labelled sample of a small dataset."""
+    tr, te = sources["train"], sources["test"]
+    items, labels = tr.items + te.items, np.concatenate([tr.labels, te.labels])
+    try:
+        rest, held = kfold_split(labels, folds, fold)
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+    ident = {"pooled": [tr.identity(), te.identity()], "folds": folds, "fold": fold}
+    return {part: ListSource([items[i] for i in idx], labels[idx], tr._read, {**ident, "part": part})
+            for part, idx in (("train", rest), ("test", held))}
 
 
 def _labels(ds: Dataset) -> torch.Tensor:

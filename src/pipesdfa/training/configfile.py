@@ -68,6 +68,11 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
 
     d = cfg.to_dict()
     model, data, rule = d["model"], d["data"], d["rule"]
+    opts = cfg.rule.options()  # the layers from the top down: rule, neuron, data
+    for name in RULE_OPTIONS:  # only the run's rule's options, each as the bound rule uses it
+        rule.pop(name)
+    if opts is not None:
+        rule[cfg.rule.method] = opts.resolved(run.rule.options() if run is not None else {}, cfg.seed)
     if model["alpha"] is None:
         model["alpha"] = get_surrogate(cfg.model.surrogate).default_alpha
     if run is not None:
@@ -75,11 +80,6 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
         model["backend"] = resolve_backend(cfg.model.backend, run.device)
         data["max_train"] = len(run.data.train) + (len(run.data.val) if run.data.val is not None else 0)  # before the split
         data["max_test"] = len(run.data.test)
-    opts = cfg.rule.options()
-    for name in RULE_OPTIONS:  # only the run's rule's options, each as the bound rule uses it
-        rule.pop(name)
-    if opts is not None:
-        rule[cfg.rule.method] = opts.resolved(run.rule.options() if run is not None else {}, cfg.seed)
     if cfg.hardware.kind != "rram":
         d["hardware"].pop("device_preset")
         d["hardware"].pop("device_set")

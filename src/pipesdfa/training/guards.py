@@ -33,7 +33,7 @@ import torch
 from pipesdfa.util.errors import UserError
 
 __all__ = ["MemoryEstimate", "estimate_memory", "available_memory", "check_memory", "check_batch",
-           "TrainingDiverged", "check_finite_params", "BASELINE_BYTES", "split_sizes", "describe_estimate"]
+           "TrainingDiverged", "check_finite_params", "BASELINE_BYTES", "split_sizes", "step_samples", "describe_estimate"]
 
 BASELINE_BYTES = 400 << 20
 _IN_MEMORY_SPLIT = 1 << 30
@@ -72,10 +72,16 @@ def split_sizes(cfg) -> tuple[int, int]:
     return n_train, n_test
 
 
-def estimate_memory(cfg, layers, input_shape, num_classes: int) -> MemoryEstimate:
-    """Bytes a run needs (see the module docstring); ``layers``: resolved layers of its model."""
+def step_samples(cfg) -> int:
+    """``B = min(batch, n_train)``: the samples of one training step."""
+    return min(cfg.optim.batch, split_sizes(cfg)[0])
+
+
+def estimate_memory(cfg, layers, input_shape, rule_state: float, rule_step: float | None) -> MemoryEstimate:
+    """Bytes a run needs (see the module docstring); ``layers``: resolved layers of its model;
+    ``rule_state``: the rule's own state (``Rule.state_bytes``); ``rule_step``: what one step of
+    the rule holds at ``T x`` :func:`step_samples` (``Rule.step_bytes``; ``None``: BPTT's graph)."""
     from pipesdfa.data.catalog import CATALOG
-    from pipesdfa.learning import RULES
 
     n_train, n_test = split_sizes(cfg)
     per = cfg.data.T * math.prod(input_shape) * 4
@@ -85,11 +91,9 @@ def estimate_memory(cfg, layers, input_shape, num_classes: int) -> MemoryEstimat
         data = sum(2.0 * min(n * per, _IN_MEMORY_SPLIT) for n in (n_train, n_test))
     P = sum(l.weights for l in layers)
     k = 4 if cfg.optim.optimizer == "adam" else 3
-    rule = RULES[cfg.rule.method]
-    model = 4.0 * P * k + rule.state_bytes(num_classes, layers, cfg.rule.options())
-    B = min(cfg.optim.batch, n_train)
-    TB = float(cfg.data.T) * B
-    step = rule.step_bytes(layers, TB, cfg.rule.options())
+    model = 4.0 * P * k + rule_state
+    TB = float(cfg.data.T) * step_samples(cfg)
+    step = rule_step
     if step is None:  # the autograd graph of the whole network
         step = sum(TB * 4 * (l.n_in + 3 * l.n_neurons + l.n_out) for l in layers)
     Be = float(cfg.data.T) * min(max(cfg.optim.batch, 64), n_test)

@@ -50,7 +50,7 @@ from pipesdfa.data.catalog import CATALOG
 from pipesdfa.data.registry import DatasetBundle, load_dataset
 from pipesdfa.data.splits import with_validation
 from pipesdfa.training.selection import best_epoch, final_fields
-from pipesdfa.learning import Rule, make_rule
+from pipesdfa.learning import RULES, Rule, make_rule
 from pipesdfa.snn.blocks import set_precision
 from pipesdfa.snn.neurons import NeuronParams
 from pipesdfa.training import schedules as schedule
@@ -59,7 +59,8 @@ from pipesdfa.training.config import HARDWARE, LOSSES, TrainConfig, config_from_
 from pipesdfa.training.configfile import resolved_config
 from pipesdfa.training.distributed import context as dist_context
 from pipesdfa.training.evaluation import batches, evaluate, to_time_first
-from pipesdfa.training.guards import TrainingDiverged, check_batch, check_finite_params, check_memory, estimate_memory
+from pipesdfa.training.guards import (TrainingDiverged, check_batch, check_finite_params, check_memory, estimate_memory,
+                                      step_samples)
 from pipesdfa.training.hooks import LoopHook, active_hooks
 from pipesdfa.training.init import initialise, scale_init
 from pipesdfa.training.logs import METRICS, RunLog, plot_learning_curve
@@ -117,6 +118,10 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     d, m = cfg.data, cfg.model
     device = _device(cfg.runtime.device)
     loader = {k: v for h in hooks for k, v in h.loader_options(cfg).items()}
+    options = cfg.rule.kwargs(cfg.seed)
+    for h in hooks:
+        options = h.rule_options(options)
+    extra = {k: v for h in hooks for k, v in h.extra_tests(cfg).items()}
     # max_train/max_test go to the loader, which trims the split before framing it.
     data = with_validation(load_dataset(d.dataset, T=d.T, data_dir=d.dir, seed=cfg.seed, max_train=d.max_train,
                                         max_test=d.max_test, **d.options, **loader), d.val_fraction, cfg.seed)
@@ -129,11 +134,7 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     if init_report is None:
         init_report = initialise(model, m, d.T, data.train, device)
     hw = next((w for h in hooks if (w := h.wrap(model, cfg)) is not None), None)  # before the rule sees the weights
-    options = cfg.rule.kwargs(cfg.seed)
-    for h in hooks:
-        options = h.rule_options(options)
     rule = make_rule(cfg.rule.method, model, **options)
-    extra = {k: v for h in hooks for k, v in h.extra_tests(cfg).items()}
     run = Run(cfg, data, model, rule, None, None, device, hw, init_report, extra)  # type: ignore[arg-type]
     for h in hooks:
         h.after_rule(run, fresh)
@@ -148,16 +149,25 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
 
 # ----------------------------------------------------------------------------- the loop
 
-def plan_run(cfg: TrainConfig) -> dict[str, Any]:
-    """What can be known before loading data: the model's nominal layers (the catalog's input
-    shape), the memory the run needs (refused when it exceeds what is available) and the
-    work of one step (for the thread policy)."""
+def plan_run(cfg: TrainConfig, launcher_threads: bool = False) -> dict[str, Any]:
+    """What can be known before loading data, resolved from the top layer down: the model's
+    nominal layers (the catalog's input shape), its rule's memory, the work of one step and the
+    thread count it gets (``launcher_threads``: the ``--nproc`` launcher has split the cores), and
+    the memory the run needs (refused when it exceeds what is available)."""
     rec = CATALOG[cfg.data.dataset]
+    TB = cfg.data.T * step_samples(cfg)
     spec = build_spec(cfg.model.name, rec.input_shape, rec.num_classes, cfg.model.hidden, name=cfg.workload or cfg.model.name)
     layers = resolve(spec)
-    est = estimate_memory(cfg, layers, rec.input_shape, rec.num_classes)
+    rule, opts = RULES[cfg.rule.method], cfg.rule.options()
+    rule_state, rule_step = rule.state_bytes(rec.num_classes, layers, opts), rule.step_bytes(layers, TB, opts)
+    work = step_macs(layers, cfg.data.T, cfg.optim.batch)
+    if launcher_threads:
+        choice = {"threads": torch.get_num_threads(), "reason": "nproc launcher"}
+    else:
+        choice = apply_threads(cfg.runtime.threads, work).to_dict()
+    est = estimate_memory(cfg, layers, rec.input_shape, rule_state, rule_step)
     check_memory(est, cfg)
-    return {"memory": est, "work_macs": step_macs(layers, cfg.data.T, cfg.optim.batch)}
+    return {"memory": est, "work_macs": work, "threads": choice}
 
 
 def _start(cfg: TrainConfig | None, resume, epochs: int | None) -> tuple[TrainConfig, dict | None]:
@@ -193,12 +203,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     hooks = active_hooks(cfg)
     for h in hooks:  # before any data is loaded
         h.check(cfg, state is None)
-    plan = plan_run(cfg)
-    if dctx.active and cfg.runtime.threads == "auto":  # the launcher split the cores between the workers
-        threads, choice = torch.get_num_threads(), {"threads": torch.get_num_threads(), "reason": "nproc launcher"}
-    else:
-        c = apply_threads(cfg.runtime.threads, plan["work_macs"])
-        threads, choice = c.threads, c.to_dict()
+    plan = plan_run(cfg, launcher_threads=dctx.active and cfg.runtime.threads == "auto")
+    threads, choice = plan["threads"]["threads"], plan["threads"]
     run = build_run(replace(cfg, runtime=replace(cfg.runtime, threads=threads)), fresh=state is None, hooks=hooks)
     if dctx.world > 1 and not run.rule.shards_batch:
         raise UserError(f"the {cfg.rule.method} rule as configured needs the whole batch in one process (e.g. an SDFA "

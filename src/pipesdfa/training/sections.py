@@ -185,23 +185,22 @@ def check_fields(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     and for a flat key of the configs before sections, where it moved (``lr`` -> ``optim.lr``)."""
     if not isinstance(values, Mapping):
         raise UserError(f"{source}: expected a mapping of config sections, got {type(values).__name__}")
-    out: dict[str, Any] = {}
+    # first the shape (sections, sub-sections, moved or unknown keys), then every section's fields
+    checks: list[tuple[tuple[str, ...], type, dict[str, Any], str]] = []  # (where it goes, class, values, source)
     for key, value in values.items():
         if key in SECTIONS:
             if not isinstance(value, Mapping):
                 raise UserError(f"{source}: section {key!r}: expected a mapping of keys, got {value!r}")
             cls = SECTIONS[key]
             plain = {k: v for k, v in value.items() if k not in RULE_OPTIONS or cls is not RuleSection}
-            sec = check_section(cls, plain, f"{source}: section {key!r}")
-            if cls is RuleSection:
-                for name, opts_cls in RULE_OPTIONS.items():
-                    if name in value:
-                        if not isinstance(value[name], Mapping):
-                            raise UserError(f"{source}: section 'rule.{name}': expected a mapping, got {value[name]!r}")
-                        sec[name] = check_section(opts_cls, dict(value[name]), f"{source}: section 'rule.{name}'")
-            out[key] = sec
+            checks.append(((key,), cls, plain, f"{source}: section {key!r}"))
+            for name, opts_cls in RULE_OPTIONS.items() if cls is RuleSection else ():
+                if name in value:
+                    if not isinstance(value[name], Mapping):
+                        raise UserError(f"{source}: section 'rule.{name}': expected a mapping, got {value[name]!r}")
+                    checks.append(((key, name), opts_cls, dict(value[name]), f"{source}: section 'rule.{name}'"))
         elif key in TOP_KEYS:
-            out.update(check_section(_Top, {key: value}, source))
+            checks.append(((), _Top, {key: value}, source))
         elif key in FLAT_KEYS:
             raise UserError(f"{source}: key {key!r} moved to {FLAT_KEYS[key]} (config files have sections now: "
                             f"{', '.join(SECTIONS)}; e.g. {FLAT_KEYS[key].split('.')[0]}: {{{FLAT_KEYS[key].split('.')[-1]}: "
@@ -209,6 +208,14 @@ def check_fields(values: Mapping[str, Any], source: str) -> dict[str, Any]:
         else:
             raise UserError(f"{source}: unknown key {key!r}{did_you_mean(str(key), [*SECTIONS, 'seed', 'workload'])}; "
                             f"expected one of the sections {', '.join(SECTIONS)} or seed, workload")
+    out: dict[str, Any] = {}
+    for where, checked in ((where, check_section(cls, v, src)) for where, cls, v, src in checks):
+        if not where:  # a top-level key (seed, workload)
+            out.update(checked)
+        elif len(where) == 1:
+            out[where[0]] = {**checked, **out.get(where[0], {})}
+        else:  # a rule's options, inside its section
+            out.setdefault(where[0], {})[where[1]] = checked
     return out
 
 

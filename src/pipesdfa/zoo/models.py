@@ -92,4 +92,5 @@ def zoo_network(family: str, input_shape: tuple[int, ...], num_classes: int, hid
     ``num_classes`` (``hidden``: an MLP's widths), every block using ``neuron``."""
     from pipesdfa.zoo.workloads import build_spec
 
-    return build_model(build_spec(family, input_shape, num_classes, hidden, name=name), neuron, backend)
+    spec = build_spec(family, input_shape, num_classes, hidden, name=name)
+    return build_model(spec, neuron, backend)
