@@ -543,6 +543,31 @@ def peers_summary() -> str | None:
 
 
 #: The files render() keeps up to date: README.md's summaries and the docs pages' full tables.
+def nmnist_size_table() -> str | None:
+    """The N-MNIST training-size sweep (benchmarks/nmnist_size_sweep.py): pooled k-fold test
+    accuracy per rule and the paired gap, with intervals."""
+    d = _load(RESULTS / "nmnist_size_sweep.json")
+    if d is None or not d.get("gaps"):
+        return None
+    cells = {(c["workload"], c["size"], c["rule"]): c for c in d["cells"]}
+    lines = ["| workload | training samples | folds tested | test samples | BPTT % [95 % CI] | SDFA % [95 % CI] "
+             "| BPTT - SDFA (points) [95 % CI] | McNemar p (only BPTT / only SDFA) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for g in sorted(d["gaps"], key=lambda g: (g["workload"], g["size"])):
+        b, s = cells[(g["workload"], g["size"], "bptt")], cells[(g["workload"], g["size"], "sdfa")]
+        ci = lambda c: f"{c['pooled_acc']:.1f} [{c['ci95'][0]:.1f}, {c['ci95'][1]:.1f}]"  # noqa: E731
+        lines.append(f"| {g['workload']} | {g['size']} | {len(g['folds'])} | {g['n_test']} | {ci(b)} | {ci(s)} | "
+                     f"{g['gap_points']:+.1f} [{g['ci95'][0]:+.1f}, {g['ci95'][1]:+.1f}] | "
+                     f"{g['mcnemar_p']:.3g} ({g['n_bptt_only']} / {g['n_sdfa_only']}) |")
+    p = d["protocol"]
+    lines.append("")
+    lines.append(f"{p['folds']}-fold split of the subset's 1,100 samples (train and test pooled, stratified); run j tests "
+                 f"on fold j with seed j; {p['epochs']} epochs of {p['recipe']} recipe for both rules, "
+                 f"{int(100 * p['val_fraction'])} % of the training samples held out for validation, the epoch chosen on it; "
+                 f"intervals: bootstrap over the pooled test samples. Commit {d['commit']}; command `{d['command']}`.")
+    return "\n".join(lines)
+
+
 PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
 
 
@@ -582,6 +607,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "hardware-explore": hardware_explore_table,
     "train-step": train_step_table,
     "peers": peers_table,
+    "nmnist-size": nmnist_size_table,
     "peers-summary": peers_summary,
     "accuracy-summary": accuracy_summary,
     "hardware-summary": hardware_summary,

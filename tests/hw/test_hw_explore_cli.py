@@ -87,6 +87,28 @@ def test_headline_explores_both_memories_and_cross_seeds(tmp_path):
     assert table.count("| digits-mlp |") == 2 and "lpddr5" in table
 
 
+def test_a_regeneration_starts_from_the_fronts_it_replaces(tmp_path):
+    """A weak search (one random point) over files of a stronger one keeps the stronger bests:
+    the replaced files' Pareto designs are evaluated again and join the candidates."""
+    from pipesdfa.studies.exploration.headline import explore_workloads
+
+    cfg = load_config("pipelayer-2017")
+    strong = explore_workloads(["digits-mlp"], cfg, tmp_path, points=16, search="random", polish=0, command="strong",
+                               warm_start=False)
+    weak = explore_workloads(["digits-mlp"], cfg, tmp_path, points=1, search="random", seed=7, polish=0,
+                             command="weak")
+    cold = explore_workloads(["digits-mlp"], cfg, tmp_path / "cold", points=1, search="random", seed=7, polish=0,
+                             command="weak", warm_start=False)
+    lost = False
+    for s, w, c in zip(strong, weak, cold):
+        assert "warm_start_from" in w["provenance"] and "warm_start_from" not in c["provenance"]
+        for arch in s["archs"]:
+            for obj, best in (("time_s", "best_time"), ("energy_j", "best_energy")):
+                assert w["archs"][arch][best][obj] <= s["archs"][arch][best][obj] * (1 + 1e-12)
+                lost |= c["archs"][arch][best][obj] > s["archs"][arch][best][obj] * (1 + 1e-12)
+    assert lost  # without the warm start the weak search does lose a design (the test can fail)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed")
 def test_explore_on_ray_without_ray_is_a_clear_error(tmp_path, capsys):
     out = tmp_path / "ray"

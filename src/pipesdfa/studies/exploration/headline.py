@@ -43,15 +43,20 @@ def equal_area_budget(workload: str, cfg: HwConfig) -> float:
 
 def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, points: int, search: str = "nsga2",
                       jobs: int | str = 1, seed: int = 0, polish: int = 3, command: str = "",
-                      progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                      progress: Callable[[str], None] | None = None, warm_start: bool = True) -> list[dict[str, Any]]:
     """Search every workload at every DRAM of :data:`DRAMS`; write one JSON each; return their documents.
 
     ``cfg`` is the configuration before the explore defaults: ``strict`` updates are applied
-    unless ``cfg`` already overrides ``pipeline.batch_dependency``."""
+    unless ``cfg`` already overrides ``pipeline.batch_dependency``. ``warm_start``: the Pareto
+    designs of the files this replaces (an earlier search of the same workload) are evaluated
+    again with the current code and join the candidates of :func:`cross_seed`, so a regeneration
+    never reports a best worse than a design an earlier search found."""
     base = cfg if cfg.sources.get("pipeline.batch_dependency", "").startswith("override") \
         else cfg.with_overrides(dict(STRICT), "explore (strict updates)")
     docs = []
     for w in workloads:
+        previous = [json.loads(p.read_text()) for d in DRAMS
+                    if warm_start and (p := out / f"explore-{w}-{d}.json").exists()]
         budget = equal_area_budget(w, base)
         for dram in DRAMS:
             if progress:
@@ -60,7 +65,7 @@ def explore_workloads(workloads: Sequence[str], cfg: HwConfig, out: Path, *, poi
                              jobs=jobs, seed=seed, polish=polish)
             doc = summarise(plan, run_exploration(plan, progress=False), command)
             atomic_write_json(out / f"explore-{w}-{dram}.json", doc)
-        docs.extend(cross_seed(w, base, out, jobs=jobs, polish=polish))
+        docs.extend(cross_seed(w, base, out, jobs=jobs, polish=polish, previous=previous))
     return docs
 
 
@@ -70,9 +75,10 @@ def _plan_of(doc: dict[str, Any], base: HwConfig, jobs: int | str, polish: int) 
 
 
 def cross_seed(workload: str, base: HwConfig, out: Path, *, jobs: int | str = 1, polish: int = 1,
-               note: str = "") -> list[dict[str, Any]]:
-    """Evaluate each machine's Pareto designs found at one DRAM preset at the others too, polish from
-    any that beats a best there, and rewrite ``explore-<workload>-<dram>.json`` with them (its
+               note: str = "", previous: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Evaluate each machine's Pareto designs found at one DRAM preset at the others too (and those
+    of ``previous`` documents of the workload: an earlier search's), polish from any that beats a
+    best there, and rewrite ``explore-<workload>-<dram>.json`` with them (its
     ``evaluated``/``feasible`` counts include them; ``cross_seeded`` says how many).
 
     A search at one memory can miss a design another found (the budget and variables are the
@@ -88,7 +94,8 @@ def cross_seed(workload: str, base: HwConfig, out: Path, *, jobs: int | str = 1,
         found, added = {}, {}
         for arch, a in doc["archs"].items():
             have = {_key(r["params"]) for r in a["pareto"]} | {_key(a["default"]["params"])}
-            cands = {_key(r["params"]): r["params"] for d in docs.values() if d is not doc
+            others = [d for d in docs.values() if d is not doc] + list(previous)
+            cands = {_key(r["params"]): r["params"] for d in others if arch in d.get("archs", {})
                      for r in d["archs"][arch]["pareto"]}
             todo = [pt for k, pt in cands.items() if k not in have]
             results = [{**r, "feasible": True} for r in a["pareto"]]
@@ -102,7 +109,9 @@ def cross_seed(workload: str, base: HwConfig, out: Path, *, jobs: int | str = 1,
             added[arch] = new
         prov = doc["provenance"]
         new_doc = summarise(plan, found, prov["command"])
-        new_doc["provenance"] = {**prov, **({"cross_seed": note} if note else {})}
+        warm = sorted({str(d.get("provenance", {}).get("commit")) for d in previous})
+        new_doc["provenance"] = {**prov, **({"cross_seed": note} if note else {}),
+                                 **({"warm_start_from": warm} if warm else {})}
         for arch, a in new_doc["archs"].items():
             a["evaluated"] = doc["archs"][arch]["evaluated"] + len(added[arch])
             a["feasible"] = doc["archs"][arch]["feasible"] + sum(r["feasible"] for r in added[arch])
