@@ -102,6 +102,7 @@ def summarise(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
 
 def plot(gaps: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,6 +117,7 @@ def plot(gaps: list[dict[str, Any]], path: Path) -> None:
     ax.axhline(0, color="grey", lw=0.8)
     ax.axhline(2, color="grey", lw=0.8, ls="--")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(sorted({g["size"] for g in gaps}), [str(s) for s in sorted({g["size"] for g in gaps})])
     ax.set_xlabel("training samples (before the 10 % validation split)")
     ax.set_ylabel("BPTT - SDFA test accuracy (points)")
