@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Callable
@@ -501,6 +502,28 @@ def hardware_check() -> str | None:
     return text + f". Commit {d['commit']}; command `{d['command']}`; {d['wall_s'] / 60:.0f} min."
 
 
+def device_ablation_table() -> str | None:
+    """docs/device.md's ablation: SDFA on RRAM with one device effect removed at a time."""
+    d = _load(RESULTS / "device_ablation.json")
+    if d is None or not d.get("summary"):
+        return None
+    what = {"ideal": "float weights (no RRAM)", "rram": "RRAM, every effect (the default device and circuit)"}
+    lines = ["| arm | what changes | seeds | test % at the chosen epoch [95 % CI] | minus RRAM (points) [95 % CI] "
+             "| final train % |", "|---|---|---:|---:|---:|---:|"]
+    for r in d["summary"]:
+        m = r.get("minus_rram")
+        diff = "-" if not m else f"{m['points']:+.2f} [{m['ci95'][0]:+.2f}, {m['ci95'][1]:+.2f}]"
+        change = what.get(r["arm"]) or "RRAM with `" + " ".join(r["set"]) + "`"
+        train = statistics.mean(r["final_train_acc"])
+        lines.append(f"| {r['arm']} | {change} | {len(r['seeds'])} | {r['test_acc']:.2f} [{r['ci95'][0]:.2f}, "
+                     f"{r['ci95'][1]:.2f}] | {diff} | {train:.1f} |")
+    lines.append("")
+    lines.append(f"Workload {d['workload']}, SDFA, {d['epochs']} epochs, the trainer's validation split choosing the "
+                 f"epoch; intervals: bootstrap over seeds and test samples, paired with the RRAM arm for the "
+                 f"differences. Commit {d['commit']}; command `{d['command']}`.")
+    return "\n".join(lines)
+
+
 def train_step_summary() -> str | None:
     full = train_step_table()
     if full is None:
@@ -628,7 +651,8 @@ def nmnist_size_table() -> str | None:
     return "\n".join(lines)
 
 
-PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md")
+PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md",
+         "docs/device.md")
 
 
 #: Docs tables whose results the current code did not produce: each is shown under a "Stale" line
@@ -670,6 +694,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "train-step": train_step_table,
     "peers": peers_table,
     "nmnist-size": nmnist_size_table,
+    "device-ablation": device_ablation_table,
     "peers-summary": peers_summary,
     "accuracy-summary": accuracy_summary,
     "hardware-summary": hardware_summary,
