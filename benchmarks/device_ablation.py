@@ -26,9 +26,7 @@ with its interval (:mod:`pipesdfa.studies.accuracy.stats`). The JSON (``commit``
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from pipesdfa.util.atomic import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench.machine import git_commit, machine_info  # noqa: E402
+from bench.sweep import command_line, kept_runs, run_all  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,9 +52,6 @@ ARMS: dict[str, tuple[str | None, list[str]]] = {
 
 
 def run_one(workload: str, arm: str, seed: int, epochs: int, data_dir: str, tmp: str) -> dict[str, Any]:
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from pipesdfa.training.config import config_from_workload
     from pipesdfa.training.loop import train
 
@@ -112,12 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
-    runs: list[dict[str, Any]] = []
-    if args.resume and out.is_file():
-        import json
-
-        runs = json.loads(out.read_text())["runs"]
+    command = command_line()
+    runs = kept_runs(out, args.resume)
     done = {(r["arm"], r["seed"]) for r in runs}
     todo = [(a, s) for s in args.seeds for a in args.arms if (a, s) not in done]
     doc = {"command": command, "commit": git_commit(), "machine": machine_info(), "workload": args.workload,
@@ -126,17 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     def write() -> None:
         atomic_write_json(out, {**doc, "runs": runs, "summary": summarise(runs)})
 
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-            delayed(run_one)(args.workload, a, s, args.epochs, args.data_dir, tmp) for a, s in todo)
-        for rec in tqdm(jobs, total=len(todo), desc="device ablation", unit="run"):
-            runs.append(rec)
-            write()
-    write()
+    run_all(run_one, [(args.workload, a, s, args.epochs, args.data_dir) for a, s in todo], args.jobs,
+            "device ablation", runs, write)
     for r in summarise(runs):
         d = r.get("minus_rram")
         print(f"{r['arm']:12s} {r['test_acc']:6.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"

@@ -25,9 +25,7 @@ the gap against the training size is written next to it.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from pipesdfa.util.atomic import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench.machine import git_commit, machine_info  # noqa: E402
+from bench.sweep import command_line, kept_runs, run_all  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = 1000  # the largest size: everything outside the test fold (11 folds of the 1,100 samples)
@@ -44,9 +43,6 @@ FULL = 1000  # the largest size: everything outside the test fold (11 folds of t
 def run_one(workload: str, size: int, folds: int, fold: int, rule: str, epochs: int, data_dir: str,
             tmp: str) -> dict[str, Any]:
     """One training run (module docstring); its selected-epoch record."""
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from pipesdfa.training.config import config_from_workload
     from pipesdfa.training.loop import train
 
@@ -152,12 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
-    runs: list[dict[str, Any]] = []
-    if args.resume and out.is_file():
-        import json
-
-        runs = json.loads(out.read_text())["runs"]
+    command = command_line()
+    runs = kept_runs(out, args.resume)
     done = {key(r) for r in runs}
     todo = [(w, s, f, r) for w in args.models for s in args.sizes for f in range(args.runs) for r in args.rules
             if (w, s, r, f) not in done]
@@ -171,17 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         if gaps:
             plot(gaps, out.with_suffix(".png"))
 
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-            delayed(run_one)(w, s, args.folds, f, r, args.epochs, args.data_dir, tmp) for w, s, f, r in todo)
-        for rec in tqdm(jobs, total=len(todo), desc="nmnist size sweep", unit="run"):
-            runs.append(rec)
-            write()
-    write()
+    run_all(run_one, [(w, s, args.folds, f, r, args.epochs, args.data_dir) for w, s, f, r in todo], args.jobs,
+            "nmnist size sweep", runs, write)
     for g in summarise(runs)[1]:
         print(f"{g['workload']:12s} {g['size']:5d}  gap {g['gap_points']:+6.2f} [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}]"
               f"  McNemar p={g['mcnemar_p']:.3f}  (n={g['n_test']})")

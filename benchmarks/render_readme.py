@@ -131,13 +131,21 @@ def hardware_table() -> str | None:
     return "\n".join(lines)
 
 
-def hardware_explore_table() -> str | None:
-    """Best vs best at equal area per workload and DRAM, from the explore-*.json files."""
-    from pipesdfa.studies.exploration.headline import DRAMS, headline_markdown
+def _explore_docs() -> list[dict]:
+    """The headline's explore files (docs/results/hardware/explore-<workload>-<dram>.json), in
+    workload then DRAM order, those present."""
+    from pipesdfa.studies.exploration.headline import DRAMS
     from pipesdfa.zoo.workloads import WORKLOADS
 
     folder = ROOT / "docs" / "results" / "hardware"
-    docs = [d for w in WORKLOADS for m in DRAMS if (d := _load(folder / f"explore-{w}-{m}.json")) is not None]
+    return [d for w in WORKLOADS for m in DRAMS if (d := _load(folder / f"explore-{w}-{m}.json")) is not None]
+
+
+def hardware_explore_table() -> str | None:
+    """Best vs best at equal area per workload and DRAM, from the explore-*.json files."""
+    from pipesdfa.studies.exploration.headline import headline_markdown
+
+    docs = _explore_docs()
     if not docs:
         return None
     d0 = docs[0]
@@ -411,10 +419,8 @@ def hardware_summary() -> str | None:
     """README's hardware table: each machine's best design at equal area (HBM2 / LPDDR5), with the
     hand-picked designs' ratio beside it (the full table and the sweep: docs/hardware.md)."""
     from pipesdfa.studies.exploration.headline import DRAMS, headline_rows
-    from pipesdfa.zoo.workloads import WORKLOADS
 
-    folder = ROOT / "docs" / "results" / "hardware"
-    docs = [d for w in WORKLOADS for m in DRAMS if (d := _load(folder / f"explore-{w}-{m}.json")) is not None]
+    docs = _explore_docs()
     if not docs:
         return None
     rows: dict[str, dict[str, dict]] = {}
@@ -452,11 +458,9 @@ def _is_mlp(workload: str) -> bool:
 
 def hardware_result() -> str | None:
     """docs/hardware.md's result paragraph: the ranges of best vs best, from the explore files."""
-    from pipesdfa.studies.exploration.headline import DRAMS, headline_rows
-    from pipesdfa.zoo.workloads import WORKLOADS
+    from pipesdfa.studies.exploration.headline import headline_rows
 
-    folder = ROOT / "docs" / "results" / "hardware"
-    docs = [d for w in WORKLOADS for m in DRAMS if (d := _load(folder / f"explore-{w}-{m}.json")) is not None]
+    docs = _explore_docs()
     if not docs:
         return None
     rows = headline_rows(docs)

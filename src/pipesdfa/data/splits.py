@@ -31,6 +31,17 @@ from pipesdfa.util.errors import UserError
 __all__ = ["stratified_split", "kfold_split", "fold_sources", "split_dataset", "with_validation"]
 
 
+def _class_permutations(y: torch.Tensor, seed: int) -> list[list[int]]:
+    """Per class ``c`` (ascending), its sample indices in the order of
+    ``randperm(n_c, generator = seed * 1_000_003 + c)``: the one shuffle both splits deal from."""
+    out = []
+    for c in sorted(set(y.tolist())):
+        idx = torch.nonzero(y == c).reshape(-1)
+        perm = torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(seed * 1_000_003 + c))
+        out.append(idx[perm].tolist())
+    return out
+
+
 def stratified_split(labels: Sequence[int] | torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """``(train_indices, val_indices)`` of a sample list with ``labels`` (module docstring)."""
     if not 0 <= fraction < 1:
@@ -38,11 +49,9 @@ def stratified_split(labels: Sequence[int] | torch.Tensor, fraction: float, seed
     y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
     val: list[int] = []
     if fraction > 0:
-        for c in sorted(set(y.tolist())):
-            idx = torch.nonzero(y == c).reshape(-1)
-            k = round(fraction * idx.numel()) if idx.numel() > 1 else 0
-            perm = torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(seed * 1_000_003 + c))
-            val += idx[perm[:k]].tolist()
+        for shuffled in _class_permutations(y, seed):
+            k = round(fraction * len(shuffled)) if len(shuffled) > 1 else 0
+            val += shuffled[:k]
     val.sort()
     held = set(val)
     return [i for i in range(y.numel()) if i not in held], val
@@ -65,11 +74,9 @@ def kfold_split(labels: Sequence[int] | torch.Tensor, folds: int, fold: int, see
     y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
     held: list[int] = []
     start = 0
-    for c in sorted(set(y.tolist())):
-        idx = torch.nonzero(y == c).reshape(-1)
-        perm = torch.randperm(idx.numel(), generator=torch.Generator().manual_seed(seed * 1_000_003 + c))
-        held += [int(idx[p]) for j, p in enumerate(perm.tolist()) if (start + j) % folds == fold]
-        start += idx.numel()
+    for shuffled in _class_permutations(y, seed):
+        held += [i for j, i in enumerate(shuffled) if (start + j) % folds == fold]
+        start += len(shuffled)
     held.sort()
     out = set(held)
     return [i for i in range(y.numel()) if i not in out], held

@@ -209,13 +209,14 @@ def check_fields(values: Mapping[str, Any], source: str) -> dict[str, Any]:
             raise UserError(f"{source}: unknown key {key!r}{did_you_mean(str(key), [*SECTIONS, 'seed', 'workload'])}; "
                             f"expected one of the sections {', '.join(SECTIONS)} or seed, workload")
     out: dict[str, Any] = {}
-    for where, checked in ((where, check_section(cls, v, src)) for where, cls, v, src in checks):
+    for where, cls, v, src in checks:  # a section comes before its rule options (see above)
+        checked = check_section(cls, v, src)
         if not where:  # a top-level key (seed, workload)
             out.update(checked)
         elif len(where) == 1:
-            out[where[0]] = {**checked, **out.get(where[0], {})}
+            out[where[0]] = checked
         else:  # a rule's options, inside its section
-            out.setdefault(where[0], {})[where[1]] = checked
+            out[where[0]][where[1]] = checked
     return out
 
 
