@@ -2,6 +2,7 @@
 
 ``@fuzz(strategy, ...)`` turns ``check(example, ...)`` into two tests: ``test_<name>`` with
 :data:`FAST` examples and ``test_<name>_long`` (marked slow) with :data:`LONG` examples.
+Both are derandomised unless ``PIPESDFA_FUZZ_RANDOM=1``.
 :func:`mutated` draws a mutation of a valid byte string: a truncation, byte replacements,
 inserted garbage, or random bytes altogether.
 """
@@ -17,6 +18,9 @@ from hypothesis import strategies as st
 
 FAST = int(os.environ.get("PIPESDFA_FUZZ_FAST", "40"))
 LONG = int(os.environ.get("PIPESDFA_FUZZ_LONG", "1500"))
+#: Both variants draw the same examples every run (CI stays reproducible); set
+#: ``PIPESDFA_FUZZ_RANDOM=1`` to explore fresh examples (pytest's ``--hypothesis-seed`` then picks them).
+RANDOM = os.environ.get("PIPESDFA_FUZZ_RANDOM", "") not in ("", "0")
 
 
 @st.composite
@@ -44,7 +48,7 @@ def fuzz(strategy):
         mod = sys.modules[check.__module__]
         name = check.__name__.removeprefix("check_")
         for suffix, n, marks in (("", FAST, []), ("_long", LONG, [pytest.mark.slow])):
-            test = settings(max_examples=n, deadline=None, derandomize=not suffix,
+            test = settings(max_examples=n, deadline=None, derandomize=not RANDOM,
                             suppress_health_check=list(HealthCheck))(given(strategy)(check))
             for m in marks:
                 test = m(test)

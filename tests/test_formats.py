@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -224,6 +226,76 @@ def test_pickle_refuses_code(tmp_path):
     p.write_bytes(gzip.compress(pickle.dumps([Evil()])))
     with pytest.raises(UserError, match=r"evil\.pkl\.gz: pickle asks for builtins\.print"):
         load_pickle(p)
+
+
+@pytest.mark.parametrize("module,name", [("numpy", "load"), ("numpy.lib.npyio", "load"), ("os", "system"),
+                                         ("pandas.io.pickle", "read_pickle"), ("copyreg", "__newobj__x")])
+def test_pickle_refuses_non_data_globals(tmp_path, module, name):
+    """Only array/scalar rebuilders are admitted from numpy (``numpy.load`` would unpickle a
+    second file with pickling allowed), and no pandas reader."""
+    p = tmp_path / "g.pkl"
+    p.write_bytes(b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"q\x00.")
+    with pytest.raises(UserError, match=rf"g\.pkl: pickle asks for {re.escape(module)}\.{re.escape(name)}"):
+        load_pickle(p)
+
+
+def _peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+class _HugeArray:
+    """Pickles as an ndarray whose state claims ``shape`` but carries one element."""
+
+    def __init__(self, shape, dtype, rebuild_shape=(0,)):
+        self.shape, self.dtype, self.rebuild_shape = shape, dtype, rebuild_shape
+
+    def __reduce__(self):
+        _reconstruct = np.zeros(0).__reduce__()[0]  # numpy's own rebuilder, in either core module
+        data = [None] if self.dtype == object else b"\0" * np.dtype(self.dtype).itemsize
+        return (_reconstruct, (np.ndarray, self.rebuild_shape, b"b"), (1, self.shape, np.dtype(self.dtype), False, data))
+
+
+@pytest.mark.parametrize("payload", [
+    # BYTEARRAY8 / BINBYTES8 / FRAME claiming 1 GiB in a 30-byte file (the C unpickler allocates
+    # the count before reading; Python's bytearray(n) also zeroes it)
+    b"\x80\x05\x96" + (1 << 30).to_bytes(8, "little") + b"abc.",
+    b"\x80\x04\x8e" + (1 << 30).to_bytes(8, "little") + b"abc.",
+    b"\x80\x04\x95" + (1 << 30).to_bytes(8, "little") + b"N.",
+    # an object array whose state claims 2**27 elements, and a rebuild shape of 2**30 bytes
+    pickle.dumps(_HugeArray((1 << 27,), object), protocol=4),
+    pickle.dumps(_HugeArray((1,), np.float64, rebuild_shape=(1 << 30,)), protocol=4),
+], ids=["bytearray8", "binbytes8", "frame", "object-array-state", "reconstruct-shape"])
+def test_pickle_damaged_length_allocates_nothing(tmp_path, payload):
+    """A damaged length or shape field is an error, not an allocation of what it claims (a fuzzed
+    file once asked for 7.7e12 bytes and had the test process killed)."""
+    p = tmp_path / "raw.pkl"
+    p.write_bytes(payload)
+
+    def read():
+        with pytest.raises(UserError, match=r"raw\.pkl"):
+            read_braille_raw(p)
+
+    assert _peak_bytes(read) < 64 << 20
+
+
+def test_pickle_protocols_round_trip(tmp_path):
+    """Every pickle protocol of arrays, numpy scalars and containers reads back (protocol 0-2 name
+    ``__builtin__`` and ``_codecs``; protocol 5 rebuilds arrays with ``_frombuffer``)."""
+    recs = [{"letter": "A", "taxel_data": np.arange(24.0).reshape(2, 12), "rep": np.int64(3),
+             "extra": bytearray(b"xy")},
+            {"letter": np.str_("B"), "taxel_data": np.ones((12, 3)).T, "rep": 1, "extra": None}]
+    for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+        p = tmp_path / f"raw{proto}.pkl"
+        p.write_bytes(pickle.dumps(recs, protocol=proto))
+        data, letters = read_braille_raw(p)
+        assert letters == ["A", "B"] and data[0].tolist() == recs[0]["taxel_data"].tolist()
+        assert load_pickle(p)[0]["extra"] == bytearray(b"xy")
 
 
 def test_braille_wrong_shape(tmp_path):

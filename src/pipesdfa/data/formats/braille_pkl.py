@@ -13,15 +13,18 @@ Raw samples become ON/OFF events with our own sigma-delta encoder
 (:func:`sigma_delta_encode`). Events: ``x`` = taxel 0..11, ``y = 0``, ``p`` = 1 ON / 0 OFF,
 ``t`` in microseconds.
 
-Pickles can run code when loaded; :func:`load_pickle` only admits NumPy, pandas and plain
-containers (a file asking for any other class is rejected, naming the class).
+Pickles can run code when loaded; :func:`load_pickle` only admits NumPy's array rebuilders,
+pandas' data types and plain containers (a file asking for anything else is rejected, naming
+it), and reads the file whole first, bounding every allocation by the file's size.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -39,38 +42,128 @@ NO_CONTACT = 255.0
 #: The 27 classes in the dataset's own order.
 LETTERS = ("Space",) + tuple(chr(c) for c in range(ord("A"), ord("Z") + 1))
 
-_ALLOWED_MODULES = ("numpy", "pandas", "copyreg", "collections", "datetime")
-_ALLOWED_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "int", "float", "str", "bytes",
-                     "bytearray", "complex", "bool", "slice", "range", "object"}
+#: Every global a data pickle of these files may name: NumPy's array and scalar rebuilders (both
+#: the ``numpy.core`` and the NumPy 2 ``numpy._core`` spelling), plain containers and dates.
+_NUMPY_CORE = ("numpy.core", "numpy._core")
+_ALLOWED_GLOBALS = frozenset(
+    {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("copyreg", "_reconstructor"),
+     ("collections", "OrderedDict"), ("collections", "defaultdict"),
+     ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"), ("datetime", "timedelta"),
+     ("datetime", "timezone")}
+    | {(f"{core}.{mod}", name) for core in _NUMPY_CORE
+       for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))}
+    | {("builtins", name) for name in ("list", "dict", "tuple", "set", "frozenset", "int", "float", "str",
+                                       "bytes", "bytearray", "complex", "bool", "slice", "range", "object")})
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+#: Bytes a data pickle may hold once decompressed (the largest published Braille pickle is ~10 MB).
+MAX_PICKLE_BYTES = 1 << 31
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, f, source: str):
+def _pandas_data_global(module: str, name: str) -> bool:
+    """pandas' own data types and their rebuilders (``_new_Index``, ``_unpickle_block``, ...) in
+    ``pandas.core``/``pandas._libs``; never its readers (``read_pickle``, ``HDFStore``, ...)."""
+    return (module.split(".")[:2] in (["pandas", "core"], ["pandas", "_libs"])
+            and (name[:1].isupper() or name.startswith(("_new_", "_unpickle", "new_block"))))
+
+
+class _RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- see its docstring
+    """An unpickler that admits only :data:`_ALLOWED_GLOBALS` and pandas' data types, and
+    bounds every array it rebuilds by the pickle's own size.
+
+    It is the pure-Python unpickler on purpose: the C one allocates a counted opcode's length
+    (``BINBYTES8``, ``BYTEARRAY8``, ``FRAME``) before reading it, so one damaged length field asks
+    for terabytes; the Python one reads from the in-memory file and fails on the short read."""
+
+    def __init__(self, f, source: str, max_bytes: int = MAX_PICKLE_BYTES):
         super().__init__(f)
         self.source = source
+        self.max_bytes = max_bytes
 
     def find_class(self, module: str, name: str) -> Any:
-        root = module.split(".")[0]
-        if (module == "builtins" and name in _ALLOWED_BUILTINS) or root in _ALLOWED_MODULES:
+        module = _PY2_MODULES.get(module, module)  # protocol 0-2 pickles name Python 2's modules
+        if module.split(".")[0] == "pandas" and _pandas_data_global(module, name):
             try:
                 return super().find_class(module, name)
             except ModuleNotFoundError:
-                if root == "pandas":
-                    raise UserError(f"{self.source}: this pickle holds a pandas object; install pandas "
-                                    f"(pip install pandas) to read it") from None
-                raise
-        raise UserError(f"{self.source}: pickle asks for {module}.{name}, which is not a data type; refusing to load")
+                raise UserError(f"{self.source}: this pickle holds a pandas object; install pandas "
+                                f"(pip install pandas) to read it") from None
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UserError(f"{self.source}: pickle asks for {module}.{name}, which is not a data type; refusing to load")
+        obj = super().find_class(module, name)
+        if name == "_reconstruct":
+            return self._bounded(obj)
+        return obj
+
+    def _check_array(self, shape: Any, dtype: Any) -> None:
+        """Refuse an array whose ``shape`` x ``dtype`` is larger than the pickle could fill (a
+        damaged shape would otherwise allocate, and for object arrays zero, terabytes)."""
+        dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+        if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims):
+            raise UserError(f"{self.source}: an array in the pickle has shape {shape!r}, expected non-negative ints")
+        n = int(np.prod(dims, dtype=object)) * max(1, np.dtype(dtype).itemsize)
+        if n > self.max_bytes:
+            raise UserError(f"{self.source}: an array in the pickle claims {n} bytes, more than the file holds")
+
+    def _bounded(self, reconstruct: Any) -> Any:
+        """``numpy``'s ``_reconstruct(cls, shape, dtype)`` behind :meth:`_check_array`."""
+
+        def rebuild(cls: Any, shape: Any, dtype: Any) -> Any:
+            self._check_array(shape, dtype)
+            return reconstruct(cls, shape, dtype)
+
+        return rebuild
+
+    def load_build(self) -> None:
+        """``BUILD``: an ndarray's ``__setstate__((version, shape, dtype, fortran, data))`` only
+        after :meth:`_check_array` on its shape."""
+        if len(self.stack) >= 2 and isinstance(self.stack[-2], np.ndarray):
+            state = self.stack[-1]
+            if not (isinstance(state, tuple) and len(state) in (4, 5)):
+                raise UserError(f"{self.source}: an array in the pickle has a damaged state")
+            self._check_array(state[-4], state[-3])
+        super().load_build()
+
+    def load_bytearray8(self) -> None:
+        """``BYTEARRAY8``: read the bytes first (the base class zeroes the counted length)."""
+        (n,) = struct.unpack("<Q", self.read(8))
+        data = self.read(n)
+        if len(data) < n:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        self.append(bytearray(data))
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+    dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 
-def load_pickle(path: str | os.PathLike[str]) -> Any:
-    """Unpickle a (possibly gzipped) data file with the restricted unpickler."""
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic; at most ``max_bytes``."""
+    too_big = UserError(f"{path}: more than {max_bytes} bytes of pickle; not a Braille data file")
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size > max_bytes:
+            raise too_big
+        raw = fh.read()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    chunks, total = [], 0
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+        while chunk := gz.read(1 << 20):
+            total += len(chunk)
+            if total > max_bytes:
+                raise too_big
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def load_pickle(path: str | os.PathLike[str], max_bytes: int = MAX_PICKLE_BYTES) -> Any:
+    """Unpickle a (possibly gzipped) data file with the restricted unpickler.
+
+    The file is read whole (at most ``max_bytes`` after decompression) and unpickled from
+    memory, so a damaged length field cannot make a read ask for more than the file holds."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
-            return _RestrictedUnpickler(fh, str(path)).load()
+        data = _read_bounded(path, max_bytes)
+        return _RestrictedUnpickler(io.BytesIO(data), str(path), max_bytes=max(len(data), 1 << 16)).load()
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 -- a damaged pickle can fail in any opcode (AttributeError,
