@@ -46,8 +46,10 @@ def main(argv=None) -> int:
         for method, temporal in VARIANTS:
             accs, secs = [], []
             for seed in args.seeds:
+                # the SDFA-only options (store, impl) go to SDFA runs only; the config refuses them elsewhere
+                opts = {k: v for k, v in impl.items() if method == "sdfa" or not k.startswith("sdfa_")}
                 cfg = config_from_workload(args.workload, method=method, temporal=temporal, seed=seed,
-                                           **impl, out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
+                                           **opts, out=str(Path(tmp) / f"{method}-{temporal}-{seed}"))
                 m = train(cfg, progress=False, log=None)
                 accs.append(m["final"]["test_acc"])
                 secs.append(m["final"]["seconds"])
