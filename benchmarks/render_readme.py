@@ -81,6 +81,7 @@ def digits_table() -> str | None:
                      + " | ".join(cols) + " |")
     cmds = [fast["command"].strip()] + [d["command"].strip() for _, d in extra]
     lines += ["", "Produced by " + ", ".join(f"`{c}`" for c in cmds)
+              + f" at commit {str(fast['machine'].get('commit') or '?')[:7]}"
               + f" (torch {fast['machine']['torch']}, {fast['machine']['threads']} thread)."]
     return "\n".join(lines)
 
@@ -665,14 +666,27 @@ STALE_TABLES: dict[str, Callable[[], str | None]] = {
     "accuracy": lambda: _provenance_stale("accuracy/accuracy.json"),
     "personalisation": lambda: _provenance_stale("personalisation/personalisation.json"),
     "personalisation-sdfa": lambda: _provenance_stale("personalisation/sdfa-pretrained/personalisation.json"),
-    "digits": lambda: "benchmarks/results/digits_accuracy.json records no commit and was measured before the "
-                      "validation split and the init's step scale (issue 22); rerun `python benchmarks/digits_accuracy.py`",
-    "device": lambda: "benchmarks/results/device_accuracy.json records no commit and predates the trainer and "
-                      "analog/ rewrites; rerun `python benchmarks/device_accuracy.py --jobs 2 --doc docs/device.md`",
+    "digits": lambda: _uncommitted(("digits_accuracy.json", "digits_accuracy_float.json",
+                                    "digits_accuracy_reference.json"), "python benchmarks/digits_accuracy.py"),
+    "device": lambda: _uncommitted(("device_accuracy.json",),
+                                   "python benchmarks/device_accuracy.py --jobs 2 --doc docs/device.md"),
     "train-step": lambda: "the train_step JSON files record no commit; measured before the package restructure, "
                           "the bfloat16 option and the kernel refactors of this release (the peer benchmark below "
                           "is the current code's)",
 }
+
+
+def _uncommitted(files: tuple[str, ...], rerun: str) -> str | None:
+    """Why benchmarks/results/``files`` are stale: one records no commit (made before the
+    benchmarks recorded theirs) or a modified tree's (``+dirty``); else ``None``."""
+    def commit(f: str) -> str:
+        return str(((_load(RESULTS / f) or {}).get("machine") or {}).get("commit") or "")
+
+    bad = [f for f in files if (RESULTS / f).exists() and (not commit(f) or commit(f).endswith("+dirty"))]
+    if not bad:
+        return None
+    return (f"benchmarks/results/{', '.join(bad)} record{'s' if len(bad) == 1 else ''} no clean commit (made before "
+            f"the current trainer, or from a modified tree); rerun `{rerun}`")
 
 
 def _with_stale(name: str, fn: Callable[[], str | None]) -> Callable[[], str | None]:
