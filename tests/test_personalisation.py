@@ -21,6 +21,7 @@ def test_tiny_personalisation_end_to_end_and_rerun_reuses_the_runs(tmp_path, cap
     assert main(args) == 0
     text = capsys.readouterr().out
     doc = json.loads((out / "personalisation.json").read_text())
+    assert "commit" in doc  # the code's commit (None outside a git checkout), for the provenance test
     tiny = BUDGETS["tiny"]
     assert len(doc["rows"]) == len(tiny.ks) * len(ARMS) * len(tiny.seeds)
     for r in doc["rows"]:

@@ -3,7 +3,7 @@
 Writes ``DIR/personalisation.json`` = ``{"rows": [{"workload", "shift", "k", "method",
 "feedback", "hardware", "seed", "acc_before", "acc_after", "acc_unshifted_after", "sim":
 {"pipesdfa": {"time_s", "energy_j"}, "pipelayer": {...}}, ...}], "summary", "acceptance",
-"skipped", "budget", "hardware_config", "command"}``, ``DIR/personalisation.md`` (the table),
+"skipped", "budget", "hardware_config", "command", "commit"}`` (``commit``: the code's, ``git describe --dirty``), ``DIR/personalisation.md`` (the table),
 ``DIR/recovery.png`` (accuracy recovered vs K per arm) and ``DIR/energy.png`` (accuracy
 recovered vs simulated energy), and keeps every run folder under ``DIR/runs/`` (a second call
 reuses the finished runs and resumes an interrupted one).
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from pipesdfa.studies.personalisation import plots, report
     from pipesdfa.studies.personalisation.plan import BUDGETS
     from pipesdfa.studies.personalisation.runner import study_rows
+    from pipesdfa.studies.accuracy.runner import code_commit
 
     budget = BUDGETS[args.budget]
     if args.seeds:
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     hw = config_from_args(args)  # checked before any training
     out = ensure_writable_dir(args.out)
     threads = torch.get_num_threads()
+    commit = code_commit()  # before any output file changes the checkout
     rows, skipped, todo = [], [], []
     for s in studies:
         why = _data_missing(s, args.data_dir)
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             command += f" {flag} {' '.join(map(str, v)) if isinstance(v, list) else v}"
     if list(args.workloads) != [s.workload for s in budget.studies] and studies != list(budget.studies):
         command += " --workloads " + " ".join(s.workload for s in studies)
-    doc = {"command": f"{command} --out {args.out}", "budget": {
+    doc = {"command": f"{command} --out {args.out}", "commit": commit, "budget": {
         "name": budget.name, "ks": list(budget.ks), "seeds": list(budget.seeds),
         "epochs": {str(k): v for k, v in budget.epochs.items() if k in budget.ks},
         "adapt": dict(budget.adapt), "arms": [a.label for a in budget.arms],
