@@ -427,8 +427,9 @@ def accuracy_summary() -> str | None:
            "and the epoch are chosen on it, test is reported once; 95 % bootstrap intervals over seeds and test "
            "samples, McNemar's exact paired test.")
     text = ""
+    stale = _provenance_stale("accuracy/accuracy.json")
     paper = _load(ROOT / "docs" / "results" / "accuracy" / "accuracy.json")
-    if paper is not None and not _provenance_stale("accuracy/accuracy.json"):
+    if paper is not None and not stale:
         text += ("At the paper's budget on the data in `../shared/data` (Braille; the first 1,000 / 100 N-MNIST "
                  "samples, so those rows sit well below the paper's full-set numbers) and on the embedded digits:\n\n"
                  + _columns(validated_markdown(_split_gains(paper, paper_rules_only=True)), lambda h: h in cols)
@@ -437,7 +438,7 @@ def accuracy_summary() -> str | None:
                    "The same digits workload with a learning-rate grid of two values for both rules:\n\n")
     text += (_columns(validated_markdown(doc), lambda h: h in cols)
              + f"\n\n{how} Produced by `{doc['command']}` at commit {doc['commit']}.")
-    if _provenance_stale("accuracy/accuracy.json"):
+    if stale:
         text += (" The paper-budget table (braille-analog, braille, the N-MNIST subset) was measured by code that "
                  "has changed since; it stays in [docs/accuracy.md](docs/accuracy.md), marked stale, until "
                  "`pipesdfa reproduce accuracy --data-dir ../shared/data` reruns it.")
@@ -707,10 +708,8 @@ STALE_TABLES: dict[str, Callable[[], str | None]] = {
 def _uncommitted(files: tuple[str, ...], rerun: str) -> str | None:
     """Why benchmarks/results/``files`` are stale: one records no commit (made before the
     benchmarks recorded theirs) or a modified tree's (``+dirty``); else ``None``."""
-    def commit(f: str) -> str:
-        return str(((_load(RESULTS / f) or {}).get("machine") or {}).get("commit") or "")
-
-    bad = [f for f in files if (RESULTS / f).exists() and (not commit(f) or commit(f).endswith("+dirty"))]
+    commits = {f: str((d.get("machine") or {}).get("commit") or "") for f in files if (d := _load(RESULTS / f))}
+    bad = [f for f, c in commits.items() if not c or c.endswith("+dirty")]
     if not bad:
         return None
     return (f"benchmarks/results/{', '.join(bad)} record{'s' if len(bad) == 1 else ''} no clean commit (made before "

@@ -3,7 +3,8 @@
 Writes ``DIR/personalisation.json`` = ``{"rows": [{"workload", "shift", "k", "method",
 "feedback", "hardware", "seed", "acc_before", "acc_after", "acc_unshifted_after", "sim":
 {"pipesdfa": {"time_s", "energy_j"}, "pipelayer": {...}}, ...}], "summary", "acceptance",
-"skipped", "budget", "hardware_config", "command", "commit"}`` (``commit``: the code's, ``git describe --dirty``), ``DIR/personalisation.md`` (the table),
+"skipped", "budget", "hardware_config", "command", "commit"}`` (``commit``: the code's, ``git
+describe --dirty``), ``DIR/personalisation.md`` (the table),
 ``DIR/recovery.png`` (accuracy recovered vs K per arm) and ``DIR/energy.png`` (accuracy
 recovered vs simulated energy), and keeps every run folder under ``DIR/runs/`` (a second call
 reuses the finished runs and resumes an interrupted one).
