@@ -2,17 +2,27 @@
 
     python benchmarks/composed_defaults.py [--datasets digits] [--depths 2 4 6] [--widths 64 256]
         [--inits data default] [--rules bptt sdfa output] [--seeds 0 1 2] [--epochs 15] [--conv]
-        [--loss ce] [--lr 1e-3] [--val-fraction 0] [--out benchmarks/results/composed_defaults.json]
+        [--loss L] [--lr LR] [--val-fraction 0] [--out benchmarks/results/composed_defaults.json]
+    python benchmarks/composed_defaults.py --select A.json B.json ... [--doc D --block B]
 
 Every MLP row is ``pipesdfa.train(TrainConfig(dataset=D, model="mlp", hidden=(W,) * (depth - 1),
 method=R, init=I, seed=S, epochs=E))``: the defaults of ``pipesdfa train --dataset D --model mlp
---layers depth --hidden W`` (cross-entropy on the rates, Adam at 1e-3, T = 8, batch 32, cosine
-schedule; ``--loss``/``--lr`` try other values for a candidate default; ``--val-fraction``: the
-trainer's validation split, 0 by default here so that every run trains on the whole training split
-and reports its last epoch). ``--conv`` adds a small conv net on digits built with the Python API, the way a user
+--layers depth --hidden W`` (:class:`pipesdfa.training.sections.OptimSection`'s loss and
+learning rate, T = 8, batch 32, cosine schedule, and for SDFA the composed variant
+:data:`pipesdfa.learning.sdfa_variants.COMPOSED`); a rule ``sdfa:NAME`` pins a variant,
+``--loss``/``--lr`` try other values for a candidate default; ``--val-fraction``: the trainer's
+validation split, 0 by default here so that every run trains on the whole training split and
+reports its last epoch. ``--conv`` adds a small conv net on digits built with the Python API, the way a user
 builds one: ``build_model`` of a spec (conv3x3-16-pool2, conv3x3-32-pool2, dense 10; no
 batch-norm, so the data-driven init scales it), ``rate_init`` on its blocks, the rule bound with
-``Rule.for_model`` and Adam over ``rule.param_groups`` (the same loop the trainer runs).
+``Rule.for_model`` (SDFA with the composed variant) and Adam over ``rule.param_groups`` at the
+composed loss and learning rate (the same loop the trainer runs).
+
+**Choosing a default on validation.** Run the grid once per candidate (``--loss``, ``--lr``)
+with ``--val-fraction 0.1``: every run then records its best validation accuracy (``val_acc``)
+next to the test accuracy. ``--select`` reads those files and, per candidate, the mean
+validation accuracy of every rule (over shapes and seeds); the candidate with the highest mean
+over the rules is the one that serves every rule best, and is chosen without looking at test.
 
 Accuracy is the test accuracy after the last epoch (no epoch chosen on the test set). The JSON
 (``commit``, ``command``, ``machine``, ``runs`` and per-``rows`` means over the seeds, ``gaps``:
@@ -40,21 +50,40 @@ from bench.machine import git_commit, machine_info  # noqa: E402
 CONV = "conv"
 
 
+def composed_defaults() -> dict[str, Any]:
+    """The loss and learning rate a composed model trains with (the config's defaults)."""
+    from pipesdfa.training.sections import OptimSection
+
+    o = OptimSection()
+    return {"loss": o.loss, "lr": o.lr}
+
+
+def rule_options(rule: str) -> tuple[str, dict[str, Any]]:
+    """``("sdfa", {"sdfa_variant": NAME})`` for ``sdfa:NAME``; ``(rule, {})`` otherwise."""
+    method, _, variant = rule.partition(":")
+    return method, ({"sdfa_variant": variant} if variant else {})
+
+
 def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: int, epochs: int, tmp: str,
             data_dir: str | None, **options: Any) -> dict[str, Any]:
     from pipesdfa.training.config import TrainConfig
     from pipesdfa.training.loop import train
 
-    cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=rule, init=init, seed=seed,
-                      epochs=epochs, threads=1, data_dir=data_dir, **options, out=str(Path(tmp) / f"{dataset}-{depth}-{width}-"
-                                                                            f"{init}-{rule}-{seed}"))
+    method, extra = rule_options(rule)
+    cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=method, init=init,
+                                seed=seed, epochs=epochs, threads=1, data_dir=data_dir, **extra,
+                                **{k: v for k, v in options.items() if v is not None},
+                                out=str(Path(tmp) / f"{dataset}-{depth}-{width}-{init}-{rule.replace(':', '-')}-{seed}"))
     m = train(cfg, progress=False, log=None)
     al = [a["cosine"] for a in m["final"].get("alignment", [])]
+    vals = [e["val_acc"] for e in m["epochs"] if e.get("val_acc") is not None]
     return {"test_acc": m["final"]["test_acc"], "train_acc": m["final"]["train_acc"], "alignment": al,
-            "rates": m["epochs"][-1]["spike_rates"], "seconds": m["final"]["seconds"]}
+            "val_acc": max(vals) if vals else None, "selected_test_acc": m["final"].get("selected_test_acc"),
+            "variant": m["rule"].get("variant"), "rates": m["epochs"][-1]["spike_rates"],
+            "seconds": m["final"]["seconds"]}
 
 
-def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str = "ce", lr: float = 1e-3) -> dict[str, Any]:
+def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str, lr: float) -> dict[str, Any]:
     """The small conv net on digits through the Python API (module docstring)."""
     from pipesdfa.data.registry import load_dataset
     from pipesdfa.learning import RULES
@@ -74,8 +103,11 @@ def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str = "ce", lr:
     if init == "data":
         xb, _ = next(batches(data.train, torch.arange(256), 256))
         rate_init(net.blocks, to_time_first(xb, torch.device("cpu")))
-    opts = {"feedback_seed": seed} if rule == "sdfa" else {}
-    r = RULES[rule].for_model(net, **opts)
+    from pipesdfa.learning.sdfa_variants import COMPOSED
+
+    method, extra = rule_options(rule)
+    opts = {"feedback_seed": seed, "variant": extra.get("sdfa_variant", COMPOSED)} if method == "sdfa" else {}
+    r = RULES[method].for_model(net, **opts)
     opt = torch.optim.Adam(r.param_groups(net.parameters(), lr), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = make_loss(loss)
@@ -92,8 +124,8 @@ def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str = "ce", lr:
             seen += len(yb)
         sched.step()
     ev = evaluate(net, data.test, loss_fn, 256, torch.device("cpu"))
-    return {"test_acc": ev["acc"], "train_acc": correct / max(seen, 1), "alignment": [],
-            "rates": [l["rate"] for l in ev["activity"]["layers"]], "seconds": time.perf_counter() - t0}
+    return {"test_acc": ev["acc"], "train_acc": correct / max(seen, 1), "alignment": [], "val_acc": None,
+            "variant": r.options().get("variant"), "rates": [l["rate"] for l in ev["activity"]["layers"]], "seconds": time.perf_counter() - t0}
 
 
 def key(r: dict[str, Any]) -> tuple:
@@ -126,11 +158,55 @@ def summarise(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
     return rows, gaps
 
 
+def rule_order(rule: str) -> tuple:
+    """BPTT, then SDFA (the default variant first), then the rest."""
+    return ({"bptt": 0, "sdfa": 1}.get(rule, 2 if rule.startswith("sdfa:") else 3), rule)
+
+
+def select(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per candidate file (its ``loss`` and ``lr``): every rule's mean validation accuracy (%, over
+    shapes and seeds) and their mean over the rules; the chosen candidate has the highest. Every
+    file must hold the same runs (shapes, inits, rules, seeds), each with a validation accuracy;
+    the conv net's runs (the Python API loop, no validation split) are left out."""
+    results = [{**res, "runs": [r for r in res["runs"] if r["model"] != CONV]} for res in results]  # no val. split
+    plans = [sorted(key(r) for r in res["runs"]) for res in results]
+    if any(p != plans[0] for p in plans):
+        raise SystemExit("--select: the candidate files do not hold the same runs (shapes, rules, seeds)")
+    cands = []
+    for res in results:
+        if any(r.get("val_acc") is None for r in res["runs"]):
+            raise SystemExit(f"--select: {res['command']} has runs without a validation accuracy (--val-fraction 0?)")
+        per_rule = {}
+        for rule in sorted({r["rule"] for r in res["runs"]}, key=rule_order):
+            per_rule[rule] = statistics.mean(100 * r["val_acc"] for r in res["runs"] if r["rule"] == rule)
+        test = {rule: statistics.mean(100 * r["test_acc"] for r in res["runs"] if r["rule"] == rule) for rule in per_rule}
+        cands.append({"loss": res["loss"], "lr": res["lr"], "val": per_rule, "test": test,
+                      "mean_val": statistics.mean(per_rule.values()), "commit": res["commit"], "command": res["command"]})
+    best = max(cands, key=lambda c: c["mean_val"])
+    return cands, best
+
+
+def select_markdown(cands: list[dict[str, Any]], best: dict[str, Any]) -> str:
+    rules = list(cands[0]["val"])
+    lines = ["| loss | lr | " + " | ".join(f"{r} val. %" for r in rules) + " | mean over rules | chosen | "
+             + " | ".join(f"{r} test %" for r in rules) + " |",
+             "|---|---:|" + "---:|" * len(rules) + "---:|---|" + "---:|" * len(rules)]
+    for c in cands:
+        lines.append(f"| {c['loss']} | {c['lr']:g} | " + " | ".join(f"{c['val'][r]:.1f}" for r in rules)
+                     + f" | {c['mean_val']:.1f} | {'**yes**' if c is best else ''} | "
+                     + " | ".join(f"{c['test'][r]:.1f}" for r in rules) + " |")
+    lines.append("")
+    lines.append("Validation accuracy: the best epoch's on a stratified 10 % split of the training data, mean over "
+                 "shapes and seeds; test accuracy after the last epoch, shown, not used to choose. Commands: "
+                 + "; ".join(f"`{c['command']}` (commit {c['commit'][:10]})" for c in cands) + ".")
+    return "\n".join(lines)
+
+
 def markdown(result: dict[str, Any]) -> str:
     """One line per shape and init: mean test accuracy (%) of every rule over the seeds, the gap
     BPTT - SDFA, whether the 2-point target holds, the mean SDFA alignment and train accuracy."""
     rows, gaps = result["rows"], result["gaps"]
-    rules = [r for r in ("bptt", "sdfa", "output") if any(x["rule"] == r for x in rows)]
+    rules = sorted({x["rule"] for x in rows}, key=rule_order)
     by = {(r["dataset"], r["model"], r["depth"], r["width"], r["init"], r["rule"]): r for r in rows}
     runs = result["runs"]
     lines = ["| data | model | depth x width | init | " + " | ".join(f"{r} %" for r in rules)
@@ -193,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--conv", action="store_true", help="add the small conv net on digits (Python API)")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--loss", default="ce", help="the loss of every run (TrainConfig's default: ce)")
-    ap.add_argument("--lr", type=float, default=1e-3, help="the learning rate of every run (default 1e-3)")
+    ap.add_argument("--loss", default=None, help="the loss of every run (default: the config's)")
+    ap.add_argument("--lr", type=float, default=None, help="the learning rate of every run (default: the config's)")
+    ap.add_argument("--select", nargs="+", default=None, metavar="JSON",
+                    help="only choose among these candidate files on validation accuracy (module docstring)")
     ap.add_argument("--val-fraction", type=float, default=0.0, help="the trainer's validation split (default 0)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out, run the rest")
     ap.add_argument("--plot", action="store_true", help="write OUT with .png beside the JSON")
@@ -205,6 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
+    if args.select:
+        import json
+
+        from bench.report import publish
+
+        cands, best = select([json.loads(Path(f).read_text()) for f in args.select])
+        publish(select_markdown(cands, best), args.doc, args.block)
+        return 0
+    defaults = composed_defaults()
+    loss = args.loss if args.loss is not None else defaults["loss"]
+    lr = args.lr if args.lr is not None else defaults["lr"]
     if args.render:
         import json
 
@@ -223,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.conv:
         plan += [("digits", CONV, 3, 0, i, rule, s) for i in args.inits for s in args.seeds for rule in args.rules]
     result: dict[str, Any] = {"commit": git_commit() or "unknown", "command": "python benchmarks/composed_defaults.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "machine": machine_info(), "epochs": args.epochs, "loss": args.loss, "lr": args.lr,
+        argv if argv is not None else sys.argv[1:]), "machine": machine_info(), "epochs": args.epochs, "loss": loss, "lr": lr,
         "val_fraction": args.val_fraction, "runs": runs}
     from tqdm import tqdm
 
@@ -231,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in tqdm([p for p in plan if p not in done], desc="composed defaults", unit="run"):
             d, model, dep, w, i, rule, s = k
             if model == CONV:
-                r = run_conv(i, rule, s, args.epochs, args.loss, args.lr)
+                r = run_conv(i, rule, s, args.epochs, loss, lr)
             else:
-                r = run_mlp(d, dep, w, i, rule, s, args.epochs, tmp, args.data_dir, loss=args.loss, lr=args.lr,
+                r = run_mlp(d, dep, w, i, rule, s, args.epochs, tmp, args.data_dir, loss=loss, lr=lr,
                             val_fraction=args.val_fraction)
             runs.append(dict(zip(("dataset", "model", "depth", "width", "init", "rule", "seed"), k), **r))
             tqdm.write(f"{d} {model} {dep}x{w} init={i} {rule} seed {s}: {100 * r['test_acc']:.2f}% "

@@ -22,6 +22,7 @@ from pipesdfa.cli.analog_args import add_hardware_args, hardware_overrides
 from pipesdfa.data.catalog import CATALOG
 from pipesdfa.learning import RULES, TEMPORAL_MODES, VARIANTS
 from pipesdfa.learning.feedback import ALIGNED, FEEDBACK_MODES, SAMPLERS
+from pipesdfa.learning.sdfa_variants import COMPOSED
 from pipesdfa.util.names import choice
 from pipesdfa.training.config import INITS, MODELS
 from pipesdfa.snn.kernels.precision import PRECISIONS
@@ -80,7 +81,8 @@ def add_sdfa_args(r) -> None:
                    "(default half: float16 surrogate derivatives, bfloat16 weight-gradient products, ~1e-3 relative "
                    "error; float = the autograd reference's gradients, more memory)")
     r.add_argument("--sdfa-variant", type=choice("sdfa variant", VARIANTS), metavar="NAME",
-                   help=f"sdfa: the rule's variant: {', '.join(VARIANTS)} (default authors, the paper's rule; "
+                   help=f"sdfa: the rule's variant: {', '.join(VARIANTS)} (default: authors, the paper's rule, "
+                        f"with --workload; {COMPOSED} for a model composed with --dataset/--model; "
                         "docs/accuracy.md)")
 
 

@@ -24,7 +24,8 @@ IMPLS = ("fast", "autograd")
 class SDFAOptions:
     """SDFA's options (:class:`pipesdfa.learning.SDFA`); ``None`` = the rule's own default, which
     the resolved ``config.yaml`` writes out (``feedback: shared``, ``distribution: gaussian``,
-    ``temporal: local``, ``feedback_seed``: the run's seed, ``variant: authors``)."""
+    ``temporal: local``, ``feedback_seed``: the run's seed, ``variant``: the authors' rule for a
+    workload, ``centered-lr3`` for a composed model)."""
 
     feedback: str | None = None
     distribution: str | None = None
@@ -50,12 +51,18 @@ class SDFAOptions:
         default = type(self)()
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
-    def kwargs(self, seed: int) -> dict[str, Any]:
+    def kwargs(self, seed: int, composed: bool = False) -> dict[str, Any]:
         """Keyword arguments of :class:`~pipesdfa.learning.SDFA` (``seed``: the run's, the feedback
-        seed when none is set)."""
+        seed when none is set; ``composed``: a model composed without a workload, whose variant
+        defaults to :data:`~pipesdfa.learning.sdfa_variants.COMPOSED`, not to the authors' rule)."""
+        variant = self.variant
+        if variant is None and composed:
+            from pipesdfa.learning.sdfa_variants import COMPOSED
+
+            variant = COMPOSED
         return {"feedback": self.feedback, "distribution": self.distribution, "temporal": self.temporal,
                 "feedback_seed": seed if self.feedback_seed is None else self.feedback_seed,
-                "fast": self.impl == "fast", "store": self.store, "variant": self.variant}
+                "fast": self.impl == "fast", "store": self.store, "variant": variant}
 
     def resolved(self, built: dict[str, Any], seed: int) -> dict[str, Any]:
         """Every option as the run uses it (``built``: the bound rule's :meth:`options`)."""

@@ -16,9 +16,12 @@ every time step. A variant is made of two switches:
     parameter's step about ``lr`` whatever the scale of its gradient, so scaling the projection
     ``B`` cannot change how fast a hidden layer moves; this does.
 
-The authors' rule (:data:`AUTHORS`) is the default everywhere; a variant is recorded as
-``rule.variant`` in ``metrics.json`` and as ``variant`` in ``accuracy.json``. What each
-attempt gave on event-Braille, and why these two: ``docs/accuracy.md``.
+The authors' rule (:data:`AUTHORS`) is the default of :class:`pipesdfa.learning.SDFA` and of every
+workload (the paper's recipe); a model composed with ``--dataset X --model M`` (a training
+config without a workload) trains with :data:`COMPOSED` unless ``--sdfa-variant`` says otherwise.
+A variant is recorded as ``rule.variant`` in ``metrics.json`` and as ``variant`` in
+``accuracy.json``. What each attempt gave on event-Braille and on the composed digits MLPs, and
+why these two: ``docs/accuracy.md``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["AUTHORS", "Variant", "VARIANTS", "get_variant", "center_batch"]
+__all__ = ["AUTHORS", "COMPOSED", "Variant", "VARIANTS", "get_variant", "center_batch"]
 
 AUTHORS = "authors"
 
@@ -51,6 +54,14 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("centered-lr3", center=True, hidden_lr=3.0,
             summary="e minus its batch mean through B_l; hidden layers at 3 x lr, the output layer at lr"),
 ]}
+
+
+#: The variant of a composed model's SDFA (chosen on validation accuracy by
+#: ``benchmarks/composed_defaults.py --select``; ``docs/accuracy.md``, "Composed networks"):
+#: on the digits MLPs at the composed defaults the authors' rule underfits (its error keeps a
+#: part common to the whole batch, which pushes every hidden neuron the same way), centring
+#: removes that part and the hidden layers at 3 x lr learn features the output layer can use.
+COMPOSED = "centered-lr3"
 
 
 def get_variant(name: str | None) -> Variant:

@@ -27,7 +27,8 @@ Batches: the training split in a fresh seeded order every epoch, ``batch`` sampl
 SDFA authors' loaders do; the workloads say which of them does). ``data_options`` are passed to
 the dataset's loader (``--data-option KEY=VALUE``, e.g. ``stats=all`` for ``braille-analog``).
 ``sdfa_variant`` names a variant of the SDFA rule (:mod:`pipesdfa.learning.sdfa_variants`;
-``None`` = the authors' rule).
+``None`` = the authors' rule for a workload, ``COMPOSED`` (``centered-lr3``) for a composed
+model).
 
 Learning-rate schedule: cosine annealing from ``lr`` to 0 over the run's epochs; an epoch in
 ``lr_restarts`` starts a new cosine from ``lr`` over the epochs up to the next restart or the

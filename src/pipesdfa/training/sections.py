@@ -60,20 +60,27 @@ class RuleSection:
         """The options dataclass of ``method`` (``None`` for a rule without options)."""
         return getattr(self, self.method, None) if self.method in RULE_OPTIONS else None
 
-    def kwargs(self, seed: int) -> dict[str, Any]:
-        """The keyword arguments that bind ``method`` (``make_rule(method, net, **kwargs)``)."""
+    def kwargs(self, seed: int, composed: bool = False) -> dict[str, Any]:
+        """The keyword arguments that bind ``method`` (``make_rule(method, net, **kwargs)``;
+        ``composed``: the run has no workload, so a rule's composed-model defaults apply)."""
         opts = self.options()
-        return opts.kwargs(seed) if opts is not None else {}
+        return opts.kwargs(seed, composed) if opts is not None else {}
 
 
 @dataclass
 class OptimSection:
-    """What is minimised and how: loss, optimiser, learning rate and its schedule, batches, epochs."""
+    """What is minimised and how: loss, optimiser, learning rate and its schedule, batches, epochs.
+
+    ``loss`` and ``lr`` are a composed model's (every workload sets its own): MSE of the rates
+    against one-hot targets at 3e-3, chosen on validation accuracy over every rule by
+    ``benchmarks/composed_defaults.py`` (``benchmarks/results/composed_select_*.json``;
+    ``docs/accuracy.md``, "Composed networks"). Cross-entropy on rates in [0, 1] keeps the
+    softmax near uniform, so its error hardly depends on the sample and never vanishes."""
 
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
-    loss: str = "ce"
+    loss: str = "mse"
     epochs: int = 10
     batch: int = 32
     lr_restarts: tuple[int, ...] = ()
