@@ -1,7 +1,12 @@
 """Every result under docs/results is declared in docs/results/provenance.json and is current:
 it records the commit and the exact command that made it, and no dependency changed after that
 commit. Skips cleanly outside a git checkout; a result the manifest marks stale is an expected
-failure that names the reason (so it cannot pass silently)."""
+failure that names the reason (so it cannot pass silently).
+
+A change to a dependency that cannot alter a result (a default the result's runs all override)
+may be declared in the result's ``unaffected_by``: ``{"commit", "why", "evidence"}``, the
+evidence being a test (``tests/FILE.py::NAME``) that fails if the claim stops being true. Such
+a commit is skipped when finding the last change; every other change still makes it stale."""
 
 from __future__ import annotations
 
@@ -25,18 +30,35 @@ def in_git_checkout(repo: Path) -> bool:
     return shutil.which("git") is not None and git(repo, "rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
 
 
-def freshness(repo: Path, commit: str, depends: list[str]) -> str | None:
+def freshness(repo: Path, commit: str, depends: list[str], unaffected: list[str] = ()) -> str | None:
     """``None`` when ``commit`` is in ``repo`` and contains the last change to every path of
-    ``depends``; else why not."""
+    ``depends`` (the commits of ``unaffected`` aside); else why not."""
     if not commit or commit.endswith("-dirty"):
         return f"recorded commit {commit!r} is not a clean commit"
     full = git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if full.returncode != 0:
         return f"recorded commit {commit} is not in this repository"
-    last = git(repo, "log", "-1", "--format=%H", "--", *depends).stdout.strip()
+    skip = set()
+    for u in unaffected:
+        h = git(repo, "rev-parse", "--verify", "--quiet", f"{u}^{{commit}}")
+        if h.returncode != 0:
+            return f"unaffected_by names commit {u}, which is not in this repository"
+        skip.add(h.stdout.strip())
+    changes = git(repo, "log", "--format=%H", "--", *depends).stdout.split()
+    last = next((h for h in changes if h not in skip), "")
     if last and git(repo, "merge-base", "--is-ancestor", last, full.stdout.strip()).returncode != 0:
         return f"recorded commit {commit} is older than {last[:10]}, the last change to {', '.join(depends)}"
     return None
+
+
+def check_unaffected(name: str, entries: list[dict]) -> None:
+    """Every ``unaffected_by`` entry names a commit, says why, and points at a test that exists."""
+    for e in entries:
+        assert set(e) == {"commit", "why", "evidence"} and e["why"].strip(), f"{name}: unaffected_by entry {e}"
+        path, _, test = e["evidence"].partition("::")
+        f = ROOT / path
+        assert f.is_file() and f"def {test}(" in f.read_text(encoding="utf-8"), \
+            f"{name}: unaffected_by evidence {e['evidence']!r} is not a test in this repository"
 
 
 def _manifest() -> dict:
@@ -65,7 +87,8 @@ def test_result_is_current(name):
         pytest.skip("not in a git checkout")
     if git(ROOT, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         pytest.skip("shallow clone: history too short to compare commits")
-    why = freshness(ROOT, doc["commit"], entry["depends"])
+    check_unaffected(name, entry.get("unaffected_by", []))
+    why = freshness(ROOT, doc["commit"], entry["depends"], [e["commit"] for e in entry.get("unaffected_by", [])])
     assert why is None, f"{name}: {why}"
 
 
@@ -89,5 +112,21 @@ def test_freshness_check_on_a_scratch_repository(tmp_path):
     (repo / "code" / "a.py").write_text("2\n")
     git(repo, *env, "commit", "-qam", "three")
     assert "is older than" in freshness(repo, first, ["code"])
+    third = git(repo, "rev-parse", "HEAD").stdout.strip()
+    assert freshness(repo, first, ["code"], [third[:8]]) is None  # declared not to affect it
+    (repo / "code" / "a.py").write_text("3\n")
+    git(repo, *env, "commit", "-qam", "four")
+    assert "is older than" in freshness(repo, first, ["code"], [third])  # a later change still counts
+    assert "not in this repository" in freshness(repo, first, ["code"], ["f" * 40])
     assert "not in this repository" in freshness(repo, "0" * 40, ["code"])
     assert "not a clean commit" in freshness(repo, first[:7] + "-dirty", ["code"])
+
+
+def test_unaffected_by_needs_a_reason_and_a_test_that_exists():
+    ok = {"commit": "abc", "why": "a default every run overrides",
+          "evidence": "tests/test_results_provenance.py::test_unaffected_by_needs_a_reason_and_a_test_that_exists"}
+    check_unaffected("r", [ok])
+    for bad in ({**ok, "why": " "}, {**ok, "evidence": "tests/test_results_provenance.py::no_such_test"},
+                {k: v for k, v in ok.items() if k != "evidence"}):
+        with pytest.raises(AssertionError):
+            check_unaffected("r", [bad])

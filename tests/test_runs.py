@@ -362,6 +362,25 @@ def test_workload_sdfa_is_the_authors_rule_and_a_composed_model_gets_the_compose
     assert (o.loss, o.lr) == ("mse", 3e-3)
 
 
+def test_workload_runs_do_not_read_the_composed_defaults():
+    """What a workload trains with does not come from the composed-model defaults: every
+    workload's config carries its own loss and learning rate, names its workload (so the loop
+    binds SDFA with ``composed=False``) and leaves the SDFA variant to the rule's default, the
+    authors' rule. docs/results/provenance.json cites this test for the commit that changed
+    those defaults (``unaffected_by``)."""
+    from pipesdfa.learning import SDFA
+    from pipesdfa.learning.sdfa_variants import AUTHORS, get_variant
+    from pipesdfa.training.config import config_from_workload
+    from pipesdfa.zoo.workloads import WORKLOADS
+
+    assert SDFA.__init__.__kwdefaults__["variant"] is None and get_variant(None).name == AUTHORS
+    for name, w in WORKLOADS.items():
+        cfg = config_from_workload(name, method="sdfa")
+        assert cfg.workload == name, name
+        assert (cfg.optim.loss, cfg.optim.lr) == (w.loss, w.lr), name
+        assert cfg.rule.kwargs(cfg.seed, composed=cfg.workload is None)["variant"] is None, name
+
+
 def test_typo_in_device_preset_and_config_key(tmp_path, capsys):
     rc, _, err = cli(["train", *TINY, "--hardware", "rram", "--device-preset", "neurosim-defualt"], capsys)
     assert rc == 2 and "did you mean 'neurosim-default'?" in err
