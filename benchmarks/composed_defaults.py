@@ -69,7 +69,11 @@ def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: in
     from pipesdfa.training.config import TrainConfig
     from pipesdfa.training.loop import train
 
+    from pipesdfa.training.sections import FLAT_KEYS
+
     method, extra = rule_options(rule)
+    options = {k: v for k, v in options.items()  # a rule's own options go to that rule's runs only
+               if not FLAT_KEYS.get(k, "").startswith("rule.") or FLAT_KEYS[k].startswith(f"rule.{method}.")}
     cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", hidden=(width,) * (depth - 1), method=method, init=init,
                                 seed=seed, epochs=epochs, threads=1, data_dir=data_dir, **extra,
                                 **{k: v for k, v in options.items() if v is not None},
@@ -186,6 +190,44 @@ def select(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[st
     return cands, best
 
 
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["T=16", "feedback=independent"]`` -> ``{"T": 16, "feedback": "independent"}`` (numbers
+    parsed as numbers); the config checks the names and values when the runs are built."""
+    out: dict[str, Any] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise SystemExit(f"--set: expected KEY=VALUE, got {item!r}")
+        try:
+            out[k] = int(v)
+        except ValueError:
+            try:
+                out[k] = float(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+def compare_markdown(results: list[dict[str, Any]]) -> str:
+    """One line per file: what it changed (loss, lr, epochs, ``--set``), every rule's mean test
+    accuracy after the last epoch (over shapes and seeds) and BPTT - SDFA."""
+    rules = sorted({r["rule"] for res in results for r in res["runs"]}, key=rule_order)
+    lines = ["| change | " + " | ".join(f"{r} %" for r in rules) + " | BPTT - SDFA | runs |",
+             "|---|" + "---:|" * len(rules) + "---:|---:|"]
+    for res in results:
+        mean = {rule: statistics.mean(100 * r["test_acc"] for r in res["runs"] if r["rule"] == rule)
+                for rule in rules if any(r["rule"] == rule for r in res["runs"])}
+        change = ", ".join([f"loss {res['loss']}", f"lr {res['lr']:g}", f"{res['epochs']} epochs"]
+                           + [f"{k}={v}" for k, v in res.get("set", {}).items()])
+        gap = f"{mean['bptt'] - mean['sdfa']:+.1f}" if "bptt" in mean and "sdfa" in mean else "-"
+        lines.append(f"| {change} | " + " | ".join(f"{mean[r]:.1f}" if r in mean else "-" for r in rules)
+                     + f" | {gap} | {len(res['runs'])} |")
+    lines.append("")
+    lines.append("Mean test accuracy after the last epoch over shapes and seeds. Commands: "
+                 + "; ".join(f"`{res['command']}` (commit {res['commit'][:10]})" for res in results) + ".")
+    return "\n".join(lines)
+
+
 def select_markdown(cands: list[dict[str, Any]], best: dict[str, Any]) -> str:
     rules = list(cands[0]["val"])
     lines = ["| loss | lr | " + " | ".join(f"{r} val. %" for r in rules) + " | mean over rules | chosen | "
@@ -274,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--select", nargs="+", default=None, metavar="JSON",
                     help="only choose among these candidate files on validation accuracy (module docstring)")
     ap.add_argument("--val-fraction", type=float, default=0.0, help="the trainer's validation split (default 0)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="further config values of every MLP run (flat names: T=16, batch=16, feedback=independent)")
+    ap.add_argument("--compare", nargs="+", default=None, metavar="JSON",
+                    help="only print every file's mean test accuracy per rule and the BPTT - SDFA gap; run nothing")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out, run the rest")
     ap.add_argument("--plot", action="store_true", help="write OUT with .png beside the JSON")
     ap.add_argument("--render", action="store_true", help="only print OUT's table (and --doc it); run nothing")
@@ -291,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         cands, best = select([json.loads(Path(f).read_text()) for f in args.select])
         publish(select_markdown(cands, best), args.doc, args.block)
         return 0
+    if args.compare:
+        import json
+
+        from bench.report import publish
+
+        publish(compare_markdown([json.loads(Path(f).read_text()) for f in args.compare]), args.doc, args.block)
+        return 0
+    extra = parse_set(args.set)
     defaults = composed_defaults()
     loss = args.loss if args.loss is not None else defaults["loss"]
     lr = args.lr if args.lr is not None else defaults["lr"]
@@ -313,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         plan += [("digits", CONV, 3, 0, i, rule, s) for i in args.inits for s in args.seeds for rule in args.rules]
     result: dict[str, Any] = {"commit": git_commit() or "unknown", "command": "python benchmarks/composed_defaults.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "machine": machine_info(), "epochs": args.epochs, "loss": loss, "lr": lr,
-        "val_fraction": args.val_fraction, "runs": runs}
+        "val_fraction": args.val_fraction, "set": extra, "runs": runs}
     from tqdm import tqdm
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_conv(i, rule, s, args.epochs, loss, lr)
             else:
                 r = run_mlp(d, dep, w, i, rule, s, args.epochs, tmp, args.data_dir, loss=loss, lr=lr,
-                            val_fraction=args.val_fraction)
+                            val_fraction=args.val_fraction, **extra)
             runs.append(dict(zip(("dataset", "model", "depth", "width", "init", "rule", "seed"), k), **r))
             tqdm.write(f"{d} {model} {dep}x{w} init={i} {rule} seed {s}: {100 * r['test_acc']:.2f}% "
                        f"({r['seconds']:.1f}s)")
