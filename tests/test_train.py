@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -119,6 +120,29 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     torch.save({"version": 1, "config": {}}, tmp_path / "partial.pt")
     with pytest.raises(UserError, match="'epoch' missing"):
         load_checkpoint(tmp_path / "partial.pt")
+
+
+class _Payload:
+    """A pickle that calls a function when unpickled (here: writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_checkpoint_cannot_run_code_when_loaded(tmp_path):
+    """load_checkpoint uses torch's restricted unpickler: tensors and plain containers only, so a
+    checkpoint from someone else cannot run code (the plain unpickler would call the payload)."""
+    marker = tmp_path / "marker"
+    torch.save({"version": 2, "config": {}, "epoch": 0, "model": {"w": torch.zeros(1)}, "evil": _Payload(marker)},
+               tmp_path / "evil.pt")
+    with pytest.raises(UserError, match="corrupt or not a pipesdfa checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+    torch.load(tmp_path / "evil.pt", weights_only=False)  # the test's own check that the payload is live
+    assert marker.read_text() == "ran"
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])

@@ -40,14 +40,19 @@ def save_checkpoint(path: Path, run: Any, epoch: int, history: list[dict]) -> No
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint, with one clear error for a missing, truncated or foreign file."""
+    """Read a checkpoint, with one clear error for a missing, truncated or foreign file.
+
+    ``torch.load(weights_only=True)``: torch's restricted unpickler, which rebuilds tensors and
+    plain containers only, so a checkpoint from someone else cannot run code when loaded; it is
+    written in Python and keeps its memo in a dict, so a damaged memo index or length fails
+    fast instead of allocating what it names."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a corrupt file
         raise UserError(f"checkpoint {path} is corrupt or not a pipesdfa checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("version") not in (1, CHECKPOINT_VERSION):
