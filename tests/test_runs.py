@@ -359,7 +359,7 @@ def test_workload_sdfa_is_the_authors_rule_and_a_composed_model_gets_the_compose
                                              out=str(tmp_path / "p")))
     assert (wl.rule.variant.name, comp.rule.variant.name, pinned.rule.variant.name) == (AUTHORS, COMPOSED, AUTHORS)
     o = TrainConfig().optim
-    assert (o.loss, o.lr) == ("mse", 3e-3)
+    assert (o.loss, o.lr) == ("mse", 1e-3)
 
 
 def test_workload_runs_do_not_read_the_composed_defaults():
