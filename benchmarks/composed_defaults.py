@@ -22,7 +22,8 @@ composed loss and learning rate (the same loop the trainer runs).
 with ``--val-fraction 0.1``: every run then records its best validation accuracy (``val_acc``)
 next to the test accuracy. ``--select`` reads those files and, per candidate, the mean
 validation accuracy of every rule (over shapes and seeds); the candidate with the highest mean
-over the rules is the one that serves every rule best, and is chosen without looking at test.
+over the rules is the one that serves every rule best, and is chosen without looking at test,
+unless a ``--checks`` sweep on other shapes at its loss and lr shows a rule collapsing there.
 
 Accuracy is the test accuracy after the last epoch (no epoch chosen on the test set). The JSON
 (``commit``, ``command``, ``machine``, ``runs`` and per-``rows`` means over the seeds, ``gaps``:
@@ -167,11 +168,28 @@ def rule_order(rule: str) -> tuple:
     return ({"bptt": 0, "sdfa": 1}.get(rule, 2 if rule.startswith("sdfa:") else 3), rule)
 
 
-def select(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+#: A rule "collapses" on a shape when its mean test accuracy there is at most this many times chance.
+COLLAPSE = 2.0
+
+
+def collapses(check: dict[str, Any]) -> list[str]:
+    """The (shape, rule) of ``check`` (a sweep file) whose mean test accuracy is at most
+    ``COLLAPSE`` x chance (chance: 1 / the classes, from the file's dataset)."""
+    classes = {"digits": 10, "nmnist": 10, "braille": 27, "shd": 20}
+    out = []
+    for r in check["rows"]:
+        if r["mean"] <= COLLAPSE * 100 / classes.get(r["dataset"], 10):
+            out.append(f"{r['rule']} {r['depth']} x {r['width']} ({r['mean']:.0f} %)")
+    return out
+
+
+def select(results: list[dict[str, Any]], checks: list[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per candidate file (its ``loss`` and ``lr``): every rule's mean validation accuracy (%, over
-    shapes and seeds) and their mean over the rules; the chosen candidate has the highest. Every
-    file must hold the same runs (shapes, inits, rules, seeds), each with a validation accuracy;
-    the conv net's runs (the Python API loop, no validation split) are left out."""
+    shapes and seeds) and their mean over the rules; the chosen candidate has the highest among
+    those no ``checks`` file rejects. Every file must hold the same runs (shapes, inits, rules,
+    seeds), each with a validation accuracy; the conv net's runs (the Python API loop, no
+    validation split) are left out. A check is a sweep at one candidate's loss and lr on other
+    shapes: a rule that collapses there (:func:`collapses`) rejects that candidate."""
     results = [{**res, "runs": [r for r in res["runs"] if r["model"] != CONV]} for res in results]  # no val. split
     plans = [sorted(key(r) for r in res["runs"]) for res in results]
     if any(p != plans[0] for p in plans):
@@ -184,9 +202,14 @@ def select(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[st
         for rule in sorted({r["rule"] for r in res["runs"]}, key=rule_order):
             per_rule[rule] = statistics.mean(100 * r["val_acc"] for r in res["runs"] if r["rule"] == rule)
         test = {rule: statistics.mean(100 * r["test_acc"] for r in res["runs"] if r["rule"] == rule) for rule in per_rule}
-        cands.append({"loss": res["loss"], "lr": res["lr"], "val": per_rule, "test": test,
+        fails = [f"{x} in `{c['command'].split(' --out ')[-1]}`" for c in checks
+                 if (c["loss"], c["lr"]) == (res["loss"], res["lr"]) for x in collapses(c)]
+        cands.append({"loss": res["loss"], "lr": res["lr"], "val": per_rule, "test": test, "rejected": fails,
                       "mean_val": statistics.mean(per_rule.values()), "commit": res["commit"], "command": res["command"]})
-    best = max(cands, key=lambda c: c["mean_val"])
+    ok = [c for c in cands if not c["rejected"]]
+    if not ok:
+        raise SystemExit("--select: every candidate is rejected by a check")
+    best = max(ok, key=lambda c: c["mean_val"])
     return cands, best
 
 
@@ -234,12 +257,15 @@ def select_markdown(cands: list[dict[str, Any]], best: dict[str, Any]) -> str:
              + " | ".join(f"{r} test %" for r in rules) + " |",
              "|---|---:|" + "---:|" * len(rules) + "---:|---|" + "---:|" * len(rules)]
     for c in cands:
+        chosen = "**yes**" if c is best else ("rejected: " + "; ".join(c["rejected"]) if c["rejected"] else "")
         lines.append(f"| {c['loss']} | {c['lr']:g} | " + " | ".join(f"{c['val'][r]:.1f}" for r in rules)
-                     + f" | {c['mean_val']:.1f} | {'**yes**' if c is best else ''} | "
+                     + f" | {c['mean_val']:.1f} | {chosen} | "
                      + " | ".join(f"{c['test'][r]:.1f}" for r in rules) + " |")
     lines.append("")
     lines.append("Validation accuracy: the best epoch's on a stratified 10 % split of the training data, mean over "
-                 "shapes and seeds; test accuracy after the last epoch, shown, not used to choose. Commands: "
+                 "shapes and seeds; test accuracy after the last epoch, shown, not used to choose. A candidate is "
+                 f"rejected where a rule collapses (mean test accuracy at most {COLLAPSE:g} x chance) on a check "
+                 "sweep at its loss and lr. Commands: "
                  + "; ".join(f"`{c['command']}` (commit {c['commit'][:10]})" for c in cands) + ".")
     return "\n".join(lines)
 
@@ -315,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=None, help="the learning rate of every run (default: the config's)")
     ap.add_argument("--select", nargs="+", default=None, metavar="JSON",
                     help="only choose among these candidate files on validation accuracy (module docstring)")
+    ap.add_argument("--checks", nargs="+", default=[], metavar="JSON",
+                    help="with --select: sweeps on other shapes that reject a candidate whose rule collapses there")
     ap.add_argument("--val-fraction", type=float, default=0.0, help="the trainer's validation split (default 0)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="further config values of every MLP run (flat names: T=16, batch=16, feedback=independent)")
@@ -334,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from bench.report import publish
 
-        cands, best = select([json.loads(Path(f).read_text()) for f in args.select])
+        cands, best = select([json.loads(Path(f).read_text()) for f in args.select],
+                             [json.loads(Path(f).read_text()) for f in args.checks])
         publish(select_markdown(cands, best), args.doc, args.block)
         return 0
     if args.compare:

@@ -685,6 +685,73 @@ def nmnist_size_table() -> str | None:
     return "\n".join(lines)
 
 
+#: The composed-defaults candidates, in the order the selection table shows them.
+COMPOSED_SELECT = ("composed_select_ce_1e-3.json", "composed_select_mse_1e-3.json", "composed_select_mse_3e-3.json",
+                   "composed_select_mse_1e-2.json")
+#: Sweeps on other shapes that may reject a candidate (a rule collapsing at its loss and lr).
+COMPOSED_CHECKS = ("composed_reject_lr3e-3_w1000.json", "composed_defaults_w1000.json")
+#: What was tried against the remaining composed gap (one change at a time from the defaults).
+COMPOSED_PROBES = ("composed_probe_base.json", "composed_probe_epochs30.json", "composed_probe_T16.json",
+                   "composed_probe_independent.json", "composed_probe_aligned.json", "composed_probe_wd1e-4.json")
+
+
+def composed_table(name: str) -> Callable[[], str | None]:
+    """A table of ``benchmarks/composed_defaults.py`` from ``benchmarks/results/NAME``."""
+    def table() -> str | None:
+        from composed_defaults import markdown
+
+        d = _load(RESULTS / name)
+        return None if d is None or not d.get("gaps") else markdown(d)
+    return table
+
+
+def composed_select() -> str | None:
+    from composed_defaults import select, select_markdown
+
+    docs = [d for d in (_load(RESULTS / f) for f in COMPOSED_SELECT) if d is not None]
+    checks = [d for d in (_load(RESULTS / f) for f in COMPOSED_CHECKS) if d is not None]
+    return select_markdown(*select(docs, checks)) if docs else None
+
+
+def composed_probes() -> str | None:
+    from composed_defaults import compare_markdown
+
+    docs = [d for d in (_load(RESULTS / f) for f in COMPOSED_PROBES) if d is not None]
+    return compare_markdown(docs) if docs else None
+
+
+def composed_summary() -> str | None:
+    """README's one line per composed sweep: rows where the 2-point target applies, how many meet
+    it, and the range of BPTT - SDFA there."""
+    what = {"composed-defaults": "digits MLPs 2-6 x 64/256 and a conv net", "composed-defaults-w1000":
+            "digits MLPs 2/4 x 1000", "composed-defaults-torch-init": "digits MLPs, PyTorch's init",
+            "composed-defaults-nmnist": "N-MNIST subset MLPs", "composed-defaults-braille": "event Braille MLPs, T = 8"}
+    lines = ["| networks (3 seeds each) | rows where BPTT > 60 % | SDFA within 2 points | BPTT - SDFA there (points) |",
+             "|---|---:|---:|---|"]
+    for name, f in COMPOSED_FILES.items():
+        d = _load(RESULTS / f)
+        if d is None or not d.get("gaps"):
+            continue
+        app = [g for g in d["gaps"] if g["target_applies"]]
+        rng = f"{min(g['gap'] for g in app):+.1f} to {max(g['gap'] for g in app):+.1f}" if app else "-"
+        lines.append(f"| {what[name]} | {len(app)} of {len(d['gaps'])} | {sum(g['meets_target'] for g in app)} | {rng} |")
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
+def _dirty(files: tuple[str, ...]) -> str | None:
+    """Why benchmarks/results/``files`` (each with a top-level ``commit``) are stale: one was made
+    from a modified tree (``+dirty``) or records none."""
+    bad = [f for f in files if (d := _load(RESULTS / f)) is not None and
+           (not d.get("commit") or str(d["commit"]).endswith("+dirty"))]
+    return f"benchmarks/results/{', '.join(bad)}: made from a modified tree, or no commit recorded" if bad else None
+
+
+COMPOSED_FILES = {"composed-defaults": "composed_defaults.json", "composed-defaults-torch-init":
+                  "composed_defaults_torch_init.json", "composed-defaults-nmnist": "composed_defaults_nmnist.json",
+                  "composed-defaults-w1000": "composed_defaults_w1000.json",
+                  "composed-defaults-braille": "composed_defaults_braille.json"}
+
+
 PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md",
          "docs/device.md")
 
@@ -699,6 +766,10 @@ STALE_TABLES: dict[str, Callable[[], str | None]] = {
                                     "digits_accuracy_reference.json"), "python benchmarks/digits_accuracy.py"),
     "device": lambda: _uncommitted(("device_accuracy.json",),
                                    "python benchmarks/device_accuracy.py --jobs 2 --doc docs/device.md"),
+    **{name: (lambda f=f: _dirty((f,))) for name, f in COMPOSED_FILES.items()},
+    "composed-select": lambda: _dirty(COMPOSED_SELECT + COMPOSED_CHECKS),
+    "composed-summary": lambda: _dirty(tuple(COMPOSED_FILES.values())),
+    "composed-probes": lambda: _dirty(COMPOSED_PROBES),
     "train-step": lambda: "the train_step JSON files record no commit; measured before the package restructure, "
                           "the bfloat16 option and the kernel refactors of this release (the peer benchmark below "
                           "is the current code's)",
@@ -748,6 +819,10 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "personalisation-summary": personalisation_summary,
     "personalisation": personalisation_table,
     "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),
+    **{name: composed_table(f) for name, f in COMPOSED_FILES.items()},
+    "composed-select": composed_select,
+    "composed-probes": composed_probes,
+    "composed-summary": composed_summary,
 }
 TABLES = {name: _with_stale(name, fn) for name, fn in TABLES.items()}
 
