@@ -9,11 +9,14 @@ from typing import Any
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (``+dirty`` with uncommitted changes), ``None`` outside git."""
+    """The checkout's commit (``+dirty`` with uncommitted changes to anything but result files:
+    ``benchmarks/results/`` and ``docs/results/``, which benchmarks running side by side rewrite),
+    ``None`` outside git."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                ":(top,exclude)benchmarks/results", ":(top,exclude)docs/results"], cwd=here,
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
