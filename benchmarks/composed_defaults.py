@@ -174,13 +174,11 @@ COLLAPSE = 2.0
 
 def collapses(check: dict[str, Any]) -> list[str]:
     """The (shape, rule) of ``check`` (a sweep file) whose mean test accuracy is at most
-    ``COLLAPSE`` x chance (chance: 1 / the classes, from the file's dataset)."""
-    classes = {"digits": 10, "nmnist": 10, "braille": 27, "shd": 20}
-    out = []
-    for r in check["rows"]:
-        if r["mean"] <= COLLAPSE * 100 / classes.get(r["dataset"], 10):
-            out.append(f"{r['rule']} {r['depth']} x {r['width']} ({r['mean']:.0f} %)")
-    return out
+    ``COLLAPSE`` x chance (chance: 1 / the dataset's classes, from the catalog)."""
+    from pipesdfa.data.catalog import get_record
+
+    return [f"{r['rule']} {r['depth']} x {r['width']} ({r['mean']:.0f} %)" for r in check["rows"]
+            if r["mean"] <= COLLAPSE * 100 / get_record(r["dataset"]).num_classes]
 
 
 def select(results: list[dict[str, Any]], checks: list[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -214,21 +212,17 @@ def select(results: list[dict[str, Any]], checks: list[dict[str, Any]] = ()) -> 
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
-    """``["T=16", "feedback=independent"]`` -> ``{"T": 16, "feedback": "independent"}`` (numbers
-    parsed as numbers); the config checks the names and values when the runs are built."""
-    out: dict[str, Any] = {}
-    for item in items:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise SystemExit(f"--set: expected KEY=VALUE, got {item!r}")
-        try:
-            out[k] = int(v)
-        except ValueError:
-            try:
-                out[k] = float(v)
-            except ValueError:
-                out[k] = v
-    return out
+    """``["T=16", "feedback=independent"]`` -> ``{"T": 16, "feedback": "independent"}``: the CLI's
+    own KEY=VALUE parser (numbers as numbers); the config checks names and values later."""
+    from pipesdfa.cli.train import parse_data_options
+
+    return parse_data_options(items, flag="--set")
+
+
+def _read(files: list[str]) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(Path(f).read_text()) for f in files]
 
 
 def compare_markdown(results: list[dict[str, Any]]) -> str:
@@ -357,21 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
-    if args.select:
-        import json
-
+    if args.select or args.compare:
         from bench.report import publish
 
-        cands, best = select([json.loads(Path(f).read_text()) for f in args.select],
-                             [json.loads(Path(f).read_text()) for f in args.checks])
-        publish(select_markdown(cands, best), args.doc, args.block)
-        return 0
-    if args.compare:
-        import json
-
-        from bench.report import publish
-
-        publish(compare_markdown([json.loads(Path(f).read_text()) for f in args.compare]), args.doc, args.block)
+        text = select_markdown(*select(_read(args.select), _read(args.checks))) if args.select \
+            else compare_markdown(_read(args.compare))
+        publish(text, args.doc, args.block)
         return 0
     extra = parse_set(args.set)
     defaults = composed_defaults()

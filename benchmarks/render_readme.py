@@ -723,33 +723,26 @@ def composed_probes() -> str | None:
 def composed_summary() -> str | None:
     """README's one line per composed sweep: rows where the 2-point target applies, how many meet
     it, and the range of BPTT - SDFA there."""
-    what = {"composed-defaults": "digits MLPs 2-6 x 64/256 and a conv net", "composed-defaults-w1000":
-            "digits MLPs 2/4 x 1000", "composed-defaults-torch-init": "digits MLPs, PyTorch's init",
-            "composed-defaults-nmnist": "N-MNIST subset MLPs", "composed-defaults-braille": "event Braille MLPs, T = 8"}
     lines = ["| networks (3 seeds each) | rows where BPTT > 60 % | SDFA within 2 points | BPTT - SDFA there (points) |",
              "|---|---:|---:|---|"]
-    for name, f in COMPOSED_FILES.items():
+    for f, what in COMPOSED_FILES.values():
         d = _load(RESULTS / f)
         if d is None or not d.get("gaps"):
             continue
         app = [g for g in d["gaps"] if g["target_applies"]]
         rng = f"{min(g['gap'] for g in app):+.1f} to {max(g['gap'] for g in app):+.1f}" if app else "-"
-        lines.append(f"| {what[name]} | {len(app)} of {len(d['gaps'])} | {sum(g['meets_target'] for g in app)} | {rng} |")
+        lines.append(f"| {what} | {len(app)} of {len(d['gaps'])} | {sum(g['meets_target'] for g in app)} | {rng} |")
     return "\n".join(lines) if len(lines) > 2 else None
 
 
-def _dirty(files: tuple[str, ...]) -> str | None:
-    """Why benchmarks/results/``files`` (each with a top-level ``commit``) are stale: one was made
-    from a modified tree (``+dirty``) or records none."""
-    bad = [f for f in files if (d := _load(RESULTS / f)) is not None and
-           (not d.get("commit") or str(d["commit"]).endswith("+dirty"))]
-    return f"benchmarks/results/{', '.join(bad)}: made from a modified tree, or no commit recorded" if bad else None
-
-
-COMPOSED_FILES = {"composed-defaults": "composed_defaults.json", "composed-defaults-torch-init":
-                  "composed_defaults_torch_init.json", "composed-defaults-nmnist": "composed_defaults_nmnist.json",
-                  "composed-defaults-w1000": "composed_defaults_w1000.json",
-                  "composed-defaults-braille": "composed_defaults_braille.json"}
+#: Docs block -> (result file in benchmarks/results, what it sweeps: README's summary line).
+COMPOSED_FILES = {
+    "composed-defaults": ("composed_defaults.json", "digits MLPs 2-6 x 64/256 and a conv net"),
+    "composed-defaults-torch-init": ("composed_defaults_torch_init.json", "digits MLPs, PyTorch's init"),
+    "composed-defaults-nmnist": ("composed_defaults_nmnist.json", "N-MNIST subset MLPs"),
+    "composed-defaults-w1000": ("composed_defaults_w1000.json", "digits MLPs 2/4 x 1000"),
+    "composed-defaults-braille": ("composed_defaults_braille.json", "event Braille MLPs, T = 8"),
+}
 
 
 PAGES = ("README.md", "docs/hardware.md", "docs/accuracy.md", "docs/performance.md", "docs/personalisation.md",
@@ -766,17 +759,17 @@ STALE_TABLES: dict[str, Callable[[], str | None]] = {
                                     "digits_accuracy_reference.json"), "python benchmarks/digits_accuracy.py"),
     "device": lambda: _uncommitted(("device_accuracy.json",),
                                    "python benchmarks/device_accuracy.py --jobs 2 --doc docs/device.md"),
-    **{name: (lambda f=f: _dirty((f,))) for name, f in COMPOSED_FILES.items()},
-    "composed-select": lambda: _dirty(COMPOSED_SELECT + COMPOSED_CHECKS),
-    "composed-summary": lambda: _dirty(tuple(COMPOSED_FILES.values())),
-    "composed-probes": lambda: _dirty(COMPOSED_PROBES),
+    **{name: (lambda f=f: _uncommitted((f,))) for name, (f, _) in COMPOSED_FILES.items()},
+    "composed-select": lambda: _uncommitted(COMPOSED_SELECT + COMPOSED_CHECKS),
+    "composed-summary": lambda: _uncommitted(tuple(f for f, _ in COMPOSED_FILES.values())),
+    "composed-probes": lambda: _uncommitted(COMPOSED_PROBES),
     "train-step": lambda: "the train_step JSON files record no commit; measured before the package restructure, "
                           "the bfloat16 option and the kernel refactors of this release (the peer benchmark below "
                           "is the current code's)",
 }
 
 
-def _uncommitted(files: tuple[str, ...], rerun: str) -> str | None:
+def _uncommitted(files: tuple[str, ...], rerun: str = "the command each one records") -> str | None:
     """Why benchmarks/results/``files`` are stale: one records no commit (made before the
     benchmarks recorded theirs) or a modified tree's (``+dirty``); else ``None``."""
     commits = {f: str((d.get("machine") or {}).get("commit") or "") for f in files if (d := _load(RESULTS / f))}
@@ -819,7 +812,7 @@ TABLES: dict[str, Callable[[], str | None]] = {
     "personalisation-summary": personalisation_summary,
     "personalisation": personalisation_table,
     "personalisation-sdfa": lambda: personalisation_table("sdfa-pretrained"),
-    **{name: composed_table(f) for name, f in COMPOSED_FILES.items()},
+    **{name: composed_table(f) for name, (f, _) in COMPOSED_FILES.items()},
     "composed-select": composed_select,
     "composed-probes": composed_probes,
     "composed-summary": composed_summary,

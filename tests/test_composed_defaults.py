@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipesdfa.util.errors import UserError
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import composed_defaults as cd  # noqa: E402
 
@@ -56,7 +58,7 @@ def test_select_refuses_files_that_differ_or_lack_validation():
 def test_parse_set_and_rule_options():
     assert cd.parse_set(["T=16", "weight_decay=1e-4", "feedback=independent"]) == \
         {"T": 16, "weight_decay": 1e-4, "feedback": "independent"}
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    with pytest.raises(UserError, match="--set 'T16': expected KEY=VALUE"):
         cd.parse_set(["T16"])
     assert cd.rule_options("sdfa:authors") == ("sdfa", {"sdfa_variant": "authors"})
     assert cd.rule_options("bptt") == ("bptt", {})

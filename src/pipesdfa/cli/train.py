@@ -160,14 +160,14 @@ def _option_value(text: str) -> Any:
     return text
 
 
-def parse_data_options(items: list[str]) -> dict[str, Any]:
+def parse_data_options(items: list[str], flag: str = "--data-option") -> dict[str, Any]:
     """``["stats=all", "repeat=2"] -> {"stats": "all", "repeat": 2}`` (later items win; a
-    :class:`UserError` for an item that is not ``KEY=VALUE``)."""
+    :class:`UserError` naming ``flag`` for an item that is not ``KEY=VALUE``)."""
     out: dict[str, Any] = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip() or not value:
-            raise UserError(f"--data-option {item!r}: expected KEY=VALUE")
+            raise UserError(f"{flag} {item!r}: expected KEY=VALUE")
         out[key.strip().replace("-", "_")] = _option_value(value)
     return out
 
