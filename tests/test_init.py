@@ -89,7 +89,8 @@ def test_data_init_with_the_step_scale_lets_sdfa_align(tmp_path):
 
     def cosines(scaled: bool) -> list[float]:
         run = build_run(TrainConfig.from_flat(dataset="digits", model="mlp", hidden=(64, 64, 64), method="sdfa", epochs=8,
-                                    sdfa_variant="authors", threads=1, out=str(tmp_path)))  # the rule of issue 22
+                                    sdfa_variant="authors", distribution="gaussian", threads=1,
+                                            out=str(tmp_path)))  # the rule of issue 22: random B
         if not scaled:
             for b in run.model.blocks:
                 setattr(b, STEP_SCALE, 1.0)

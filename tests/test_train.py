@@ -81,6 +81,25 @@ def test_resume_is_bit_identical(tmp_path, method):
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
 
 
+def test_resumed_composed_mlp_keeps_its_aligned_feedback(tmp_path):
+    """A composed MLP's aligned ``B`` comes from the weights its run started with: a resumed run
+    restores it from the checkpoint (not from the weights it resumes with), records it as
+    aligned and repeats the uninterrupted run exactly."""
+    def cfg(name):
+        return TrainConfig.from_flat(dataset="digits", model="mlp", method="sdfa", hidden=(32, 16), epochs=3, T=4,
+                                     batch=64, max_train=256, max_test=64, out=str(tmp_path / name))
+
+    straight = train(cfg("straight"), progress=False, log=None)
+    run_one_epoch_then_stop(cfg("partial"))
+    resumed = train(resume=tmp_path / "partial", progress=False, log=None)
+    assert straight["rule"]["distribution"] == resumed["rule"]["distribution"] == "aligned"
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc")
+    assert [[e[k] for k in keys] for e in straight["epochs"]] == [[e[k] for k in keys] for e in resumed["epochs"]]
+    r1, r2 = (load_checkpoint(tmp_path / n)["rule"] for n in ("straight", "partial"))
+    assert {k for k in r1 if k.startswith("feedback.B_")} == {"feedback.B_0", "feedback.B_1"}
+    assert all(torch.equal(r1[k], r2[k]) for k in r1)
+
+
 def run_one_epoch_then_stop(cfg: TrainConfig) -> None:
     """Simulate an interruption after epoch 1 of a 3-epoch run."""
     import pipesdfa.training.loop as tr

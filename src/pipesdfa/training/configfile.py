@@ -72,7 +72,8 @@ def resolved_config(cfg, run=None) -> dict[str, Any]:
     for name in RULE_OPTIONS:  # only the run's rule's options, each as the bound rule uses it
         rule.pop(name)
     if opts is not None:
-        rule[cfg.rule.method] = opts.resolved(run.rule.options() if run is not None else {}, cfg.seed)
+        bound = {k: v for k, v in cfg.rule_kwargs().items() if v is not None}  # before the run: the bound defaults
+        rule[cfg.rule.method] = opts.resolved({**bound, **(run.rule.options() if run is not None else {})}, cfg.seed)
     if model["alpha"] is None:
         model["alpha"] = get_surrogate(cfg.model.surrogate).default_alpha
     if run is not None:

@@ -63,8 +63,12 @@ class FineTune(LoopHook):
         return {**options, **feedback_options(options)} if "distribution" in options else options
 
     def after_rule(self, run, fresh: bool) -> None:
-        if _aligned(run.cfg) and fresh:  # from the weights the run starts with
+        if not _aligned(run.cfg):
+            return
+        if fresh:  # from the weights the run starts with
             align_feedback(run.rule, run.model, run.hw, run.rule.options().get("feedback_seed", run.cfg.seed))
+        else:  # resumed: the checkpoint restores the aligned matrices
+            run.rule.feedback.distribution = ALIGNED
 
     def trainable(self, model):
         return trainable(model, self.cfg.finetune.adapt)
@@ -84,8 +88,8 @@ class FineTune(LoopHook):
 
 
 def _aligned(cfg) -> bool:
-    opts = cfg.rule.options()
-    return getattr(opts, "distribution", None) == ALIGNED
+    """The run's rule is bound with aligned feedback (given, or a composed model's default)."""
+    return cfg.rule_kwargs().get("distribution") == ALIGNED
 
 
 @register_hook

@@ -118,7 +118,7 @@ def build_run(cfg: TrainConfig, fresh: bool = True, hooks: list[LoopHook] | None
     d, m = cfg.data, cfg.model
     device = _device(cfg.runtime.device)
     loader = {k: v for h in hooks for k, v in h.loader_options(cfg).items()}
-    options = cfg.rule.kwargs(cfg.seed, composed=cfg.workload is None)
+    options = cfg.rule_kwargs()
     for h in hooks:
         options = h.rule_options(options)
     extra = {k: v for h in hooks for k, v in h.extra_tests(cfg).items()}

@@ -60,11 +60,12 @@ class RuleSection:
         """The options dataclass of ``method`` (``None`` for a rule without options)."""
         return getattr(self, self.method, None) if self.method in RULE_OPTIONS else None
 
-    def kwargs(self, seed: int, composed: bool = False) -> dict[str, Any]:
+    def kwargs(self, seed: int, composed: bool = False, dense: bool = False) -> dict[str, Any]:
         """The keyword arguments that bind ``method`` (``make_rule(method, net, **kwargs)``;
-        ``composed``: the run has no workload, so a rule's composed-model defaults apply)."""
+        ``composed``: the run has no workload, so a rule's composed-model defaults apply;
+        ``dense``: every layer of the model is fully connected)."""
         opts = self.options()
-        return opts.kwargs(seed, composed) if opts is not None else {}
+        return opts.kwargs(seed, composed, dense) if opts is not None else {}
 
 
 @dataclass
@@ -77,7 +78,7 @@ class OptimSection:
     ``docs/accuracy.md``, "Composed networks"): cross-entropy on rates in [0, 1] keeps the
     softmax near uniform, so its error hardly depends on the sample and never vanishes. 3e-3
     scored higher on the width-64 validation grid but silences BPTT's output layer on a
-    4 x 1000 MLP (10 % test accuracy on every seed; 2e-3 does too, 1e-3 trains it)."""
+    4 x 1000 MLP (10 % test accuracy on every seed; 1e-3 trains it)."""
 
     optimizer: str = "adam"
     lr: float = 1e-3
