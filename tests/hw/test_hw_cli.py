@@ -52,6 +52,25 @@ def test_simulate_checkpoint_prices_the_run_it_is_given(capsys, digits_runs):
     assert all(r["activity"]["pulses_per_weight_per_epoch"] is not None for r in runs)
 
 
+def test_simulate_checkpoint_adds_the_setup_of_aligned_feedback(capsys, tmp_path, digits_runs):
+    """A composed MLP trains SDFA with aligned feedback: PipeSDFA's price of the run adds the
+    one-off programming of its C x sum(n_l) feedback cells, outside the totals; a run with random
+    feedback (the workload) has none."""
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--layers", "3", "--hidden", "24", "--method", "sdfa",
+                 "--epochs", "1", "--T", "2", "--max-train", "64", "--max-test", "32", "--no-progress",
+                 "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["simulate", "--checkpoint", str(tmp_path / "c"), "--json"]) == 0
+    runs = {r["arch"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    setup = runs["pipesdfa"]["feedback_setup"]
+    assert setup["cells"] == 10 * (24 + 24) and setup["energy_j"] > 0 and setup["time_s"] > 0
+    assert "feedback_setup" not in runs["pipelayer"]
+    assert main(["simulate", "--checkpoint", str(tmp_path / "c")]) == 0
+    assert "one-off programming of the aligned feedback" in capsys.readouterr().out
+    assert main(["simulate", "--checkpoint", str(digits_runs / "sdfa"), "--json"]) == 0
+    assert all("feedback_setup" not in r for r in json.loads(capsys.readouterr().out)["runs"])
+
+
 def test_activity_prices_its_runs_device_and_refuses_another_workload(capsys, digits_runs):
     rram = str(digits_runs / "rram" / "metrics.json")
     assert main(["simulate", "--workload", "digits-mlp", "--samples", "64", "--activity", rram, "--json"]) == 0

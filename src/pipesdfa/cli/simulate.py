@@ -50,6 +50,18 @@ def _activity_file(path: str, workload: str) -> tuple[dict[str, Any], dict[str, 
     return d, {}
 
 
+def _feedback_setup(run: RunSpec, cfg: Any) -> dict[str, Any] | None:
+    """The one-off cost on PipeSDFA of programming a run's aligned feedback (SDFA with
+    ``distribution: aligned``, a composed MLP's default), ``None`` for random feedback, which
+    PipeSDFA reads from device variation (:mod:`pipesdfa.studies.personalisation.setup_cost`)."""
+    if (run.metrics.get("rule") or {}).get("distribution") != "aligned":
+        return None
+    from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
+
+    hidden = [int(getattr(l, "out_features")) for l in run.spec.layers[:-1]]
+    return aligned_feedback_setup(hidden, run.spec.num_classes * run.spec.vote, cfg.params)
+
+
 def run(args: argparse.Namespace) -> int:
     run_spec: RunSpec | None = None
     device: dict[str, Any] = {}
@@ -77,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if run_spec is not None:
             r["source"] = {"checkpoint": run_spec.path, "workload": run_spec.workload, "method": run_spec.method}
             r["workload"] = run_spec.name
+            if a == "pipesdfa" and (setup := _feedback_setup(run_spec, cfg)) is not None:
+                r["feedback_setup"] = setup
         runs.append(r)
     doc = {"preset": cfg.preset, "device_preset": cfg.device_preset, "runs": runs}
     if args.out:
@@ -89,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
           f"samples={runs[0]['samples']}")
     print(f"{'arch':10s} {'time (s)':>12s} {'energy (J)':>12s} {'area (mm^2)':>12s} {'chips':>6s} {'DRAM (MB)':>10s}"
           "  top energy phases")
+    for r in runs:
+        if "feedback_setup" in r:
+            f = r["feedback_setup"]
+            print(f"  {r['arch']}: + one-off programming of the aligned feedback, {f['energy_j']:.3g} J and "
+                  f"{f['time_s']:.3g} s ({f['cells']} cells), not in the totals")
     for r in runs:
         top = ", ".join(f"{k} {v / r['energy_j']:.0%}" for k, v in list(r["breakdown"]["phase"].items())[:3])
         print(f"{r['arch']:10s} {r['time_s']:12.4g} {r['energy_j']:12.4g} {r['area_mm2']:12.4g} {r['chips']:6d} "
