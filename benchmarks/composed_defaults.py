@@ -15,7 +15,8 @@ validation split, 0 by default here so that every run trains on the whole traini
 reports its last epoch. ``--conv`` adds a small conv net on digits built with the Python API, the way a user
 builds one: ``build_model`` of a spec (conv3x3-16-pool2, conv3x3-32-pool2, dense 10; no
 batch-norm, so the data-driven init scales it), ``rate_init`` on its blocks, the rule bound with
-``Rule.for_model`` (SDFA with the composed variant) and Adam over ``rule.param_groups`` at the
+``Rule.for_model`` (SDFA with the composed variant and the composed feedback, aligned through
+the linearised chain as the trainer does) and Adam over ``rule.param_groups`` at the
 composed loss and learning rate (the same loop the trainer runs).
 
 **Choosing a default on validation.** Run the grid once per candidate (``--loss``, ``--lr``)
@@ -108,11 +109,15 @@ def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str, lr: float)
     if init == "data":
         xb, _ = next(batches(data.train, torch.arange(256), 256))
         rate_init(net.blocks, to_time_first(xb, torch.device("cpu")))
-    from pipesdfa.learning.sdfa_variants import COMPOSED
+    from pipesdfa.learning.sdfa_variants import COMPOSED, COMPOSED_FEEDBACK
+    from pipesdfa.training.finetune import align_feedback
 
     method, extra = rule_options(rule)
-    opts = {"feedback_seed": seed, "variant": extra.get("sdfa_variant", COMPOSED)} if method == "sdfa" else {}
+    opts = {"feedback_seed": seed, "variant": extra.get("sdfa_variant", COMPOSED),
+            "feedback": COMPOSED_FEEDBACK["feedback"]} if method == "sdfa" else {}
     r = RULES[method].for_model(net, **opts)
+    if method == "sdfa" and COMPOSED_FEEDBACK["distribution"] == "aligned":
+        align_feedback(r, net, None, seed)  # the trainer's composed default
     opt = torch.optim.Adam(r.param_groups(net.parameters(), lr), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = make_loss(loss)

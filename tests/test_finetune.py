@@ -12,6 +12,7 @@ import yaml
 
 from pipesdfa.cli.main import main
 from pipesdfa.learning.feedback import aligned_matrices
+from pipesdfa.util.errors import UserError
 from test_runs import cli, weights
 from pipesdfa.training.config import flat_view
 
@@ -104,6 +105,96 @@ def test_aligned_matrices_golden():
     e = torch.randn(4, 3)
     out.backward(e)
     assert torch.allclose(e @ b0 * (12 / 9) ** 0.5, h0.grad, atol=1e-6)
+
+
+def _conv_net(vote: int = 1, bn: bool = True):
+    from pipesdfa.snn.neurons import NeuronParams
+    from pipesdfa.zoo.models import build_model
+    from pipesdfa.zoo.workloads import Conv, Dense, ModelSpec
+
+    torch.manual_seed(0)
+    spec = ModelSpec("c", (2, 8, 8), (Conv(3, 3, 1, 1, bn, 2), Conv(4, 3, 1, 1, bn, 2), Dense(5), Dense(3 * vote)), 3, vote)
+    net = build_model(spec, NeuronParams(kind="lif"))
+    for b in net.blocks:
+        if b.bn is not None:  # a trained batch-norm: non-trivial scale and statistics
+            b.bn.weight.data.uniform_(0.5, 2.0)
+            b.bn.running_var.uniform_(0.5, 2.0)
+            b.bn.running_mean.uniform_(-1.0, 1.0)
+    return net
+
+
+def _reference_matrix(net, l: int, vote: int) -> torch.Tensor:
+    """Column j of B_l (before scaling): the linearised chain above block l, run forward on a
+    one-hot input at neuron j (an independent way: forward on every basis vector, no autograd)."""
+    import torch.nn.functional as F
+
+    shape = (net.layers[l].out_channels, *net.layers[l].pooled_hw) if net.layers[l].kind == "conv" else (net.layers[l].out_channels,)
+    n = int(torch.tensor(shape).prod())
+    y = torch.eye(n).reshape(n, *shape)
+    for b in list(net.blocks)[l + 1:]:
+        if b.kind == "conv":
+            y = F.conv2d(y, b.weight, padding=1)
+            if b.bn is not None:
+                y = y * (b.bn.weight / (b.bn.running_var + b.bn.eps).sqrt()).reshape(1, -1, 1, 1)
+            y = F.avg_pool2d(y, 2)
+        else:
+            y = y.reshape(n, -1) @ b.weight.T
+    y = y.reshape(n, 3, vote).mean(2)  # the vote readout
+    return y.T.detach()
+
+
+@pytest.mark.parametrize("vote,bn", [(1, True), (2, True), (1, False)])
+def test_aligned_block_matrices_are_the_linearised_chain(vote, bn):
+    """With convolutions, B_l is the matrix of the chain above block l with neurons removed,
+    batch-norm as its scale, max-pool read as the average and the votes averaged (checked against
+    a forward pass on every basis vector), scaled to unit RMS."""
+    from pipesdfa.learning.feedback import aligned_block_matrices
+
+    net = _conv_net(vote, bn)
+    shapes = [(3, 4, 4), (4, 2, 2), (5,)]
+    mats = aligned_block_matrices(net.blocks, shapes, 3, vote)
+    assert [tuple(m.shape) for m in mats] == [(3, 48), (3, 16), (3, 5)]
+    for l, m in enumerate(mats):
+        ref = _reference_matrix(net, l, vote)
+        assert torch.allclose(m, ref / ref.pow(2).mean().sqrt(), atol=1e-5), l
+        assert m.pow(2).mean().item() == pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(UserError, match="hidden shapes"):
+        aligned_block_matrices(net.blocks, shapes[:2], 3, vote)
+    with pytest.raises(UserError, match="expected 4 classes"):
+        aligned_block_matrices(net.blocks, shapes, 4, vote)
+
+
+def test_aligned_block_matrices_of_dense_blocks_are_the_weight_products():
+    """Fully connected blocks: exactly :func:`aligned_matrices` of the weights (the same numbers
+    every committed MLP result used)."""
+    from pipesdfa.learning.feedback import aligned_block_matrices
+    from pipesdfa.snn.neurons import NeuronParams
+    from pipesdfa.zoo.models import build_model
+    from pipesdfa.zoo.workloads import mlp_spec
+
+    torch.manual_seed(1)
+    net = build_model(mlp_spec((6,), (5, 4), 3), NeuronParams(kind="lif"))
+    got = aligned_block_matrices(net.blocks, [(5,), (4,)], 3)
+    want = aligned_matrices([b.weight for b in net.blocks])
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def test_trainer_aligns_a_conv_nets_feedback():
+    """``align_feedback`` (the trainer's, for a composed model) sets B_l from the zoo net's own
+    layer geometry; the rule then projects onto every hidden block's pooled output."""
+    from pipesdfa.learning import SDFA
+    from pipesdfa.learning.feedback import aligned_block_matrices
+    from pipesdfa.training.finetune import align_feedback
+
+    net = _conv_net(vote=2)
+    rule = SDFA.for_model(net, feedback="independent")
+    align_feedback(rule, net, None, 0)
+    want = aligned_block_matrices(net.blocks, [(3, 4, 4), (4, 2, 2), (5,)], 3, 2)
+    assert rule.feedback.distribution == "aligned" and rule.feedback.widths == [48, 16, 5]
+    assert all(torch.equal(rule.feedback.matrix(i), m) for i, m in enumerate(want))
+    x = (torch.rand(4, 2, 2, 8, 8) < 0.3).float()
+    grads = rule.compute_grads(x, torch.tensor([0, 1]), lambda r, y: ((r - torch.eye(3)[y]) ** 2).sum())
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
 def test_aligned_feedback_on_ideal_and_rram_weights(base, tmp_path, capsys):

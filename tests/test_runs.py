@@ -362,12 +362,12 @@ def test_workload_sdfa_is_the_authors_rule_and_a_composed_model_gets_the_compose
     assert (o.loss, o.lr) == ("mse", 1e-3)
 
 
-def test_composed_mlp_sdfa_gets_aligned_feedback_and_a_conv_net_random(tmp_path):
-    """A composed model of fully connected layers binds SDFA with aligned feedback (one matrix per
-    hidden layer, the product of the initial forward weights above it) and records it; a conv net,
-    a workload, a given ``--distribution`` or ``--feedback`` keep the random ``B``."""
+def test_composed_sdfa_gets_aligned_feedback_and_workloads_random(tmp_path):
+    """A composed model binds SDFA with aligned feedback (one matrix per hidden layer, the product
+    of the initial forward weights above it) and records it; a workload, a given ``--distribution``
+    or ``--feedback`` keep the random ``B``."""
     from pipesdfa.learning.feedback import aligned_matrices
-    from pipesdfa.learning.sdfa_variants import COMPOSED_DENSE_FEEDBACK
+    from pipesdfa.learning.sdfa_variants import COMPOSED_FEEDBACK
     from pipesdfa.training.config import config_from_workload
     from pipesdfa.training.configfile import resolved_config
     from pipesdfa.training.loop import TrainConfig, build_run
@@ -377,16 +377,15 @@ def test_composed_mlp_sdfa_gets_aligned_feedback_and_a_conv_net_random(tmp_path)
 
     mlp = build_run(composed(model="mlp", hidden=(32, 24, 16)))
     fb = mlp.rule.feedback
-    assert (fb.mode, fb.distribution) == ("independent", "aligned") == (COMPOSED_DENSE_FEEDBACK["feedback"],
-                                                                          COMPOSED_DENSE_FEEDBACK["distribution"])
+    assert (fb.mode, fb.distribution) == ("independent", "aligned") == (COMPOSED_FEEDBACK["feedback"],
+                                                                          COMPOSED_FEEDBACK["distribution"])
     want = aligned_matrices([b.weight_op.weight for b in mlp.model.blocks])
     assert [tuple(m.shape) for m in want] == [(10, 32), (10, 24), (10, 16)]
     assert all(torch.equal(fb.matrix(i), m) for i, m in enumerate(want))
     sdfa = resolved_config(mlp.cfg, mlp)["rule"]["sdfa"]
     assert (sdfa["feedback"], sdfa["distribution"], sdfa["variant"]) == ("independent", "aligned", "centered-lr3")
     assert resolved_config(mlp.cfg)["rule"]["sdfa"]["distribution"] == "aligned"  # before the run is built, too
-    conv = composed(model="convnet")
-    assert conv.rule_kwargs()["distribution"] is None and conv.rule_kwargs()["variant"] == "centered-lr3"
+    assert composed(model="convnet").rule_kwargs()["distribution"] == "aligned"
     for cfg in (config_from_workload("digits-mlp", method="sdfa"), composed(model="mlp", distribution="gaussian"),
                 composed(model="mlp", feedback="shared"), composed(model="mlp", feedback="independent")):
         assert cfg.rule_kwargs()["distribution"] in (None, "gaussian"), cfg.to_dict()["rule"]

@@ -58,8 +58,10 @@ def _feedback_setup(run: RunSpec, cfg: Any) -> dict[str, Any] | None:
         return None
     from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
 
-    hidden = [int(getattr(l, "out_features")) for l in run.spec.layers[:-1]]
-    return aligned_feedback_setup(hidden, run.spec.num_classes * run.spec.vote, cfg.params)
+    from pipesdfa.zoo.workloads import resolve
+
+    hidden = [layer.n_out for layer in resolve(run.spec)[:-1]]  # B_l is [C, n_l], n_l after pooling
+    return aligned_feedback_setup(hidden, run.spec.num_classes, cfg.params)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,12 @@ in a spiking one it leaves out the downstream surrogate derivatives and the time
 It is fixed afterwards like any feedback matrix, so a rule using it still sends no error
 across layers and forms no ``W^T`` product while it trains; it is what a network trained
 elsewhere (by BPTT) needs, whose forward weights have never aligned with a random ``B``.
+A network with convolutions (:func:`aligned_block_matrices`) gets the same thing from the
+*linearised* chain above layer ``l``: each block's convolution or matrix, batch-norm as its
+per-channel scale ``gamma / sqrt(var + eps)``, max-pooling read as average pooling (every
+input of a window equally likely to be the maximum), no neuron, and the vote readout's mean:
+``B_l`` (``[C, n_l]``) is that linear map's matrix, found one class at a time (``C``
+vector-Jacobian products, once, before training), scaled the same way.
 
 The widths ``n_l`` may be given, or are taken from the hidden blocks' outputs the first time
 errors are projected (the matrices are then sampled, from the same seed, exactly as if the
@@ -37,12 +43,13 @@ import math
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pipesdfa.util.errors import UserError
 
 __all__ = ["SAMPLERS", "FeedbackMatrices", "FEEDBACK_MODES", "register_sampler", "Sampler", "aligned_matrices",
-           "ALIGNED"]
+           "aligned_block_matrices", "ALIGNED"]
 
 Sampler = Callable[[tuple[int, ...], torch.Generator], torch.Tensor]
 
@@ -81,10 +88,61 @@ def aligned_matrices(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     out: list[torch.Tensor] = []
     m = ws[-1]
     for l in range(len(ws) - 2, -1, -1):  # m = W_{L-1} ... W_{l+1}
-        rms = float(m.pow(2).mean().sqrt())
-        out.append(m / rms if rms > 0 else m.clone())
+        out.append(_unit_rms(m))
         m = m @ ws[l]
     return out[::-1]
+
+
+def _unit_rms(m: torch.Tensor) -> torch.Tensor:
+    rms = float(m.pow(2).mean().sqrt())
+    return m / rms if rms > 0 else m.clone()
+
+
+def _linear_part(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One block without its neuron, linearised (module docstring): ``[N, ...] -> [N, ...]``."""
+    if block.kind == "dense":
+        return x.flatten(1) @ block.weight.T
+    op = block.weight_op
+    y = F.conv2d(x, op.weight, None, op.stride, op.padding, op.dilation, op.groups)
+    bn = block.bn
+    if bn is not None:
+        ones = torch.ones(y.shape[1], device=y.device)
+        var = bn.running_var if bn.running_var is not None else ones
+        gamma = bn.weight if bn.weight is not None else ones
+        y = y * (gamma / torch.sqrt(var + bn.eps))[None, :, None, None]
+    pool = block.pool
+    if pool is not None:
+        y = F.avg_pool2d(y, pool.kernel_size, pool.stride, pool.padding)
+    return y
+
+
+def aligned_block_matrices(blocks: Sequence[nn.Module], shapes: Sequence[Sequence[int]], num_classes: int,
+                           vote: int = 1) -> list[torch.Tensor]:
+    """``[B_0, ..., B_{L-2}]`` (``[C, n_l]`` each) for spiking blocks (``kind``, ``weight_op``,
+    ``bn``, ``pool``: :class:`pipesdfa.snn.blocks.SpikingBlock`) whose hidden block ``l`` gives
+    spikes of per-sample shape ``shapes[l]`` after pooling (``(C, H, W)`` or ``(n,)``), read out
+    as ``num_classes`` groups of ``vote`` output neurons: the linearised chain's matrix above each
+    hidden block (module docstring), scaled to unit root-mean-square entries. For fully connected
+    blocks with one vote each it is :func:`aligned_matrices` of their weights, computed by it."""
+    blocks = list(blocks)
+    if len(shapes) != len(blocks) - 1:
+        raise UserError(f"sdfa distribution 'aligned': {len(shapes)} hidden shapes for {len(blocks) - 1} hidden blocks")
+    if vote == 1 and all(b.kind == "dense" for b in blocks):
+        return aligned_matrices([b.weight for b in blocks])
+    out: list[torch.Tensor] = []
+    for l, shape in enumerate(shapes):
+        x = torch.zeros(1, *shape, device=blocks[l].weight.device, requires_grad=True)
+        y = x
+        for b in blocks[l + 1:]:
+            y = _linear_part(b, y)
+        if y.shape[1] != num_classes * vote:
+            raise UserError(f"sdfa distribution 'aligned': the last block gives {y.shape[1]} outputs, expected "
+                            f"{num_classes} classes x {vote} votes")
+        logits = y.reshape(1, num_classes, vote).mean(2)[0]
+        rows = [torch.autograd.grad(logits[c], x, retain_graph=c + 1 < num_classes)[0].flatten()
+                for c in range(num_classes)]
+        out.append(_unit_rms(torch.stack(rows).detach().float()))
+    return out
 
 
 def register_sampler(name: str, sampler: Sampler) -> Sampler:

@@ -25,8 +25,8 @@ class SDFAOptions:
     """SDFA's options (:class:`pipesdfa.learning.SDFA`); ``None`` = the rule's own default, which
     the resolved ``config.yaml`` writes out (``feedback: shared``, ``distribution: gaussian``,
     ``temporal: local``, ``feedback_seed``: the run's seed, ``variant``: the authors' rule for a
-    workload, ``centered-lr3`` for a composed model; a composed model of fully connected layers
-    gets ``feedback: independent, distribution: aligned``: :meth:`kwargs`)."""
+    workload, ``centered-lr3`` for a composed model, which also gets ``feedback: independent,
+    distribution: aligned``: :meth:`kwargs`)."""
 
     feedback: str | None = None
     distribution: str | None = None
@@ -52,20 +52,19 @@ class SDFAOptions:
         default = type(self)()
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
 
-    def kwargs(self, seed: int, composed: bool = False, dense: bool = False) -> dict[str, Any]:
+    def kwargs(self, seed: int, composed: bool = False) -> dict[str, Any]:
         """Keyword arguments of :class:`~pipesdfa.learning.SDFA` (``seed``: the run's, the feedback
         seed when none is set; ``composed``: a model composed without a workload, whose variant
-        defaults to :data:`~pipesdfa.learning.sdfa_variants.COMPOSED`, not to the authors' rule;
-        ``dense``: every layer of that model is fully connected, so its feedback defaults to
-        :data:`~pipesdfa.learning.sdfa_variants.COMPOSED_DENSE_FEEDBACK` when neither ``feedback``
-        nor ``distribution`` is given)."""
+        defaults to :data:`~pipesdfa.learning.sdfa_variants.COMPOSED`, not to the authors' rule, and
+        its feedback to :data:`~pipesdfa.learning.sdfa_variants.COMPOSED_FEEDBACK` when neither
+        ``feedback`` nor ``distribution`` is given)."""
         variant, feedback, distribution = self.variant, self.feedback, self.distribution
         if composed:
-            from pipesdfa.learning.sdfa_variants import COMPOSED, COMPOSED_DENSE_FEEDBACK
+            from pipesdfa.learning.sdfa_variants import COMPOSED, COMPOSED_FEEDBACK
 
             variant = COMPOSED if variant is None else variant
-            if dense and feedback is None and distribution is None:
-                feedback, distribution = COMPOSED_DENSE_FEEDBACK["feedback"], COMPOSED_DENSE_FEEDBACK["distribution"]
+            if feedback is None and distribution is None:
+                feedback, distribution = COMPOSED_FEEDBACK["feedback"], COMPOSED_FEEDBACK["distribution"]
         return {"feedback": feedback, "distribution": distribution, "temporal": self.temporal,
                 "feedback_seed": seed if self.feedback_seed is None else self.feedback_seed,
                 "fast": self.impl == "fast", "store": self.store, "variant": variant}

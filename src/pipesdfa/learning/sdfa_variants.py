@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["AUTHORS", "COMPOSED", "COMPOSED_DENSE_FEEDBACK", "Variant", "VARIANTS", "get_variant", "center_batch"]
+__all__ = ["AUTHORS", "COMPOSED", "COMPOSED_FEEDBACK", "Variant", "VARIANTS", "get_variant", "center_batch"]
 
 AUTHORS = "authors"
 
@@ -63,14 +63,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
 #: removes that part and the hidden layers at 3 x lr learn features the output layer can use.
 COMPOSED = "centered-lr3"
 
-#: The feedback of a composed model's SDFA when every layer is fully connected and neither
-#: ``feedback`` nor ``distribution`` is given: ``aligned`` (:func:`pipesdfa.learning.feedback.aligned_matrices`,
-#: one matrix per hidden layer, the product of the initial forward weights above it). Chosen on
-#: validation (``benchmarks/results/composed_select_aligned_mse_1e-3.json``: SDFA 96.1 % against
-#: 93.7 % with random centred feedback, BPTT 96.2 %, the digits MLPs of depth 2/4/6 x 64, 3
-#: seeds). A model with convolutions keeps the paper's random ``B`` (``aligned`` needs a chain
-#: of fully connected layers); so does every workload and :class:`pipesdfa.learning.SDFA`.
-COMPOSED_DENSE_FEEDBACK = {"distribution": "aligned", "feedback": "independent"}
+#: The feedback of a composed model's SDFA when neither ``feedback`` nor ``distribution`` is
+#: given: ``aligned`` (:func:`pipesdfa.learning.feedback.aligned_block_matrices`, one matrix per
+#: hidden layer: the product of the initial forward weights above it, through the linearised
+#: chain where there are convolutions). Chosen on validation for MLPs
+#: (``benchmarks/results/composed_select_aligned_mse_1e-3.json``: SDFA 96.1 % against 93.7 % with
+#: random centred feedback, BPTT 96.2 %, the digits MLPs of depth 2/4/6 x 64, 3 seeds); conv nets
+#: get the same rule (``docs/accuracy.md``). Every workload and :class:`pipesdfa.learning.SDFA`
+#: keep the paper's random ``B``.
+COMPOSED_FEEDBACK = {"distribution": "aligned", "feedback": "independent"}
 
 
 def get_variant(name: str | None) -> Variant:

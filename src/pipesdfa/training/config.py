@@ -206,10 +206,8 @@ class TrainConfig:
     # ------------------------------------------------------------------ the rule
     def rule_kwargs(self) -> dict[str, Any]:
         """The keyword arguments that bind the run's rule (:meth:`RuleSection.kwargs`): a model
-        composed without a workload gets its rule's composed-model defaults, some of which depend
-        on whether every layer of the model is fully connected."""
-        composed = self.workload is None
-        return self.rule.kwargs(self.seed, composed=composed, dense=composed and fully_connected(self))
+        composed without a workload gets its rule's composed-model defaults."""
+        return self.rule.kwargs(self.seed, composed=self.workload is None)
 
     # ------------------------------------------------------------------ dicts
     def to_dict(self) -> dict[str, Any]:
@@ -237,17 +235,6 @@ INITS = ("data", "default")
 HARDWARE = ("ideal", "rram")
 #: Which blocks a fine-tuning run updates (``adapt``; :mod:`pipesdfa.training.finetune`).
 ADAPT = ("all", "last")
-
-
-def fully_connected(cfg: TrainConfig) -> bool:
-    """Whether every layer of ``cfg``'s model is fully connected (its zoo spec at the dataset's
-    nominal input shape has no convolution)."""
-    from pipesdfa.data.catalog import CATALOG
-    from pipesdfa.zoo.workloads import Dense, build_spec
-
-    rec = CATALOG[cfg.data.dataset]
-    spec = build_spec(cfg.model.name, rec.input_shape, rec.num_classes, cfg.model.hidden)
-    return all(isinstance(layer, Dense) for layer in spec.layers)
 
 
 def config_from_workload(name: str, **overrides: Any) -> TrainConfig:

@@ -27,7 +27,7 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from pipesdfa.learning.feedback import ALIGNED, aligned_matrices
+from pipesdfa.learning.feedback import ALIGNED, aligned_block_matrices
 from pipesdfa.training.config import ADAPT
 from pipesdfa.training.hooks import LoopHook, register_hook
 from pipesdfa.util.errors import UserError
@@ -211,9 +211,12 @@ def feedback_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def align_feedback(rule, model: nn.Module, hw, seed: int) -> None:
-    """Set SDFA's feedback matrices to :func:`~pipesdfa.learning.feedback.aligned_matrices` of
-    ``model``'s weights; on RRAM (``hw``) as a crossbar of the run's device holds them."""
-    mats = aligned_matrices([b.weight_op.weight for b in model.blocks])
+    """Set SDFA's feedback matrices to :func:`~pipesdfa.learning.feedback.aligned_block_matrices`
+    of ``model`` (a zoo :class:`~pipesdfa.zoo.models.SpikingNet`: the products of its weights for an
+    MLP, its linearised chain with convolutions); on RRAM (``hw``) as a crossbar of the run's
+    device holds them."""
+    shapes = [(l.out_channels, *l.pooled_hw) if l.kind == "conv" else (l.out_channels,) for l in model.layers[:-1]]
+    mats = aligned_block_matrices(model.blocks, shapes, model.num_classes, model.spec.vote)
     if hw is not None:
         from pipesdfa.analog.feedback import program_matrices
 

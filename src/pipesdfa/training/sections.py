@@ -60,12 +60,11 @@ class RuleSection:
         """The options dataclass of ``method`` (``None`` for a rule without options)."""
         return getattr(self, self.method, None) if self.method in RULE_OPTIONS else None
 
-    def kwargs(self, seed: int, composed: bool = False, dense: bool = False) -> dict[str, Any]:
+    def kwargs(self, seed: int, composed: bool = False) -> dict[str, Any]:
         """The keyword arguments that bind ``method`` (``make_rule(method, net, **kwargs)``;
-        ``composed``: the run has no workload, so a rule's composed-model defaults apply;
-        ``dense``: every layer of the model is fully connected)."""
+        ``composed``: the run has no workload, so a rule's composed-model defaults apply)."""
         opts = self.options()
-        return opts.kwargs(seed, composed, dense) if opts is not None else {}
+        return opts.kwargs(seed, composed) if opts is not None else {}
 
 
 @dataclass
