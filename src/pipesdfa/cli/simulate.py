@@ -52,12 +52,11 @@ def _activity_file(path: str, workload: str) -> tuple[dict[str, Any], dict[str, 
 
 def _feedback_setup(run: RunSpec, cfg: Any) -> dict[str, Any] | None:
     """The one-off cost on PipeSDFA of programming a run's aligned feedback (SDFA with
-    ``distribution: aligned``, a composed MLP's default), ``None`` for random feedback, which
+    ``distribution: aligned``, a composed model's default), ``None`` for random feedback, which
     PipeSDFA reads from device variation (:mod:`pipesdfa.studies.personalisation.setup_cost`)."""
     if (run.metrics.get("rule") or {}).get("distribution") != "aligned":
         return None
     from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
-
     from pipesdfa.zoo.workloads import resolve
 
     hidden = [layer.n_out for layer in resolve(run.spec)[:-1]]  # B_l is [C, n_l], n_l after pooling

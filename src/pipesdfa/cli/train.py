@@ -69,10 +69,12 @@ FLAG_FIELDS = {
 
 def add_sdfa_args(r) -> None:
     """SDFA's options (``train`` and ``finetune``): feedback, distribution, temporal mode, seed, path."""
-    r.add_argument("--feedback", choices=FEEDBACK_MODES, help="sdfa: one shared sliced matrix or one per layer (default shared)")
+    r.add_argument("--feedback", choices=FEEDBACK_MODES, help="sdfa: one shared sliced matrix or one per layer "
+                   "(default: shared for a workload, independent for a composed model)")
     r.add_argument("--distribution", choices=sorted(SAMPLERS) + [ALIGNED],
-                   help="sdfa: feedback entries (default gaussian; aligned: the products of the forward weights the "
-                        "run starts with, one matrix per layer)")
+                   help="sdfa: feedback entries (default: gaussian for a workload, aligned for a composed model; "
+                        "aligned: the products of the forward weights the run starts with, through the linearised "
+                        "chain with convolutions, one matrix per layer)")
     r.add_argument("--temporal", choices=TEMPORAL_MODES, help="sdfa: local BPTT inside a layer, or instantaneous (default local)")
     r.add_argument("--feedback-seed", type=int, help="sdfa: seed of the feedback matrices (default: --seed)")
     r.add_argument("--sdfa-impl", choices=["fast", "autograd"], help="sdfa: graph-free fast path (default) or the "
