@@ -92,7 +92,6 @@ def run_mlp(dataset: str, depth: int, width: int, init: str, rule: str, seed: in
 def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str, lr: float) -> dict[str, Any]:
     """The small conv net on digits through the Python API (module docstring)."""
     from pipesdfa.data.registry import load_dataset
-    from pipesdfa.learning import RULES
     from pipesdfa.snn.dynamics import NeuronParams
     from pipesdfa.training.config import make_loss
     from pipesdfa.training.evaluation import batches, evaluate, to_time_first
@@ -109,15 +108,16 @@ def run_conv(init: str, rule: str, seed: int, epochs: int, loss: str, lr: float)
     if init == "data":
         xb, _ = next(batches(data.train, torch.arange(256), 256))
         rate_init(net.blocks, to_time_first(xb, torch.device("cpu")))
-    from pipesdfa.learning.sdfa_variants import COMPOSED, COMPOSED_FEEDBACK
-    from pipesdfa.training.finetune import align_feedback
+    from pipesdfa.learning import make_rule
+    from pipesdfa.learning.feedback import ALIGNED
+    from pipesdfa.learning.options import SDFAOptions
+    from pipesdfa.training.finetune import align_feedback, feedback_options
 
-    method, extra = rule_options(rule)
-    opts = {"feedback_seed": seed, "variant": extra.get("sdfa_variant", COMPOSED),
-            "feedback": COMPOSED_FEEDBACK["feedback"]} if method == "sdfa" else {}
-    r = RULES[method].for_model(net, **opts)
-    if method == "sdfa" and COMPOSED_FEEDBACK["distribution"] == "aligned":
-        align_feedback(r, net, None, seed)  # the trainer's composed default
+    method, extra = rule_options(rule)  # bound as the trainer binds a composed model's rule
+    opts = SDFAOptions(variant=extra.get("sdfa_variant")).kwargs(seed, composed=True) if method == "sdfa" else {}
+    r = make_rule(method, net, **{**opts, **feedback_options(opts)})
+    if opts.get("distribution") == ALIGNED:
+        align_feedback(r, net, None, seed)
     opt = torch.optim.Adam(r.param_groups(net.parameters(), lr), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     loss_fn = make_loss(loss)
