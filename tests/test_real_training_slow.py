@@ -39,8 +39,10 @@ def test_composed_models_fire_and_learn_from_the_start_on_real_data(shared_data,
                                                                     classes):
     """`--dataset X --model mlp` with the default data-driven init: no silent layer in epoch 1 and
     the loss below a silent network's (zero rates: 1 / classes for the default MSE) by epoch 2;
-    PyTorch's init under the old defaults (cross-entropy at 1e-3, the authors' SDFA) leaves the
-    output silent at ln(classes)."""
+    PyTorch's init under the old defaults (cross-entropy at 1e-3, the authors' SDFA with its random
+    Gaussian feedback) leaves the output silent at ln(classes). The old feedback is pinned too:
+    aligned feedback (the composed default since 3fff11e) drives the hidden layers along the
+    output's weights, so the output starts to fire and the loss leaves ln(classes)."""
     import math
 
     import torch
@@ -51,7 +53,8 @@ def test_composed_models_fire_and_learn_from_the_start_on_real_data(shared_data,
     monkeypatch.setenv("PIPESDFA_CACHE_DIR", str(tmp_path / "cache"))
     silent = float(make_loss(TrainConfig().optim.loss)(torch.zeros(classes, classes), torch.arange(classes)))
     runs = {}
-    for init, old in (("data", {}), ("default", {"loss": "ce", "lr": 1e-3, "sdfa_variant": "authors"})):
+    for init, old in (("data", {}), ("default", {"loss": "ce", "lr": 1e-3, "sdfa_variant": "authors",
+                                                         "distribution": "gaussian"})):
         cfg = TrainConfig.from_flat(dataset=dataset, model="mlp", method="sdfa", epochs=2, T=T, max_train=512, init=init,
                           data_dir=str(shared_data), out=str(tmp_path / init), **old)
         runs[init] = train(cfg, progress=False, log=None)
