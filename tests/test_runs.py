@@ -268,6 +268,60 @@ def test_memory_estimate_by_hand():
     assert est.total == est.data + est.model + est.step + est.eval + BASELINE_BYTES
 
 
+def test_sdfa_state_bytes_count_every_feedback_matrix():
+    """Shared feedback: one [C, max n_l] float32 matrix; independent (and aligned, which needs
+    it): one [C, n_l] per hidden layer. The output layer gets the error itself, no matrix."""
+    from pipesdfa.learning import RULES
+    from pipesdfa.learning.options import SDFAOptions
+    from pipesdfa.zoo.workloads import build_spec, resolve
+
+    layers = resolve(build_spec("mlp", (2, 12, 12), 10, (100, 50)))
+    sdfa = RULES["sdfa"]
+    assert sdfa.state_bytes(10, layers) == 4 * 10 * 100
+    assert sdfa.state_bytes(10, layers, SDFAOptions(feedback="shared")) == 4 * 10 * 100
+    assert sdfa.state_bytes(10, layers, SDFAOptions(feedback="independent")) == 4 * 10 * 150
+    assert sdfa.state_bytes(10, layers, SDFAOptions(distribution="aligned")) == 4 * 10 * 150
+    assert RULES["bptt"].state_bytes(10, layers) == 0
+
+
+def test_run_plan_counts_the_feedback_a_composed_model_binds(monkeypatch):
+    """A composed model's SDFA binds aligned, independent feedback by default (one matrix per
+    hidden layer); a workload's the paper's shared one: the memory plan follows what is bound."""
+    from pipesdfa.training.loop import TrainConfig, config_from_workload, plan_run
+
+    monkeypatch.delenv("PIPESDFA_MEMORY_AVAILABLE", raising=False)
+    composed = TrainConfig.from_flat(dataset="digits", model="mlp", hidden=(100, 50), method="sdfa", T=10, threads=1)
+    pinned = TrainConfig.from_flat(dataset="digits", model="mlp", hidden=(100, 50), method="sdfa", T=10, threads=1,
+                                   feedback="shared")
+    workload = config_from_workload("digits-mlp", method="sdfa", hidden=(100, 50), T=10, threads=1)
+    model = {k: plan_run(c)["memory"].model for k, c in
+             (("composed", composed), ("pinned", pinned), ("workload", workload))}
+    assert model["composed"] - model["pinned"] == 4 * 10 * 50  # B_1 [10, 50] beside B_0 [10, 100]
+    assert model["workload"] == model["pinned"]
+
+
+def test_the_memory_estimate_feeds_no_trained_number(tmp_path, monkeypatch):
+    """The memory plan only guards a run and is recorded as memory_estimate_mib: a run whose
+    rule reports other state bytes trains to the same numbers (the evidence behind declaring a
+    change of the estimate harmless to trained results)."""
+    from pipesdfa.learning.sdfa import SDFA
+    from pipesdfa.training.loop import config_from_workload, train
+
+    monkeypatch.delenv("PIPESDFA_MEMORY_AVAILABLE", raising=False)
+    runs = []
+    for extra in (0.0, 3.0 * 2**20):
+        if extra:
+            monkeypatch.setattr(SDFA, "state_bytes", classmethod(lambda cls, *a, **k: extra))
+        cfg = config_from_workload("digits-mlp", method="sdfa", epochs=1, T=4, hidden=(32,), max_train=128,
+                                   max_test=64, batch=32, threads=1, out=str(tmp_path / f"r{len(runs)}"))
+        runs.append(train(cfg, progress=False, log=None))
+    a, b = runs
+    assert a["runtime"]["memory_estimate_mib"] != b["runtime"]["memory_estimate_mib"]
+    timing = {"seconds"}
+    assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    assert {k: v for k, v in a["final"].items() if k not in timing} == {k: v for k, v in b["final"].items() if k not in timing}
+
+
 def test_memory_guard_refuses_with_needed_and_available(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PIPESDFA_MEMORY_AVAILABLE", str(300 << 20))
     rc, _, err = cli(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "o")], capsys)

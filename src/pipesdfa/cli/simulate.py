@@ -14,6 +14,7 @@ from pipesdfa.hw.activity import read_metrics
 from pipesdfa.hw.archs import ARCH_NAMES
 from pipesdfa.hw.engine import simulate_detailed
 from pipesdfa.hw.runs import RunSpec, check_same_model, read_run
+from pipesdfa.studies.personalisation.setup_cost import run_feedback_setup
 from pipesdfa.zoo.workloads import WORKLOADS
 
 
@@ -50,19 +51,6 @@ def _activity_file(path: str, workload: str) -> tuple[dict[str, Any], dict[str, 
     return d, {}
 
 
-def _feedback_setup(run: RunSpec, cfg: Any) -> dict[str, Any] | None:
-    """The one-off cost on PipeSDFA of programming a run's aligned feedback (SDFA with
-    ``distribution: aligned``, a composed model's default), ``None`` for random feedback, which
-    PipeSDFA reads from device variation (:mod:`pipesdfa.studies.personalisation.setup_cost`)."""
-    if (run.metrics.get("rule") or {}).get("distribution") != "aligned":
-        return None
-    from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
-    from pipesdfa.zoo.workloads import resolve
-
-    hidden = [layer.n_out for layer in resolve(run.spec)[:-1]]  # B_l is [C, n_l], n_l after pooling
-    return aligned_feedback_setup(hidden, run.spec.num_classes, cfg.params)
-
-
 def run(args: argparse.Namespace) -> int:
     run_spec: RunSpec | None = None
     device: dict[str, Any] = {}
@@ -90,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if run_spec is not None:
             r["source"] = {"checkpoint": run_spec.path, "workload": run_spec.workload, "method": run_spec.method}
             r["workload"] = run_spec.name
-            if a == "pipesdfa" and (setup := _feedback_setup(run_spec, cfg)) is not None:
+            if a == "pipesdfa" and (setup := run_feedback_setup(run_spec, cfg.params)) is not None:
                 r["feedback_setup"] = setup
         runs.append(r)
     doc = {"preset": cfg.preset, "device_preset": cfg.device_preset, "runs": runs}

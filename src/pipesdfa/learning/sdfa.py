@@ -116,7 +116,17 @@ class SDFA(Rule):
 
     @classmethod
     def state_bytes(cls, num_classes: int, layers: Sequence[Any], options: Any = None) -> float:
-        return 4.0 * num_classes * max(l.n_out for l in layers)
+        """The float32 feedback matrices, ``4 C n`` bytes: ``shared``, one ``[C, max_l n_l]``
+        matrix sliced for every hidden layer (``n = max_l n_l``); ``independent`` (and
+        ``aligned``, which needs it), one ``[C, n_l]`` per hidden layer (``n = sum_l n_l``);
+        ``n_l``: hidden layer ``l``'s output after pooling. ``options``: the run's
+        :class:`~pipesdfa.learning.options.SDFAOptions` with the feedback it binds (a composed
+        model's default included); ``None`` reads as the default, ``shared``."""
+        hidden = [l.n_out for l in layers[:-1]] or [1]
+        mode = getattr(options, "feedback", None)
+        if mode is None:
+            mode = "independent" if getattr(options, "distribution", None) == "aligned" else "shared"
+        return 4.0 * num_classes * (sum(hidden) if mode == "independent" else max(hidden))
 
     @classmethod
     def step_bytes(cls, layers: Sequence[Any], TB: float, options: Any = None) -> float | None:

@@ -159,6 +159,9 @@ def plan_run(cfg: TrainConfig, launcher_threads: bool = False) -> dict[str, Any]
     spec = build_spec(cfg.model.name, rec.input_shape, rec.num_classes, cfg.model.hidden, name=cfg.workload or cfg.model.name)
     layers = resolve(spec)
     rule, opts = RULES[cfg.rule.method], cfg.rule.options()
+    bound = cfg.rule_kwargs()
+    if opts is not None and bound.get("feedback") is not None:  # the feedback the run binds (composed defaults)
+        opts = replace(opts, feedback=bound["feedback"], distribution=bound["distribution"])
     rule_state, rule_step = rule.state_bytes(rec.num_classes, layers, opts), rule.step_bytes(layers, TB, opts)
     work = step_macs(layers, cfg.data.T, cfg.optim.batch)
     if launcher_threads:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.studies.personalisation.plan import Arm, Budget, Study
+from pipesdfa.studies.personalisation.setup_cost import run_feedback_setup
 
 __all__ = ["pretrain", "adapt", "inherited_feedback", "price", "study_rows", "run_key"]
 
@@ -132,12 +133,9 @@ def price(folder: Path, hw_config: Callable[[dict], Any]) -> dict[str, dict[str,
         d = simulate_detailed(run.spec, arch, config=cfg, T=run.T, batch=run.batch, samples=samples,
                               activity=run.metrics, epoch_samples=run.train_samples)
         out[arch] = {"time_s": d.run["time_s"], "energy_j": d.run["energy_j"]}
-    if (run.metrics.get("rule") or {}).get("distribution") == "aligned":
-        from pipesdfa.studies.personalisation.setup_cost import aligned_feedback_setup
-
-        hidden = [int(getattr(l, "out_features")) for l in run.spec.layers[:-1]]
-        out["pipesdfa_feedback_setup"] = aligned_feedback_setup(hidden, run.spec.num_classes * run.spec.vote,
-                                                                cfg.params)
+    setup = run_feedback_setup(run, cfg.params)
+    if setup is not None:
+        out["pipesdfa_feedback_setup"] = setup
     return out
 
 
