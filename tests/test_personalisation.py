@@ -145,3 +145,37 @@ def test_committed_results_carry_the_issue_fields_and_the_readme_is_rendered_fro
     # a result the current code did not produce is labelled, and README shows no number of it
     assert ("**Stale:**" in mod.TABLES["personalisation"]()) == bool(mod.STALE_TABLES["personalisation"]())
     assert "<!-- personalisation-summary:start -->" not in (root / "README.md").read_text()
+
+
+def test_committed_feedback_setup_prices_are_run_feedback_setup():
+    """Every committed aligned row's ``pipesdfa_feedback_setup`` is what
+    :func:`run_feedback_setup` gives for the row's workload (cells, crossbars and reads; and the
+    energy and time on the study's chip for the rows trained on ideal weights): the one helper
+    that replaced the study's own copy prices these workloads number for number."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from pipesdfa.hw.config.resolve import load_config
+    from pipesdfa.studies.personalisation.setup_cost import run_feedback_setup
+    from pipesdfa.zoo.workloads import get_workload
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "results" / "personalisation"
+    paths = sorted(root.rglob("personalisation.json"))
+    if not paths:
+        pytest.skip("no committed personalisation results")
+    checked = 0
+    for path in paths:
+        doc = json.loads(path.read_text())
+        params = load_config(doc["hardware_config"]["preset"]).params
+        for r in doc["rows"]:
+            got = r["sim"].get("pipesdfa_feedback_setup")
+            if r["distribution"] != "aligned":
+                assert got is None, (path, r["arm"])
+                continue
+            run = SimpleNamespace(metrics={"rule": {"distribution": "aligned"}},
+                                  spec=get_workload(r["workload"]).model_spec())
+            want = run_feedback_setup(run, params)
+            keys = ("entries", "cells", "crossbars", "forward_reads") + (("energy_j", "time_s") if r["hardware"] == "ideal" else ())
+            assert {k: got[k] for k in keys} == {k: pytest.approx(want[k]) for k in keys}, (path, r["workload"], r["arm"])
+            checked += 1
+    assert checked > 0
