@@ -197,6 +197,77 @@ def test_trainer_aligns_a_conv_nets_feedback():
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
+def test_python_api_aligned_feedback_is_set_from_the_weights_at_the_first_step():
+    """``SDFA(net, C, distribution="aligned")`` on a user's blocks: one matrix per hidden layer
+    (``independent`` by default), set at the first step to the linearised chain of the weights
+    as they were then (the same matrices as the trainer's ``align_feedback``), then fixed."""
+    import copy
+
+    from pipesdfa.learning import SDFA
+    from pipesdfa.training.finetune import align_feedback
+
+    net = _conv_net(vote=2)
+    rule = SDFA.for_model(net, distribution="aligned")
+    assert rule.feedback.mode == "independent" and rule.feedback.align_pending
+    assert rule.options()["distribution"] == "aligned"
+    trainer = SDFA.for_model(copy.deepcopy(net), feedback="independent")
+    align_feedback(trainer, net, None, 0)  # from the same weights, before any update
+    x = (torch.rand(4, 2, 2, 8, 8) < 0.3).float()
+    mse = lambda r, y: ((r - torch.eye(3)[y]) ** 2).sum()
+    rule.compute_grads(x, torch.tensor([0, 1]), mse)
+    assert not rule.feedback.align_pending and rule.feedback.widths == [48, 16, 5]
+    assert all(torch.allclose(rule.feedback.matrix(i), trainer.feedback.matrix(i), atol=1e-6) for i in range(3))
+    want = [rule.feedback.matrix(i).clone() for i in range(3)]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1)
+    rule.compute_grads(x, torch.tensor([0, 1]), mse)  # fixed after the first step
+    assert all(torch.equal(rule.feedback.matrix(i), w) for i, w in enumerate(want))
+    # a state dict restores the matrices instead of recomputing them from other weights
+    again = SDFA.for_model(net, distribution="aligned")
+    again.load_state_dict(rule.state_dict())
+    again.compute_grads(x, torch.tensor([0, 1]), mse)
+    assert all(torch.equal(again.feedback.matrix(i), w) for i, w in enumerate(want))
+
+
+def test_python_api_aligned_feedback_of_an_mlp_is_the_weight_product():
+    from pipesdfa.learning import SDFA
+    from pipesdfa.snn.neurons import NeuronParams
+    from pipesdfa.zoo.models import build_model
+    from pipesdfa.zoo.workloads import mlp_spec
+
+    torch.manual_seed(2)
+    net = build_model(mlp_spec((6,), (5, 4), 3), NeuronParams(kind="lif"))
+    want = aligned_matrices([b.weight.detach().clone() for b in net.blocks])
+    rule = SDFA.for_model(net, distribution="aligned", widths=[5, 4])  # given widths: still aligned
+    rule.compute_grads((torch.rand(4, 2, 6) < 0.5).float(), torch.tensor([0, 2]),
+                       lambda r, y: ((r - torch.eye(3)[y]) ** 2).sum())
+    assert all(torch.equal(rule.feedback.matrix(i), w) for i, w in enumerate(want))
+
+
+def test_python_api_aligned_feedback_refusals():
+    from torch import nn
+
+    from pipesdfa.learning import SDFA
+    from pipesdfa.snn.neurons import NeuronParams
+    from pipesdfa.util.errors import UserError
+    from pipesdfa.zoo.models import build_model
+    from pipesdfa.zoo.workloads import mlp_spec
+
+    net = build_model(mlp_spec((6,), (5,), 3), NeuronParams(kind="lif"))
+    with pytest.raises(UserError, match="feedback 'independent'.*not 'shared'"):
+        SDFA.for_model(net, distribution="aligned", feedback="shared")
+
+    class Mine(nn.Module):  # a user's block: no weights the rule can read
+        def forward(self, x):
+            return (x > 0.5).float()
+
+    rule = SDFA([Mine(), net.blocks[1]], 3, distribution="aligned")
+    with pytest.raises(UserError, match="block 0 is a Mine"):
+        rule.compute_grads((torch.rand(4, 2, 5) < 0.5).float(), torch.tensor([0, 2]),
+                           lambda r, y: ((r - torch.eye(3)[y]) ** 2).sum())
+
+
 def test_aligned_feedback_on_ideal_and_rram_weights(base, tmp_path, capsys):
     out = tmp_path / "al"
     assert cli(finetune(base, out, "--method", "sdfa", "--distribution", "aligned"), capsys)[0] == 0

@@ -31,6 +31,11 @@ input of a window equally likely to be the maximum), no neuron, and the vote rea
 ``B_l`` (``[C, n_l]``) is that linear map's matrix, found one class at a time (``C``
 vector-Jacobian products, once, before training), scaled the same way.
 
+``FeedbackMatrices(..., distribution="aligned")`` (``independent`` mode) holds the matrices
+of a rule that computes them itself: a placeholder sample until the rule assigns the aligned
+ones at its first step (:attr:`FeedbackMatrices.align_pending`; ``SDFA(..., distribution=
+"aligned")`` does so from its blocks' weights then); a state dict restores them instead.
+
 The widths ``n_l`` may be given, or are taken from the hidden blocks' outputs the first time
 errors are projected (the matrices are then sampled, from the same seed, exactly as if the
 widths had been given). The matrices are module buffers, so they are saved in checkpoints and
@@ -117,17 +122,32 @@ def _linear_part(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def aligned_block_matrices(blocks: Sequence[nn.Module], shapes: Sequence[Sequence[int]], num_classes: int,
-                           vote: int = 1) -> list[torch.Tensor]:
+                           vote: int = 1, readout: Callable[[torch.Tensor], torch.Tensor] | None = None
+                           ) -> list[torch.Tensor]:
     """``[B_0, ..., B_{L-2}]`` (``[C, n_l]`` each) for spiking blocks (``kind``, ``weight_op``,
     ``bn``, ``pool``: :class:`pipesdfa.snn.blocks.SpikingBlock`) whose hidden block ``l`` gives
     spikes of per-sample shape ``shapes[l]`` after pooling (``(C, H, W)`` or ``(n,)``), read out
     as ``num_classes`` groups of ``vote`` output neurons: the linearised chain's matrix above each
     hidden block (module docstring), scaled to unit root-mean-square entries. For fully connected
-    blocks with one vote each it is :func:`aligned_matrices` of their weights, computed by it."""
+    blocks with one vote each it is :func:`aligned_matrices` of their weights, computed by it.
+
+    ``readout`` (instead of ``vote``): the rule's own readout, ``[T, B, n_out] -> [B, C]``, read
+    as the affine map it is at one time step, ``R = readout(I) - readout(0)`` (``[n_out, C]``;
+    a mean-rate readout gives the identity, a vote readout the group means)."""
     blocks = list(blocks)
+    from pipesdfa.snn.blocks import SpikingBlock
+
+    for i, b in enumerate(blocks):
+        if not isinstance(b, SpikingBlock):
+            raise UserError(f"sdfa distribution 'aligned' reads the weights of pipesdfa.SpikingBlock blocks (an "
+                            f"nn.Linear or nn.Conv2d, optional batch-norm and max-pool); block {i} is a "
+                            f"{type(b).__name__}")
     if len(shapes) != len(blocks) - 1:
         raise UserError(f"sdfa distribution 'aligned': {len(shapes)} hidden shapes for {len(blocks) - 1} hidden blocks")
-    if vote == 1 and all(b.kind == "dense" for b in blocks):
+    R = None if readout is None else _readout_matrix(readout, blocks[-1], num_classes)
+    identity = R is None and vote == 1 or R is not None and R.shape[0] == num_classes and torch.equal(
+        R, torch.eye(num_classes, device=R.device))
+    if identity and all(b.kind == "dense" for b in blocks):
         return aligned_matrices([b.weight for b in blocks])
     out: list[torch.Tensor] = []
     for l, shape in enumerate(shapes):
@@ -135,14 +155,30 @@ def aligned_block_matrices(blocks: Sequence[nn.Module], shapes: Sequence[Sequenc
         y = x
         for b in blocks[l + 1:]:
             y = _linear_part(b, y)
-        if y.shape[1] != num_classes * vote:
-            raise UserError(f"sdfa distribution 'aligned': the last block gives {y.shape[1]} outputs, expected "
-                            f"{num_classes} classes x {vote} votes")
-        logits = y.reshape(1, num_classes, vote).mean(2)[0]
+        if R is not None:
+            logits = (y.flatten(1) @ R)[0]
+        else:
+            if y.shape[1] != num_classes * vote:
+                raise UserError(f"sdfa distribution 'aligned': the last block gives {y.shape[1]} outputs, expected "
+                                f"{num_classes} classes x {vote} votes")
+            logits = y.reshape(1, num_classes, vote).mean(2)[0]
         rows = [torch.autograd.grad(logits[c], x, retain_graph=c + 1 < num_classes)[0].flatten()
                 for c in range(num_classes)]
         out.append(_unit_rms(torch.stack(rows).detach().float()))
     return out
+
+
+def _readout_matrix(readout: Callable[[torch.Tensor], torch.Tensor], last: nn.Module, num_classes: int) -> torch.Tensor:
+    """``R`` (``[n_out, C]``) of an affine ``readout`` at one time step: its response to every
+    one-hot output minus its response to silence."""
+    n_out = int(last.weight.shape[0])
+    eye = torch.eye(n_out, device=last.weight.device)
+    with torch.no_grad():
+        R = readout(eye[None]) - readout(torch.zeros_like(eye[:1])[None])
+    if tuple(R.shape) != (n_out, num_classes):
+        raise UserError(f"sdfa distribution 'aligned': the readout maps the last block's {n_out} outputs to shape "
+                        f"{tuple(R.shape[1:])}, expected {num_classes} classes")
+    return R.float()
 
 
 def register_sampler(name: str, sampler: Sampler) -> Sampler:
@@ -161,6 +197,14 @@ class FeedbackMatrices(nn.Module):
         super().__init__()
         if mode not in FEEDBACK_MODES:
             raise UserError(f"sdfa feedback {mode!r} unknown; expected one of: {', '.join(FEEDBACK_MODES)}")
+        #: ``distribution="aligned"``: the matrices are a placeholder sample until :meth:`assign`
+        #: (or a state dict) sets them; the rule that owns them assigns them at its first step.
+        self.align_pending = distribution == ALIGNED
+        if self.align_pending:
+            if mode != "independent":
+                raise UserError(f"sdfa distribution 'aligned' gives one matrix per hidden layer: use feedback "
+                                f"'independent' (the default with 'aligned'), not {mode!r}")
+            distribution = "gaussian"
         if callable(distribution):
             self.sampler: Sampler = distribution
             self.distribution = getattr(distribution, "__name__", type(distribution).__name__)
@@ -170,7 +214,7 @@ class FeedbackMatrices(nn.Module):
                                 f"{', '.join(SAMPLERS)} (or a sampler callable; 'rram' is registered by "
                                 "importing pipesdfa.analog)")
             self.sampler = SAMPLERS[distribution]
-            self.distribution = distribution
+            self.distribution = ALIGNED if self.align_pending else distribution
         self.num_classes = int(num_classes)
         self.mode = mode
         self.seed = seed
@@ -207,6 +251,7 @@ class FeedbackMatrices(nn.Module):
         for i, m in enumerate(matrices):
             self.register_buffer(f"B_{i}", m.detach().float().clone())
         self.distribution = distribution
+        self.align_pending = False
 
     def matrix(self, layer: int) -> torch.Tensor:
         """``B_l`` of shape ``[C, n_l]``."""
@@ -238,6 +283,7 @@ class FeedbackMatrices(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs) -> None:
+        self.align_pending = False  # the state holds the matrices themselves
         if self.widths is None:  # not sampled yet: take the shapes from the state
             if self.mode == "shared" and prefix + "B_shared" in state_dict:
                 b = state_dict[prefix + "B_shared"]

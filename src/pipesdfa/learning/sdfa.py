@@ -32,7 +32,7 @@ from torch import nn
 
 from pipesdfa.util.errors import UserError
 from pipesdfa.learning.base import LossFn, Readout, Rule
-from pipesdfa.learning.feedback import FeedbackMatrices, Sampler
+from pipesdfa.learning.feedback import ALIGNED, FeedbackMatrices, Sampler, aligned_block_matrices
 from pipesdfa.learning.local import (AUTOGRAD, DEFAULT_STORE, STORES, block_grads, fast_kind, forward_blocks,
                                      output_shape, recurrent_modules)
 from pipesdfa.learning.sdfa_variants import center_batch, get_variant
@@ -46,8 +46,12 @@ class SDFA(Rule):
     """SDFA bound to ``blocks`` (see :class:`~pipesdfa.learning.base.Rule`).
 
     ``temporal``: ``local`` (BPTT inside each block, the authors' choice) or ``instantaneous``;
-    ``feedback``: ``shared`` (one sliced matrix) or ``independent``; ``distribution``: a sampler
-    name (``gaussian``, ``uniform``, ``sign``, or one registered) or a sampler callable;
+    ``feedback``: ``shared`` (one sliced matrix, the default) or ``independent``;
+    ``distribution``: a sampler name (``gaussian``, ``uniform``, ``sign``, or one registered), a
+    sampler callable, or ``aligned``: one matrix per hidden layer, ``B_l`` the linearised chain
+    of the blocks' weights above layer ``l`` (:func:`~pipesdfa.learning.feedback.aligned_block_matrices`,
+    through the readout's votes) when the first step runs, then fixed (``feedback`` defaults to
+    ``independent``; the blocks must be :class:`~pipesdfa.snn.blocks.SpikingBlock`);
     ``widths``: hidden blocks' output sizes (default: taken at the first step); ``fast``: the
     graph-free path for known block kinds; ``store``: its state precision (``half``/``float``);
     ``variant``: a name of :data:`~pipesdfa.learning.sdfa_variants.VARIANTS` (default the
@@ -57,7 +61,7 @@ class SDFA(Rule):
     name = "sdfa"
 
     def __init__(self, blocks: Sequence[nn.Module], num_classes: int, *, readout: Readout | None = None,
-                 temporal: str = "local", feedback: str = "shared", distribution: str | Sampler = "gaussian",
+                 temporal: str = "local", feedback: str | None = None, distribution: str | Sampler = "gaussian",
                  feedback_seed: int = 0, widths: Sequence[int] | None = None, fast: bool = True,
                  store: str | None = None, variant: str | None = None) -> None:
         super().__init__(blocks, num_classes, readout=readout)
@@ -78,6 +82,8 @@ class SDFA(Rule):
                                     "with the recurrent_grad protocol (see pipesdfa.snn.neurons); use temporal='local'")
         if widths is not None and len(widths) != len(self.blocks) - 1:
             raise UserError(f"sdfa: {len(widths)} widths for {len(self.blocks) - 1} hidden blocks")
+        if feedback is None:
+            feedback = "independent" if distribution == ALIGNED else "shared"
         self.feedback = FeedbackMatrices(self.num_classes, widths, feedback, distribution, feedback_seed)
 
     @classmethod
@@ -152,9 +158,30 @@ class SDFA(Rule):
         or, with ``variant.center``, ``e`` minus its batch mean."""
         return center_batch(e, 0) if self.variant.center else e
 
+    def align_feedback(self, x: torch.Tensor) -> None:
+        """Set ``distribution="aligned"`` feedback from the blocks' weights now
+        (:func:`~pipesdfa.learning.feedback.aligned_block_matrices` through the rule's readout);
+        ``x`` (``[T, B, ...]``) only gives the hidden outputs' shapes: its first step and sample run
+        through the blocks in eval mode without a graph, so no batch-norm statistic moves first."""
+        modes = [b.training for b in self.blocks]
+        shapes = []
+        try:
+            with torch.no_grad():
+                h = x[:1, :1]
+                for b in self.blocks[:-1]:
+                    b.eval()
+                    h = b(h)
+                    shapes.append(tuple(h.shape[2:]))
+        finally:
+            for b, m in zip(self.blocks, modes):
+                b.train(m)
+        self.feedback.assign(aligned_block_matrices(self.blocks, shapes, self.num_classes, readout=self.readout))
+
     def compute_grads(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[float, torch.Tensor]:
         n = len(self.blocks)
         temporals = [self.temporal] * (n - 1) + ["local"]  # the output block: its true gradient
+        if self.feedback.align_pending:  # distribution="aligned": B from the weights before the first update
+            self.align_feedback(x)
         states, s_out = forward_blocks(self.blocks, self.kinds, temporals, x, self.store)
         self.feedback.ensure([math.prod(output_shape(st)[2:]) for st in states[:-1]])
         # e = dLoss/dfr, then dLoss/dS_out[t] through the readout (and a readout's own parameters)
