@@ -744,6 +744,8 @@ COMPOSED_FILES = {
     "composed-nmnist-seeds10": ("composed_nmnist_seeds10.json", "N-MNIST subset MLPs, more seeds"),
     "composed-defaults-w1000": ("composed_defaults_w1000.json", "digits MLPs 2/4 x 1000"),
     "composed-defaults-braille": ("composed_defaults_braille.json", "event Braille MLPs, T = 8"),
+    "composed-probe-braille-t76": ("composed_probe_braille_T76.json",
+                                   "event Braille MLPs, T = 76 (`--T 76`, beyond the defaults)"),
 }
 
 
