@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from pipesdfa.cli.main import main
 from pipesdfa.studies.personalisation import report
@@ -41,6 +42,7 @@ def test_tiny_personalisation_end_to_end_and_rerun_reuses_the_runs(tmp_path, cap
         assert (out / f).stat().st_size > 0
     assert "PipeSDFA energy" in text and "| digits-mlp |" in text
     assert doc["acceptance"]["workloads"]["digits-mlp"]["shifts"][0]["shift"] == "contrast-threshold:factor=2"
+    assert doc["machine"]["threads"] >= 1 and doc["machine"]["torch"] == torch.__version__  # what a rerun needs
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
     assert main(args) == 0  # the second call reads the finished runs back
     capsys.readouterr()

@@ -13,6 +13,7 @@ reuses the finished runs and resumes an interrupted one).
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 
 from pipesdfa.util.errors import UserError
@@ -133,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         "studies": [{"workload": s.workload, "shifts": list(s.shifts), "pretrain": dict(s.pretrain)}
                     for s in studies]},
         "hardware_config": {"preset": hw.preset, "device_preset": hw.device_preset},
+        # the thread count changes floating-point sums, so a run's numbers: rerun with the same
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "processor": platform.processor() or platform.machine(), "threads": threads},
         "rows": rows, "summary": summary, "acceptance": acc, "skipped": skipped}
     atomic_write_json(out / "personalisation.json", doc)
     table = report.markdown(summary)
