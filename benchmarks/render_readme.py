@@ -746,8 +746,8 @@ COMPOSED_FILES = {
     "composed-defaults-braille": ("composed_defaults_braille.json", "event Braille MLPs, T = 8"),
     "composed-probe-braille-t76": ("composed_probe_braille_T76.json",
                                    "event Braille MLPs, T = 76 (`--T 76`, beyond the defaults)"),
-    "composed-probe-braille-t76-if": ("composed_probe_braille_T76_if.json",
-                                      "event Braille MLPs 4/6 x 256, T = 76, IF neurons (`--T 76 --neuron if`)"),
+    "composed-braille-t76-if": ("composed_braille_T76_if.json",
+                                "event Braille MLPs, T = 76, IF neurons (`--T 76 --neuron if`)"),
 }
 
 
