@@ -33,7 +33,7 @@ def in_git_checkout(repo: Path) -> bool:
 def freshness(repo: Path, commit: str, depends: list[str], unaffected: list[str] = ()) -> str | None:
     """``None`` when ``commit`` is in ``repo`` and contains the last change to every path of
     ``depends`` (the commits of ``unaffected`` aside); else why not."""
-    if not commit or commit.endswith("-dirty"):
+    if not commit or commit.endswith(("-dirty", "+dirty")):
         return f"recorded commit {commit!r} is not a clean commit"
     full = git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
     if full.returncode != 0:
@@ -130,3 +130,36 @@ def test_unaffected_by_needs_a_reason_and_a_test_that_exists():
                 {k: v for k, v in ok.items() if k != "evidence"}):
         with pytest.raises(AssertionError):
             check_unaffected("r", [bad])
+
+
+def test_code_commit_is_head_and_dirty_only_for_code(tmp_path):
+    """``pipesdfa.util.git.code_commit`` (every study's and benchmark's recorded commit), run from a
+    copy of the module inside a scratch checkout: ``HEAD``, abbreviated on request; ``+dirty`` for
+    an uncommitted change to tracked code anywhere in the checkout, not for results a command
+    rewrites (docs/results, benchmarks/results) nor for untracked files."""
+    import importlib.util
+
+    if not shutil.which("git"):
+        pytest.skip("no git")
+    repo = tmp_path / "repo"
+    pkg = repo / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    shutil.copy(ROOT / "src" / "pipesdfa" / "util" / "git.py", pkg / "git.py")
+    for f in ("docs/results/r.json", "benchmarks/results/b.json", "other/code.py"):
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        (repo / f).write_text("1\n")
+    env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, *env, "commit", "-qm", "one")
+    spec = importlib.util.spec_from_file_location("scratch_git", pkg / "git.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    assert mod.code_commit() == head and mod.code_commit(7) == head[:7]
+    (repo / "docs/results/r.json").write_text("2\n")
+    (repo / "benchmarks/results/b.json").write_text("2\n")
+    (repo / "new.py").write_text("untracked\n")
+    assert mod.code_commit(10) == head[:10]  # results and untracked files are not code
+    (repo / "other/code.py").write_text("2\n")  # outside the module's own folder: still the code
+    assert mod.code_commit(10) == head[:10] + "+dirty"

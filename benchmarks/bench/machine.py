@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from typing import Any
 
-
-def git_commit() -> str | None:
-    """The checkout's commit (``+dirty`` with uncommitted changes to anything but result files:
-    ``benchmarks/results/`` and ``docs/results/``, which benchmarks running side by side rewrite),
-    ``None`` outside git."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                                ":(top,exclude)benchmarks/results", ":(top,exclude)docs/results"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+from pipesdfa.util.git import code_commit as git_commit  # noqa: F401  (every benchmark's commit)
 
 
 def processor_name() -> str:

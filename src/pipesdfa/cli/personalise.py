@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from pipesdfa.studies.personalisation import plots, report
     from pipesdfa.studies.personalisation.plan import BUDGETS
     from pipesdfa.studies.personalisation.runner import study_rows
-    from pipesdfa.studies.accuracy.runner import code_commit
+    from pipesdfa.util.git import code_commit
 
     budget = BUDGETS[args.budget]
     if args.seeds:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     hw = config_from_args(args)  # checked before any training
     out = ensure_writable_dir(args.out)
     threads = torch.get_num_threads()
-    commit = code_commit()  # before any output file changes the checkout
+    commit = code_commit(7)  # before any output file changes the checkout
     rows, skipped, todo = [], [], []
     for s in studies:
         why = _data_missing(s, args.data_dir)

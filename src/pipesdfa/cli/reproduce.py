@@ -107,9 +107,9 @@ def _provenance() -> dict[str, str | None]:
     """The commit of the code and the command that made a result file (docs/results/provenance.json)."""
     import shlex
 
-    from pipesdfa.studies.exploration.report import git_commit
+    from pipesdfa.util.git import code_commit
 
-    return {"commit": git_commit(), "command": "pipesdfa " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    return {"commit": code_commit(10), "command": "pipesdfa " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
 
 
 @subject("hardware")

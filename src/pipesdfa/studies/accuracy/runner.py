@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from pipesdfa.studies.accuracy.plan import RunSpec
+from pipesdfa.util.git import code_commit
 from pipesdfa.studies.accuracy.plots import plot_curves
 from pipesdfa.studies.accuracy.report import document
 from pipesdfa.util.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
@@ -38,7 +39,7 @@ from pipesdfa.training.loop import CHECKPOINT, METRICS, TrainConfig, load_checkp
 from pipesdfa.zoo.workloads import get_workload
 from pipesdfa.learning import takes_option
 
-__all__ = ["run_table", "row_from_metrics", "workload_meta", "code_commit"]
+__all__ = ["run_table", "row_from_metrics", "workload_meta"]
 
 #: Config fields that may differ between a stored run and the planned one (where it ran, and
 #: what the run resolved at run time: threads, backend, device, split sizes).
@@ -84,19 +85,6 @@ def _failed_row(spec: RunSpec, folder: str, error: str) -> dict[str, Any]:
             "batch": spec.batch, "lr": spec.lr, "init_gain": spec.init_gain, "seconds": None, "train_acc": None,
             "curve": [], "selected_acc": None, "selected_epoch": None, "run": folder,
             "reused": False, "error": error}
-
-
-def code_commit() -> str | None:
-    """The git commit of the code that runs the table, ``-dirty`` when the working tree has
-    uncommitted changes (``None`` outside a git checkout)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def workload_meta(name: str, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -161,7 +149,7 @@ def run_table(specs: Sequence[RunSpec], out: str | Path, *, data_dir: str | None
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "data_dir": data_dir,
-        "commit": code_commit(),
+        "commit": code_commit(7),
         "workloads": {},
         "rows": [],
         "wall_seconds": 0.0,

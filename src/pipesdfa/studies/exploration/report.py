@@ -15,41 +15,23 @@ hand-picked designs (whether or not they fit the budget: ``default.feasible`` sa
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from pipesdfa.util.errors import UserError
+from pipesdfa.util.git import code_commit
 from pipesdfa.hw.archs import BASELINE, PROPOSAL
 from pipesdfa.hw.design import design_space
 from pipesdfa.hw.pareto import front_ratios, pareto_front
 from pipesdfa.studies.exploration.plan import ExplorePlan
 
-__all__ = ["summarise", "write_outputs", "git_commit"]
+__all__ = ["summarise", "write_outputs"]
 
 _KEEP = ("params", "time_s", "energy_j", "area_mm2", "chips", "endurance")
 
 
 def _slim(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in _KEEP if k in r}
-
-
-def git_commit() -> str | None:
-    """``HEAD`` of the checkout this code runs from, ``+dirty`` with uncommitted changes to anything but
-    the result folders (None outside git)."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=here, capture_output=True, text=True,
-                              timeout=10)
-        # results the command itself writes are not code: they do not make the commit dirty
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(top,exclude)docs/results", ":(top,exclude)benchmarks/results"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def summarise(plan: ExplorePlan, found: dict[str, dict[str, Any]], command: str = "") -> dict[str, Any]:
@@ -84,7 +66,7 @@ def summarise(plan: ExplorePlan, found: dict[str, dict[str, Any]], command: str 
         "T": plan.problem.T, "batch": plan.problem.batch, "epoch_samples": plan.problem.epoch_samples,
         "archs": archs, "ratios": {}, "ratio": f"{BASELINE} / {PROPOSAL}",
         "dram_sources": {k: v for k, v in plan.problem.cfg.sources.items() if k.startswith("dram.")},
-        "provenance": {"commit": git_commit(), "command": command},
+        "provenance": {"commit": code_commit(10), "command": command},
     }
     if plan.source:
         doc["source"] = plan.source
