@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         "studies": [{"workload": s.workload, "shifts": list(s.shifts), "pretrain": dict(s.pretrain)}
                     for s in studies]},
         "hardware_config": {"preset": hw.preset, "device_preset": hw.device_preset},
-        # the thread count changes floating-point sums, so a run's numbers: rerun with the same
+        # the thread count changes floating-point sums (the last digits of a run): rerun with the same
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine(), "threads": threads},
         "rows": rows, "summary": summary, "acceptance": acc, "skipped": skipped}
