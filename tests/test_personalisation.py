@@ -44,10 +44,20 @@ def test_tiny_personalisation_end_to_end_and_rerun_reuses_the_runs(tmp_path, cap
     assert doc["acceptance"]["workloads"]["digits-mlp"]["shifts"][0]["shift"] == "contrast-threshold:factor=2"
     assert doc["machine"]["threads"] >= 1 and doc["machine"]["torch"] == torch.__version__  # what a rerun needs
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
+    assert doc["run_commits"] == [str(doc["commit"])]  # every run trained by this code
     assert main(args) == 0  # the second call reads the finished runs back
-    capsys.readouterr()
+    assert "warning" not in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")} == stamps
     assert json.loads((out / "personalisation.json").read_text())["rows"] == doc["rows"]
+    # a reused run that other code trained is named, in the file and on stderr
+    one = next(p for p in (out / "runs").rglob("metrics.json") if "/k" in str(p))
+    m = json.loads(one.read_text())
+    m["runtime"]["commit"] = "0000000"
+    one.write_text(json.dumps(m))
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    again = json.loads((out / "personalisation.json").read_text())
+    assert "0000000" in again["run_commits"] and f"1 of {len(doc['rows'])} adaptations were trained by other" in err
 
 
 def test_sdfa_pretraining_adapts_with_its_own_random_feedback(tmp_path, capsys):

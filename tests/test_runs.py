@@ -503,3 +503,35 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert p.wait(timeout=300) == 0
     err = b"".join(chunks).decode(errors="replace")
     assert "epoch 1/2 bptt" in err and "sample" in err and "\r" in err, err
+
+
+def test_metrics_record_the_code_commit_that_trained_the_run(tmp_path):
+    """``runtime.commit``: the code that trained a run (``pipesdfa.util.git.code_commit``), so a study
+    that reuses a finished run folder can tell runs of older code from its own."""
+    from pipesdfa.training.loop import config_from_workload, train
+    from pipesdfa.util.git import code_commit
+
+    cfg = config_from_workload("digits-mlp", epochs=1, T=4, hidden=(16,), max_train=64, max_test=32, batch=32,
+                               threads=1, out=str(tmp_path / "r"))
+    m = train(cfg, progress=False, log=None)
+    assert m["runtime"]["commit"] == code_commit(7)
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["runtime"]["commit"] == code_commit(7)
+
+
+def test_the_recorded_commit_feeds_no_trained_number(tmp_path, monkeypatch):
+    """``runtime.commit`` only labels a run: under another label it trains to the same numbers (the
+    evidence behind declaring the label harmless to trained results)."""
+    import pipesdfa.training.loop as loop
+
+    runs = []
+    for label in (None, "abcdef0"):
+        if label:
+            monkeypatch.setattr(loop, "code_commit", lambda length=None: label)
+        cfg = loop.config_from_workload("digits-mlp", method="sdfa", epochs=1, T=4, hidden=(16,), max_train=64,
+                                        max_test=32, batch=32, threads=1, out=str(tmp_path / f"r{len(runs)}"))
+        runs.append(loop.train(cfg, progress=False, log=None))
+    a, b = runs
+    assert b["runtime"]["commit"] == "abcdef0" != a["runtime"]["commit"]
+    timing = {"seconds"}
+    assert a["epochs"][0]["train_loss"] == b["epochs"][0]["train_loss"]
+    assert {k: v for k, v in a["final"].items() if k not in timing} == {k: v for k, v in b["final"].items() if k not in timing}

@@ -67,6 +67,7 @@ from pipesdfa.training.logs import METRICS, RunLog, plot_learning_curve
 from pipesdfa.training.schedules import make_optimizer
 from pipesdfa.util.atomic import check_writable_dir, ensure_writable_dir, remove_stale_temps
 from pipesdfa.util.errors import UserError
+from pipesdfa.util.git import code_commit
 from pipesdfa.util.threads import apply_threads, step_macs
 from pipesdfa.zoo.models import SpikingNet, zoo_network
 from pipesdfa.zoo.workloads import build_spec, resolve
@@ -234,7 +235,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike[str] | No
     runlog = RunLog(out, cfg.runtime.tensorboard, dctx.is_main)
     runlog.config(resolved_config(cfg, run))
     runtime = {"threads": choice, "nproc": dctx.world,
-               "memory_estimate_mib": {k: round(v / 2**20, 1) for k, v in plan["memory"].to_dict().items()}}
+               "memory_estimate_mib": {k: round(v / 2**20, 1) for k, v in plan["memory"].to_dict().items()},
+               "commit": code_commit(7)}  # the code that trained it: a study reusing the run can tell
     show = (sys.stderr.isatty() if progress is None else progress) and dctx.is_main
     try:
         for epoch in range(start_epoch, cfg.optim.epochs):

@@ -150,7 +150,8 @@ def row(study: Study, shift: str, k: int, arm: Arm, seed: int, m: dict[str, Any]
             "samples_trained": ft["samples_trained"], "epochs": m["final"]["epochs"],
             "seconds": m["final"]["seconds"], "pulses_per_device_per_epoch":
                 (m.get("pulses") or {}).get("per_device_per_epoch"),
-            "alignment": [x["cosine"] for x in m["final"].get("alignment", [])] or None, "sim": sim}
+            "alignment": [x["cosine"] for x in m["final"].get("alignment", [])] or None, "sim": sim,
+            "run_commit": (m.get("runtime") or {}).get("commit")}
 
 
 def study_rows(study: Study, budget: Budget, root: Path, data_dir: str | None, threads: int | str,
