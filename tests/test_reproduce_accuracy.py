@@ -134,6 +134,15 @@ def test_accuracy_end_to_end_on_digits(tmp_path, capsys):
     again = json.loads((out / "accuracy.json").read_text())["rows"]
     assert all(r["reused"] for r in again)
     assert [r["final_acc"] for r in again] == [r["final_acc"] for r in rows]
+    assert doc["run_commits"] == [str(doc["commit"])] and "warning" not in capsys.readouterr().err
+    # a reused run that other code trained is named, in the file and on stderr
+    path = out / "runs" / rows[0]["run"] / "metrics.json"
+    m = json.loads(path.read_text())
+    m["runtime"]["commit"] = "0000000"
+    path.write_text(json.dumps(m))
+    assert main(args) == 0
+    third = json.loads((out / "accuracy.json").read_text())
+    assert "0000000" in third["run_commits"] and f"1 of {len(rows)} runs were trained by other" in capsys.readouterr().err
 
 
 def test_one_failing_run_is_reported_not_fatal(tmp_path, capsys, monkeypatch):

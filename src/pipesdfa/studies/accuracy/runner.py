@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -75,7 +76,8 @@ def row_from_metrics(spec: RunSpec, m: dict[str, Any], folder: str, reused: bool
             "selected_val_acc": fin.get("selected_val_acc"), "test_correct": fin.get("test_correct"),
             "selected_test_correct": fin.get("selected_test_correct"),
             "split": {"train": m["dataset"]["train"], "val": m["dataset"].get("val", 0), "test": m["dataset"]["test"]},
-            "run": folder, "reused": reused, "error": None}
+            "run": folder, "reused": reused, "error": None,
+            "run_commit": (m.get("runtime") or {}).get("commit")}  # the code that trained it
 
 
 def _failed_row(spec: RunSpec, folder: str, error: str) -> dict[str, Any]:
@@ -200,6 +202,13 @@ def run_table(specs: Sequence[RunSpec], out: str | Path, *, data_dir: str | None
             atomic_write_json(out / "accuracy.json", doc)
     finally:
         bar.close()
+    done_rows = [r for r in doc["rows"] if r.get("error") is None]
+    doc["run_commits"] = sorted({str(r.get("run_commit")) for r in done_rows})
+    other = [r for r in done_rows if r.get("run_commit") != doc["commit"]]
+    if other:  # a reused run folder of other code: the table mixes code versions
+        print(f"warning: {len(other)} of {len(done_rows)} runs were trained by other code than {doc['commit']} "
+              f"(run commits: {', '.join(doc['run_commits'])}; reused run folders): rerun into an empty --out "
+              "for a table of one commit", file=sys.stderr)
     atomic_write_json(out / "accuracy.json", doc)
     atomic_write_text(out / "accuracy.md", document(doc))
     plot_curves(doc["rows"], out)
