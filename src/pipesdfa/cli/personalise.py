@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from pipesdfa.studies.personalisation import plots, report
     from pipesdfa.studies.personalisation.plan import BUDGETS
     from pipesdfa.studies.personalisation.runner import study_rows
-    from pipesdfa.util.git import code_commit
+    from pipesdfa.util.git import code_commit, run_commits
 
     budget = BUDGETS[args.budget]
     if args.seeds:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine(), "threads": threads},
         # the code that trained each adaptation (a finished run folder is reused by configuration)
-        "run_commits": sorted({str(r.get("run_commit")) for r in rows}),
+        "run_commits": run_commits([r.get("run_commit") for r in rows], commit, "adaptations"),
         "rows": rows, "summary": summary, "acceptance": acc, "skipped": skipped}
     atomic_write_json(out / "personalisation.json", doc)
     table = report.markdown(summary)
@@ -147,11 +147,6 @@ def run(args: argparse.Namespace) -> int:
         plots.plot_recovery(summary, out / "recovery.png")
         plots.plot_energy(summary, out / "energy.png")
     print(report.markdown(summary, ks=[max(budget.ks)]), end="")
-    other = [r for r in rows if r.get("run_commit") != commit]
-    if other:
-        print(f"warning: {len(other)} of {len(rows)} adaptations were trained by other code than {commit} "
-              f"(run commits: {', '.join(doc['run_commits'])}; reused run folders): rerun into an empty --out "
-              "for a result of one commit", file=sys.stderr)
     for s in skipped:
         print(f"skipped {s['workload']}: {s['reason']}")
     for w, v in acc["workloads"].items():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
+from typing import Sequence
 
-__all__ = ["code_commit", "RESULT_DIRS"]
+__all__ = ["code_commit", "run_commits", "RESULT_DIRS"]
 
 #: Folders of results, not code: a command rewrites them as it runs (and benchmarks running side
 #: by side rewrite each other's), so changes there do not make the code's commit dirty.
@@ -28,3 +30,17 @@ def code_commit(length: int | None = None) -> str | None:
     if head.returncode != 0 or not head.stdout.strip():
         return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def run_commits(labels: Sequence[str | None], commit: str | None, what: str = "runs") -> list[str]:
+    """The distinct commits (``str``; ``"None"`` for a run that recorded none) that trained a
+    study's runs, given each run's recorded ``runtime.commit``; warns on stderr when any differs
+    from ``commit``, the code assembling the study (a reused run folder of other code)."""
+    labels = list(labels)
+    distinct = sorted({str(c) for c in labels})
+    other = sum(c != commit for c in labels)
+    if other:
+        print(f"warning: {other} of {len(labels)} {what} were trained by other code than {commit} (run commits: "
+              f"{', '.join(distinct)}; reused run folders): rerun into an empty --out for a result of one commit",
+              file=sys.stderr)
+    return distinct

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import platform
 import re
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -28,7 +27,6 @@ from typing import Any, Callable, Sequence
 import torch
 
 from pipesdfa.studies.accuracy.plan import RunSpec
-from pipesdfa.util.git import code_commit
 from pipesdfa.studies.accuracy.plots import plot_curves
 from pipesdfa.studies.accuracy.report import document
 from pipesdfa.util.atomic import atomic_write_json, atomic_write_text, ensure_writable_dir
@@ -36,6 +34,7 @@ from pipesdfa.training.config import flat_view
 from pipesdfa.training.configfile import resolved_config
 from pipesdfa.data.registry import load_dataset
 from pipesdfa.util.errors import UserError
+from pipesdfa.util.git import code_commit, run_commits
 from pipesdfa.training.loop import CHECKPOINT, METRICS, TrainConfig, load_checkpoint, train
 from pipesdfa.zoo.workloads import get_workload
 from pipesdfa.learning import takes_option
@@ -202,13 +201,8 @@ def run_table(specs: Sequence[RunSpec], out: str | Path, *, data_dir: str | None
             atomic_write_json(out / "accuracy.json", doc)
     finally:
         bar.close()
-    done_rows = [r for r in doc["rows"] if r.get("error") is None]
-    doc["run_commits"] = sorted({str(r.get("run_commit")) for r in done_rows})
-    other = [r for r in done_rows if r.get("run_commit") != doc["commit"]]
-    if other:  # a reused run folder of other code: the table mixes code versions
-        print(f"warning: {len(other)} of {len(done_rows)} runs were trained by other code than {doc['commit']} "
-              f"(run commits: {', '.join(doc['run_commits'])}; reused run folders): rerun into an empty --out "
-              "for a table of one commit", file=sys.stderr)
+    doc["run_commits"] = run_commits([r.get("run_commit") for r in doc["rows"] if r.get("error") is None],
+                                     doc["commit"])
     atomic_write_json(out / "accuracy.json", doc)
     atomic_write_text(out / "accuracy.md", document(doc))
     plot_curves(doc["rows"], out)
